@@ -1,1 +1,3 @@
-Console.WriteLine(TorchSharp.torch.ones(2).sum().item<float>());
+using SentenceVae.Cli;
+
+return SvaeCli.Run(args, Console.OpenStandardInput(), Console.OpenStandardOutput(), Console.Error);

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SentenceVae.Tests;
+namespace SentenceVae.Tests.Infrastructure;
 
 public class TorchLoadTests
 {

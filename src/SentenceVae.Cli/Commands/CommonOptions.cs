@@ -1,0 +1,41 @@
+using System.CommandLine;
+using SentenceVae.Text;
+
+namespace SentenceVae.Cli.Commands;
+
+/// <summary>Options and arguments that several commands share, defined once.</summary>
+internal static class CommonOptions
+{
+    public static Argument<string?> InputFile() => new("FILE")
+    {
+        Description = "UTF-8 text file, or '-' for standard input",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    public static Option<SegmentationMode> Mode() => new("--mode")
+    {
+        Description = "segmentation: lossless (default) or reference (the paper's cutter, drops trailing text)",
+        DefaultValueFactory = _ => SegmentationMode.Lossless,
+        CustomParser = result =>
+        {
+            string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (Enum.TryParse<SegmentationMode>(value, ignoreCase: true, out var mode) && !int.TryParse(value, out _)) return mode;
+            result.AddError($"unknown mode '{value}': expected lossless or reference");
+            return default;
+        },
+    };
+
+    public static Option<int> MaxTokens() => new("--max-tokens")
+    {
+        Description = "lossless mode: split pieces longer than this many tokens at whitespace (0: no limit)",
+        DefaultValueFactory = _ => 64,
+    };
+
+    public static Option<string> Tokenizer(string defaultValue) => new("--tokenizer")
+    {
+        Description = "gpt2, compact (bundled 8k vocabulary), or a directory (model dir, or Hugging Face vocab.json + merges.txt)",
+        DefaultValueFactory = _ => defaultValue,
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "machine-readable JSON output" };
+}

@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using SentenceVae.Text;
+
+namespace SentenceVae.Cli.Commands;
+
+/// <summary><c>svae split</c>: text → pieces, one per line (line breaks inside a piece shown as \n), or JSON lines whose texts concatenate to the input.</summary>
+internal static class SplitCommand
+{
+    internal static readonly JsonSerializerOptions JsonLines = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static Command Create(CliIO io)
+    {
+        var file = CommonOptions.InputFile();
+        var mode = CommonOptions.Mode();
+        var maxTokens = CommonOptions.MaxTokens();
+        var tokenizer = CommonOptions.Tokenizer("gpt2");
+        var json = CommonOptions.Json();
+        var command = new Command("split", "Cut text into pieces (sentences and clauses).") { file, mode, maxTokens, tokenizer, json };
+        command.SetAction(parse =>
+        {
+            string? path = parse.GetValue(file);
+            var tok = TextTokenizers.Load(parse.GetValue(tokenizer)!);
+            var splitter = new SentenceSplitter(new SplitterOptions
+            {
+                Mode = parse.GetValue(mode), MaxTokens = parse.GetValue(maxTokens), CountTokens = tok.CountTokens,
+            });
+            bool asJson = parse.GetValue(json);
+            using var reader = CliInput.Open(path, io);
+            int index = 0;
+            foreach (var piece in splitter.Split(CliInput.Chunks(reader, path)))
+            {
+                io.Out.WriteLine(asJson
+                    ? JsonSerializer.Serialize(new { index, text = piece, tokens = tok.CountTokens(piece) }, JsonLines)
+                    : piece.Replace("\r", "\\r").Replace("\n", "\\n"));
+                index++;
+            }
+            return 0;
+        });
+        return command;
+    }
+}

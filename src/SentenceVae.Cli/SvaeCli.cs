@@ -1,0 +1,64 @@
+using System.CommandLine;
+using System.Text;
+using SentenceVae.Cli.Commands;
+using SentenceVae.Text;
+
+namespace SentenceVae.Cli;
+
+/// <summary>The <c>svae</c> command line: builds the commands, runs one, and turns failures into one line on stderr.</summary>
+public static class SvaeCli
+{
+    public static int Run(string[] args, Stream stdin, Stream stdout, TextWriter stderr)
+    {
+        using var output = new StreamWriter(stdout, new UTF8Encoding(false), 1 << 16, leaveOpen: true) { NewLine = "\n" };
+        var io = new CliIO(stdin, output, stderr);
+        var root = new RootCommand("SentenceVAE and sentence-level LLMs: segmentation, tokenizers, models.")
+        {
+            SplitCommand.Create(io),
+            TokenizeCommand.Create(io),
+            StatsCommand.Create(io),
+            VocabCommand.Create(io),
+        };
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            stderr.WriteLine($"svae: {OneLine(parsed.Errors[0].Message)} (see 'svae --help')");
+            return 2;
+        }
+        try
+        {
+            int code = parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output, Error = stderr });
+            output.Flush();
+            return code;
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            TryFlush(output);
+            stderr.WriteLine($"svae: {OneLine(e.Message)}");
+            return 1;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("SVAE_DEBUG") is null)
+        {
+            TryFlush(output);
+            stderr.WriteLine($"svae: internal error: {e.GetType().Name}: {e.Message} (set SVAE_DEBUG=1 for details)");
+            return 70;
+        }
+    }
+
+    private static bool IsUserError(Exception e) => e is FileNotFoundException or DirectoryNotFoundException
+        or InvalidDataException or TokenizerLoadException or CliUsageException or UnauthorizedAccessException
+        or ArgumentOutOfRangeException or IOException;
+
+    private static string OneLine(string message) => string.Join(' ', message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+
+    private static void TryFlush(TextWriter writer)
+    {
+        try { writer.Flush(); } catch (IOException) { }
+    }
+}
+
+/// <summary>Standard streams of one run (tests pass their own).</summary>
+public sealed record CliIO(Stream Stdin, TextWriter Out, TextWriter Error);
+
+/// <summary>A command was given arguments it cannot use; the message is shown as is.</summary>
+public sealed class CliUsageException(string message) : Exception(message);

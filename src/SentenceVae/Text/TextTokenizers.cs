@@ -1,0 +1,194 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace SentenceVae.Text;
+
+/// <summary>
+/// Creates and loads tokenizers: <c>gpt2</c> (tiktoken data package), <c>compact</c> (the bundled
+/// 8k vocabulary built from the Austen training text), or a directory: one we saved
+/// (<c>svae_tokenizer.json</c>) or a Hugging Face one with <c>vocab.json</c> + <c>merges.txt</c>.
+/// </summary>
+public static class TextTokenizers
+{
+    /// <summary>Our descriptor file in a model directory.</summary>
+    public const string DescriptorFile = "svae_tokenizer.json";
+    public const string CompactVocabFile = "vocab.tiktoken";
+    private const string BundledCompactResource = "SentenceVae.Text.compact-8k.tiktoken";
+
+    /// <summary>GPT-2's pre-tokenizer: contractions, letters, digits, other symbols, whitespace.</summary>
+    public static readonly Regex Gpt2PreTokenizerPattern = new(
+        @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.Compiled);
+
+    private static readonly Lazy<ITextTokenizer> gpt2 = new(CreateGpt2);
+    private static readonly Lazy<ITextTokenizer> compact = new(() =>
+    {
+        using var stream = typeof(TextTokenizers).Assembly.GetManifestResourceStream(BundledCompactResource)
+            ?? throw new InvalidDataException($"The library has no {BundledCompactResource} resource.");
+        return CreateCompact(CompactVocabulary.Read(stream, "bundled compact vocabulary"));
+    });
+
+    /// <summary>GPT-2 BPE (50257 ids); &lt;|endoftext|&gt; (50256) serves as BOS, EOS and PAD, as in GPT-2.</summary>
+    public static ITextTokenizer Gpt2 => gpt2.Value;
+
+    /// <summary>The bundled compact vocabulary (8192 ids, see <see cref="CompactVocabulary"/>).</summary>
+    public static ITextTokenizer Compact => compact.Value;
+
+    /// <summary>"gpt2", "compact", or a directory path.</summary>
+    public static ITextTokenizer Load(string spec) => spec switch
+    {
+        "gpt2" => Gpt2,
+        "compact" => Compact,
+        _ when Directory.Exists(spec) => FromDirectory(spec),
+        _ => throw new TokenizerLoadException($"unknown tokenizer '{spec}': expected gpt2, compact, or a directory with {DescriptorFile} or vocab.json + merges.txt"),
+    };
+
+    public static ITextTokenizer FromDirectory(string directory)
+    {
+        string descriptor = Path.Combine(directory, DescriptorFile);
+        if (File.Exists(descriptor))
+        {
+            var json = ReadJson(descriptor);
+            string type = json["type"]?.GetValue<string>() ?? throw new TokenizerLoadException($"{descriptor}: no \"type\"");
+            return type switch
+            {
+                "gpt2" => Gpt2,
+                "tiktoken" => CreateCompact(ReadCompactFile(Path.Combine(directory, json["vocab_file"]?.GetValue<string>() ?? CompactVocabFile))),
+                "hf-bpe" => FromHuggingFaceDirectory(directory),
+                _ => throw new TokenizerLoadException($"{descriptor}: unknown tokenizer type '{type}'"),
+            };
+        }
+        if (File.Exists(Path.Combine(directory, "vocab.json")) && File.Exists(Path.Combine(directory, "merges.txt")))
+            return FromHuggingFaceDirectory(directory);
+        throw new TokenizerLoadException($"{directory}: no tokenizer found (looked for {DescriptorFile}, or vocab.json + merges.txt)");
+    }
+
+    /// <summary>
+    /// A Hugging Face byte-level BPE directory (what OPT and GPT-2 checkpoints ship). Special ids come
+    /// from config.json (bos/eos/pad_token_id), else from the special-token names in
+    /// special_tokens_map.json / tokenizer_config.json, else from &lt;s&gt;, &lt;/s&gt;, &lt;pad&gt;, &lt;|endoftext|&gt;.
+    /// </summary>
+    public static ITextTokenizer FromHuggingFaceDirectory(string directory)
+    {
+        string vocabPath = Path.Combine(directory, "vocab.json"), mergesPath = Path.Combine(directory, "merges.txt");
+        foreach (var path in new[] { vocabPath, mergesPath })
+            if (!File.Exists(path)) throw new TokenizerLoadException($"{path}: missing");
+        Dictionary<string, int> vocab;
+        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new TokenizerLoadException($"{vocabPath}: not a JSON object of token → id ({e.Message})"); }
+        if (vocab.Count == 0) throw new TokenizerLoadException($"{vocabPath}: empty vocabulary");
+
+        // merges.txt: an optional "#version" line, then "left right" per line.
+        var merges = File.ReadLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
+        int badMerge = merges.FindIndex(m => m.Split(' ').Length != 2);
+        if (badMerge >= 0) throw new TokenizerLoadException($"{mergesPath}: line '{merges[badMerge]}' is not 'left right'");
+
+        Tokenizer inner;
+        try
+        {
+            // Only this construction reproduces GPT-2 ids in Microsoft.ML.Tokenizers 2.0.1
+            // (CodeGenTokenizer.Create and the default BpeTokenizer.Create(files) differ).
+            inner = BpeTokenizer.Create(new BpeOptions(vocab)
+            {
+                Merges = merges,
+                ByteLevel = true,
+                PreTokenizer = new RegexPreTokenizer(Gpt2PreTokenizerPattern, null),
+            });
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new TokenizerLoadException($"{directory}: cannot build a BPE tokenizer ({e.Message})");
+        }
+
+        var config = TryReadJson(Path.Combine(directory, "config.json"));
+        var tokenNames = TryReadJson(Path.Combine(directory, "special_tokens_map.json")) ?? TryReadJson(Path.Combine(directory, "tokenizer_config.json"));
+        int SpecialId(string key, params string[] fallbacks)
+        {
+            if (config?[key + "_token_id"] is JsonValue v && v.TryGetValue(out int id)) return id;
+            var named = tokenNames?[key + "_token"];
+            string? name = named is JsonObject o ? o["content"]?.GetValue<string>() : (named as JsonValue)?.GetValue<string>();
+            foreach (var candidate in name is null ? fallbacks : fallbacks.Prepend(name))
+                if (vocab.TryGetValue(candidate, out id)) return id;
+            throw new TokenizerLoadException($"{directory}: cannot tell the {key} token id (no {key}_token_id in config.json, none of {string.Join(", ", fallbacks)} in vocab.json)");
+        }
+        int bos = SpecialId("bos", "<s>", "<|endoftext|>");
+        int eos = SpecialId("eos", "</s>", "<|endoftext|>");
+        int pad = SpecialId("pad", "<pad>", "<|endoftext|>");
+        int vocabSize = vocab.Values.Max() + 1;
+        return new BpeTextTokenizer(inner, "hf-bpe", vocabSize, bos, eos, pad, dir =>
+        {
+            CopyIfElsewhere(vocabPath, Path.Combine(dir, "vocab.json"));
+            CopyIfElsewhere(mergesPath, Path.Combine(dir, "merges.txt"));
+            WriteDescriptor(dir, new JsonObject
+            {
+                ["type"] = "hf-bpe", ["bos_token_id"] = bos, ["eos_token_id"] = eos, ["pad_token_id"] = pad,
+            });
+        });
+    }
+
+    /// <summary>A compact tokenizer from its ordinary tokens; pad, bos, eos follow them.</summary>
+    public static ITextTokenizer CreateCompact(IReadOnlyList<byte[]> tokens)
+    {
+        int n = tokens.Count;
+        var specials = new Dictionary<string, int>
+        {
+            [CompactVocabulary.PadToken] = n, [CompactVocabulary.BosToken] = n + 1, [CompactVocabulary.EosToken] = n + 2,
+        };
+        using var file = new MemoryStream();
+        CompactVocabulary.Write(tokens, file);
+        file.Position = 0;
+        // Special tokens are given to the tokenizer (so it can decode them) but not to the pre-tokenizer:
+        // text that looks like "<|eos|>" is encoded literally, keeping every text round-trippable.
+        var inner = TiktokenTokenizer.Create(file, new RegexPreTokenizer(Gpt2PreTokenizerPattern, null), null, specials);
+        return new BpeTextTokenizer(inner, "compact", n + CompactVocabulary.SpecialCount, bosId: n + 1, eosId: n + 2, padId: n, dir =>
+        {
+            using (var output = File.Create(Path.Combine(dir, CompactVocabFile))) CompactVocabulary.Write(tokens, output);
+            WriteDescriptor(dir, new JsonObject
+            {
+                ["type"] = "tiktoken", ["vocab_file"] = CompactVocabFile, ["pre_tokenizer"] = "gpt2",
+                ["special_tokens"] = new JsonObject(specials.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            });
+        });
+    }
+
+    private static ITextTokenizer CreateGpt2()
+    {
+        var inner = TiktokenTokenizer.CreateForModel("gpt2");
+        int endOfText = inner.SpecialTokens!["<|endoftext|>"];
+        return new BpeTextTokenizer(inner, "gpt2", endOfText + 1, endOfText, endOfText, endOfText,
+            dir => WriteDescriptor(dir, new JsonObject { ["type"] = "gpt2" }));
+    }
+
+    private static List<byte[]> ReadCompactFile(string path)
+    {
+        if (!File.Exists(path)) throw new TokenizerLoadException($"{path}: missing");
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return CompactVocabulary.Read(stream, path);
+        }
+        catch (InvalidDataException e) { throw new TokenizerLoadException(e.Message); }
+    }
+
+    private static void WriteDescriptor(string directory, JsonObject json) =>
+        File.WriteAllText(Path.Combine(directory, DescriptorFile), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+
+    private static void CopyIfElsewhere(string from, string to)
+    {
+        if (Path.GetFullPath(from) != Path.GetFullPath(to)) File.Copy(from, to, overwrite: true);
+    }
+
+    private static JsonNode ReadJson(string path) =>
+        TryReadJson(path) ?? throw new TokenizerLoadException($"{path}: missing");
+
+    private static JsonNode? TryReadJson(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try { return JsonNode.Parse(File.ReadAllText(path)) ?? throw new JsonException("null document"); }
+        catch (JsonException e) { throw new TokenizerLoadException($"{path}: invalid JSON ({e.Message})"); }
+    }
+}
+
+/// <summary>A tokenizer could not be loaded; the message says which file and why.</summary>
+public sealed class TokenizerLoadException(string message) : Exception(message);

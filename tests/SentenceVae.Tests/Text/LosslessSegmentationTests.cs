@@ -1,0 +1,116 @@
+using SentenceVae.Text;
+
+namespace SentenceVae.Tests.Text;
+
+public class LosslessSegmentationTests
+{
+    private static readonly SentenceSplitter Splitter = new();
+
+    private static string[] Split(string text) => Splitter.Split(text).ToArray();
+
+    [Fact]
+    public void CutsAfterSentenceAndClausePunctuationAndKeepsSpacesLeft() =>
+        Assert.Equal(new[] { "The cat sat. ", "The dog barked! ", "Did it? ", "Yes; ", "it did: ", "loudly." },
+            Split("The cat sat. The dog barked! Did it? Yes; it did: loudly."));
+
+    [Fact]
+    public void KeepsTextAfterTheLastPunctuation()
+    {
+        Assert.Equal(new[] { "Hello world" }, Split("Hello world"));
+        Assert.Equal(new[] { "A line\n", "another line\r\n", "third line" }, Split("A line\nanother line\r\nthird line"));
+    }
+
+    [Theory]
+    [InlineData("Dr. Smith paid $3.50 for 2.5 kg, i.e. a bargain.", new[] { "Dr. Smith paid $3.50 for 2.5 kg, ", "i.e. a bargain." })]
+    [InlineData("It costs 1,000,000 dollars.", new[] { "It costs 1,000,000 dollars." })]
+    [InlineData("Mr. and Mrs. Dashwood met St. John, etc. and left.", new[] { "Mr. and Mrs. Dashwood met St. John, ", "etc. and left." })]
+    [InlineData("See e.g. the index at 10:30 today.", new[] { "See e.g. the index at 10:30 today." })]
+    public void NoCutInsideNumbersOrAfterAbbreviations(string text, string[] expected) => Assert.Equal(expected, Split(text));
+
+    [Theory]
+    [InlineData("Wait... what?! Really??", new[] { "Wait... ", "what?! ", "Really??" })]
+    [InlineData("省略号……然后继续。", new[] { "省略号……", "然后继续。" })]
+    [InlineData("Six dots...... then more.", new[] { "Six dots...... ", "then more." })]
+    [InlineData("..,,!!??", new[] { "..,,!!??" })]
+    public void PunctuationRunsStayInOnePiece(string text, string[] expected) => Assert.Equal(expected, Split(text));
+
+    [Theory]
+    [InlineData("He said, \"Stop.\" Then he left.", new[] { "He said, ", "\"Stop.\" ", "Then he left." })]
+    [InlineData("She asked \"why?\" and smiled.", new[] { "She asked \"why?\" ", "and smiled." })]
+    [InlineData("Quote at end: \"done.\"", new[] { "Quote at end: ", "\"done.\"" })]
+    [InlineData("'Single quotes.' 'Another.'", new[] { "'Single quotes.' ", "'Another.'" })]
+    [InlineData("他说：“你好。”然后走了。", new[] { "他说：", "“你好。”", "然后走了。" })]
+    [InlineData("He said.\"Go on,\" she said.", new[] { "He said.", "\"Go on,\" ", "she said." })]
+    public void QuotesAttachToTheTextTheyEnclose(string text, string[] expected) => Assert.Equal(expected, Split(text));
+
+    [Theory]
+    [InlineData("Hello, , , world.", new[] { "Hello, , , ", "world." })]
+    [InlineData("\n\n  Hello. \"\" ! Bye.", new[] { "\n\n  Hello. \"\" ! ", "Bye." })]
+    public void NoPieceIsOnlyPunctuationOrWhitespace(string text, string[] expected) => Assert.Equal(expected, Split(text));
+
+    [Fact]
+    public void LongPiecesAreSplitAtWhitespaceWithinTheTokenBudget()
+    {
+        string text = string.Join(" ", Enumerable.Range(0, 200).Select(i => $"word{i}")) + ".";
+        var tok = TextTokenizers.Gpt2;
+        var pieces = new SentenceSplitter(new SplitterOptions { MaxTokens = 16, CountTokens = tok.CountTokens }).Split(text);
+        Assert.True(pieces.Count > 10);
+        Assert.All(pieces, p => Assert.InRange(tok.CountTokens(p), 1, 16));
+        Assert.All(pieces.SkipLast(1), p => Assert.EndsWith(" ", p));
+        Assert.Equal(text, string.Concat(pieces));
+    }
+
+    [Fact]
+    public void AWordLongerThanTheBudgetIsSplitBetweenCharacters()
+    {
+        string text = new string('x', 300) + "😀" + new string('y', 300) + ". short.";
+        var tok = TextTokenizers.Gpt2;
+        var pieces = new SentenceSplitter(new SplitterOptions { MaxTokens = 8, CountTokens = tok.CountTokens }).Split(text);
+        Assert.All(pieces, p => Assert.InRange(tok.CountTokens(p), 1, 8));
+        Assert.All(pieces, p => Assert.False(char.IsHighSurrogate(p[^1]), "a surrogate pair was cut"));
+        Assert.Equal(text, string.Concat(pieces));
+        Assert.Equal("short.", pieces[^1]);
+    }
+
+    [Fact]
+    public void RejectsAnUnusableBudget() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SentenceSplitter(new SplitterOptions { MaxTokens = 3 }));
+
+    /// <summary>The property the mode is named for, over 10,000 random strings, plus the other guarantees.</summary>
+    [Fact]
+    public void RandomStringsRoundTripStreamEquallyAndRespectTheRules()
+    {
+        var rng = new Random(20241127);
+        var tok = TextTokenizers.Gpt2;
+        var budgeted = new SentenceSplitter(new SplitterOptions { MaxTokens = 24, CountTokens = tok.CountTokens });
+        var unbudgeted = new SentenceSplitter(new SplitterOptions { MaxTokens = 0 });
+        for (int i = 0; i < 10_000; i++)
+        {
+            string text = RandomText.Next(rng, maxAtoms: i % 10 == 0 ? 300 : 60);
+            var pieces = budgeted.Split(text);
+            Assert.Equal(text, string.Concat(pieces));
+            Assert.All(pieces, p => Assert.NotEmpty(p));
+            Assert.All(pieces, p => Assert.True(tok.CountTokens(p) <= 24, $"piece over budget: {p}"));
+            Assert.Equal(pieces, budgeted.Split(RandomText.Chunks(text, rng)).ToList());
+
+            // Without a budget to force it (a punctuation run longer than the budget), no piece is content-less.
+            var whole = unbudgeted.Split(text);
+            Assert.Equal(text, string.Concat(whole));
+            if (whole.Count > 1)
+                Assert.All(whole, p => Assert.True(SentenceSplitter.HasContent(p), $"content-less piece {Show(p)} in {Show(text)}"));
+            Assert.Equal(whole, unbudgeted.Split(RandomText.Chunks(text, rng)).ToList());
+        }
+    }
+
+    [Fact]
+    public void SplittingAReaderEqualsSplittingTheString()
+    {
+        string text = File.ReadAllText(TestPaths.Data("mobydick-ch01-18.txt"));
+        using var reader = new StringReader(text);
+        var fromReader = Splitter.Split(reader).ToList();
+        Assert.Equal(Splitter.Split(text), fromReader);
+        Assert.Equal(text, string.Concat(fromReader));
+    }
+
+    private static string Show(string s) => "\"" + s.Replace("\n", "\\n").Replace("\r", "\\r") + "\"";
+}
