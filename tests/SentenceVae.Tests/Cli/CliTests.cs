@@ -1,0 +1,84 @@
+using System.Text;
+using System.Text.Json;
+using SentenceVae.Cli;
+
+namespace SentenceVae.Tests.Cli;
+
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Run(byte[] stdin, params string[] args)
+    {
+        var output = new MemoryStream();
+        var error = new StringWriter();
+        int code = SvaeCli.Run(args, new MemoryStream(stdin), output, error);
+        return (code, Encoding.UTF8.GetString(output.ToArray()), error.ToString());
+    }
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => Run([], args);
+
+    [Theory]
+    [InlineData("mobydick-ch01-18.txt", "lossless")]
+    [InlineData("austen-valid.txt", "lossless")]
+    [InlineData("mobydick-ch01-18.txt", "reference")]
+    public void SplitJsonRoundTripsACorpusFile(string file, string mode)
+    {
+        string path = TestPaths.Data(file);
+        var (code, output, err) = Run("split", "--json", "--mode", mode, path);
+        Assert.Equal(0, code);
+        Assert.Equal("", err);
+        var texts = output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => JsonDocument.Parse(line).RootElement.GetProperty("text").GetString()).ToList();
+        Assert.True(texts.Count > 1000);
+        // Every corpus line ends with a newline, so even the reference cutter drops nothing here.
+        Assert.Equal(File.ReadAllBytes(path), Encoding.UTF8.GetBytes(string.Concat(texts)));
+    }
+
+    [Fact]
+    public void SplitReadsStandardInputAndPrintsOnePiecePerLine()
+    {
+        var (code, output, _) = Run(Encoding.UTF8.GetBytes("One. Two,\nthree"), "split", "-");
+        Assert.Equal(0, code);
+        Assert.Equal("One. \nTwo,\\n\nthree\n", output);
+    }
+
+    [Fact]
+    public void TokenizeEncodesAndDecodesBack()
+    {
+        string text = "It is a truth universally acknowledged.\n";
+        var (code, ids, _) = Run(Encoding.UTF8.GetBytes(text), "tokenize", "--tokenizer", "compact");
+        Assert.Equal(0, code);
+        var (code2, decoded, _) = Run(Encoding.UTF8.GetBytes(ids), "tokenize", "--tokenizer", "compact", "--decode");
+        Assert.Equal(0, code2);
+        Assert.Equal(text, decoded);
+    }
+
+    [Theory]
+    [InlineData("split", "/no/such/file.txt")]
+    [InlineData("split", "--mode", "sideways", "-")]
+    [InlineData("tokenize", "--tokenizer", "/no/such/dir", "-")]
+    [InlineData("frobnicate")]
+    public void BadInputGivesOneLineOnStderrAndNonZeroExit(params string[] args)
+    {
+        var (code, _, err) = Run(args);
+        Assert.NotEqual(0, code);
+        Assert.StartsWith("svae: ", err);
+        Assert.Single(err.TrimEnd('\n').Split('\n'));
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public void InvalidUtf8IsRejected()
+    {
+        var (code, _, err) = Run([0x61, 0xFF, 0x62], "split", "-");
+        Assert.Equal(1, code);
+        Assert.Equal("svae: standard input: not valid UTF-8\n", err.Replace("\r\n", "\n"));
+    }
+
+    [Fact]
+    public void HelpListsTheCommands()
+    {
+        var (code, output, _) = Run("--help");
+        Assert.Equal(0, code);
+        foreach (var command in new[] { "split", "tokenize", "stats", "vocab" }) Assert.Contains(command, output);
+    }
+}
