@@ -1,0 +1,33 @@
+using static TorchSharp.torch;
+
+namespace SentenceVae.Checkpoints;
+
+/// <summary>Copying a named set of tensors into a module: every key accounted for, every shape checked.</summary>
+public static class StateDicts
+{
+    /// <summary>
+    /// Copies <paramref name="source"/> into the module's parameters and buffers (converting dtype and
+    /// device). Fails, before changing anything, on a missing key (unless in <paramref name="optional"/>),
+    /// an unexpected key or a shape mismatch, listing them all.
+    /// </summary>
+    public static void LoadStrict(nn.Module module, IReadOnlyDictionary<string, Tensor> source, string sourceName, IReadOnlySet<string>? optional = null)
+    {
+        var target = module.state_dict();
+        var missing = target.Keys.Where(k => !source.ContainsKey(k) && !(optional?.Contains(k) ?? false)).Order().ToList();
+        var unexpected = source.Keys.Where(k => !target.ContainsKey(k)).Order().ToList();
+        var misshapen = source.Where(kv => target.TryGetValue(kv.Key, out var t) && !t.shape.SequenceEqual(kv.Value.shape))
+            .Select(kv => $"{kv.Key}: checkpoint {Shape(kv.Value.shape)}, model {Shape(target[kv.Key].shape)}").Order().ToList();
+        var problems = new List<string>();
+        if (missing.Count > 0) problems.Add($"missing keys ({missing.Count}): {List(missing)}");
+        if (unexpected.Count > 0) problems.Add($"unexpected keys ({unexpected.Count}): {List(unexpected)}");
+        if (misshapen.Count > 0) problems.Add($"shape mismatches ({misshapen.Count}): {List(misshapen)}");
+        if (problems.Count > 0) throw new CheckpointException($"{sourceName} does not fit {module.GetName()}: {string.Join("; ", problems)}");
+
+        using var noGrad = no_grad();
+        foreach (var (key, tensor) in source) target[key].copy_(tensor);
+    }
+
+    public static string Shape(long[] shape) => "[" + string.Join(", ", shape) + "]";
+
+    private static string List(List<string> items) => string.Join(", ", items.Take(20)) + (items.Count > 20 ? $", … ({items.Count - 20} more)" : "");
+}

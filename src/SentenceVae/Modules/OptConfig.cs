@@ -1,0 +1,91 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// Hyper-parameters of an OPT decoder, with Hugging Face's <c>config.json</c> names, so a checkpoint's
+/// config reads and writes as is. Sizes of the published models are in <see cref="Presets"/>.
+/// </summary>
+public sealed record OptConfig
+{
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "opt";
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 50272;
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
+    [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 12;
+    [JsonPropertyName("ffn_dim")] public int FfnDim { get; init; } = 3072;
+    [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 12;
+    [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; init; } = 2048;
+    /// <summary>Pre-norm (true: OPT-125M/1.3B) or post-norm (false: OPT-350M).</summary>
+    [JsonPropertyName("do_layer_norm_before")] public bool DoLayerNormBefore { get; init; } = true;
+    /// <summary>Embedding width; when it differs from <see cref="HiddenSize"/>, project_in/project_out exist.</summary>
+    [JsonPropertyName("word_embed_proj_dim")] public int? WordEmbedProjDim { get; init; }
+    [JsonPropertyName("activation_function")] public string ActivationFunction { get; init; } = "relu";
+    [JsonPropertyName("enable_bias")] public bool EnableBias { get; init; } = true;
+    [JsonPropertyName("layer_norm_elementwise_affine")] public bool LayerNormElementwiseAffine { get; init; } = true;
+    [JsonPropertyName("_remove_final_layer_norm")] public bool RemoveFinalLayerNorm { get; init; }
+    [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
+    [JsonPropertyName("attention_dropout")] public double AttentionDropout { get; init; }
+    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; } = true;
+    [JsonPropertyName("pad_token_id")] public int PadTokenId { get; init; } = 1;
+    [JsonPropertyName("bos_token_id")] public int BosTokenId { get; init; } = 2;
+    [JsonPropertyName("eos_token_id")] public int EosTokenId { get; init; } = 2;
+
+    [JsonIgnore] public int EmbedDim => WordEmbedProjDim ?? HiddenSize;
+    [JsonIgnore] public int HeadDim => HiddenSize / NumAttentionHeads;
+    [JsonIgnore] public bool HasFinalLayerNorm => DoLayerNormBefore && !RemoveFinalLayerNorm;
+
+    /// <summary>Throws with every problem found, so a bad config fails before any weight is read.</summary>
+    public OptConfig Validate()
+    {
+        var problems = new List<string>();
+        if (ModelType != "opt") problems.Add($"model_type '{ModelType}' is not supported (only 'opt')");
+        if (ActivationFunction != "relu") problems.Add($"activation_function '{ActivationFunction}' is not supported (only 'relu')");
+        foreach (var (name, value) in new[] { ("vocab_size", VocabSize), ("hidden_size", HiddenSize), ("num_hidden_layers", NumHiddenLayers),
+                     ("ffn_dim", FfnDim), ("num_attention_heads", NumAttentionHeads), ("max_position_embeddings", MaxPositionEmbeddings), ("word_embed_proj_dim", EmbedDim) })
+            if (value <= 0) problems.Add($"{name} must be positive (is {value})");
+        if (NumAttentionHeads > 0 && HiddenSize % NumAttentionHeads != 0) problems.Add($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
+        foreach (var (name, id) in new[] { ("pad_token_id", PadTokenId), ("bos_token_id", BosTokenId), ("eos_token_id", EosTokenId) })
+            if (id < 0 || id >= VocabSize) problems.Add($"{name} {id} is outside the vocabulary [0, {VocabSize})");
+        if (problems.Count > 0) throw new InvalidDataException("invalid OPT config: " + string.Join("; ", problems));
+        return this;
+    }
+
+    public static OptConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        OptConfig? config;
+        try { config = JsonSerializer.Deserialize<OptConfig>(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
+        return (config ?? throw new InvalidDataException($"{path}: empty config")).Validate();
+    }
+
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+
+    /// <summary>The published OPT shapes, and our small token-level baseline.</summary>
+    public static class Presets
+    {
+        public static OptConfig Opt125M => new();
+        public static OptConfig Opt350M => new() { HiddenSize = 1024, NumHiddenLayers = 24, FfnDim = 4096, NumAttentionHeads = 16, WordEmbedProjDim = 512, DoLayerNormBefore = false };
+        public static OptConfig Opt1_3B => new() { HiddenSize = 2048, NumHiddenLayers = 24, FfnDim = 8192, NumAttentionHeads = 32 };
+
+        /// <summary>
+        /// The CPU-sized token-level baseline ("lm-256"): hidden 256, 4 layers, 4 heads, the compact
+        /// 8192-id vocabulary (pad 8189, bos 8190, eos 8191), 1024 positions.
+        /// </summary>
+        public static OptConfig Lm256 => new()
+        {
+            VocabSize = 8192, HiddenSize = 256, NumHiddenLayers = 4, FfnDim = 1024, NumAttentionHeads = 4, MaxPositionEmbeddings = 1024,
+            PadTokenId = 8189, BosTokenId = 8190, EosTokenId = 8191, Dropout = 0.1,
+        };
+
+        public static OptConfig ByName(string name) => name.ToLowerInvariant() switch
+        {
+            "opt-125m" => Opt125M,
+            "opt-350m" => Opt350M,
+            "opt-1.3b" => Opt1_3B,
+            "lm-256" => Lm256,
+            _ => throw new ArgumentOutOfRangeException(nameof(name), name, "known presets: opt-125m, opt-350m, opt-1.3b, lm-256"),
+        };
+    }
+}

@@ -1,0 +1,86 @@
+using SentenceVae.Inference;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// The OPT decoder stack (Hugging Face <c>OPTDecoder</c>): token embedding [→ project_in] + learned
+/// positions → layers → [final_layer_norm] [→ project_out]. Also runs over given embeddings, which
+/// is how the sentence-level LLM uses it.
+/// </summary>
+public sealed class OptDecoder : nn.Module
+{
+    /// <summary>OPT's learned positions are offset by 2: row p+2 holds position p (fairseq kept rows 0-1 for padding).</summary>
+    public const int PositionOffset = 2;
+
+    private readonly OptConfig config;
+    private readonly Embedding embed_tokens, embed_positions;
+    private readonly Linear? project_in, project_out;
+    private readonly LayerNorm? final_layer_norm;
+    private readonly ModuleList<OptDecoderLayer> layers;
+    private readonly Dropout dropout;
+
+    public OptDecoder(OptConfig config) : base(nameof(OptDecoder))
+    {
+        this.config = config.Validate();
+        embed_tokens = nn.Embedding(config.VocabSize, config.EmbedDim, padding_idx: config.PadTokenId);
+        embed_positions = nn.Embedding(config.MaxPositionEmbeddings + PositionOffset, config.HiddenSize);
+        if (config.EmbedDim != config.HiddenSize)
+        {
+            project_in = nn.Linear(config.EmbedDim, config.HiddenSize, hasBias: false);
+            project_out = nn.Linear(config.HiddenSize, config.EmbedDim, hasBias: false);
+        }
+        if (config.HasFinalLayerNorm) final_layer_norm = nn.LayerNorm(config.HiddenSize, elementwise_affine: config.LayerNormElementwiseAffine);
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new OptDecoderLayer(config)).ToArray());
+        dropout = nn.Dropout(config.Dropout);
+        RegisterComponents();
+    }
+
+    public Embedding EmbedTokens => embed_tokens;
+    public int NumLayers => layers.Count;
+
+    /// <param name="inputIds">(B, T) token ids</param>
+    /// <param name="attentionMask">(B, past+T): 1 for real positions, 0 for padding, over the cached past and these tokens</param>
+    /// <returns>(B, T, word_embed_proj_dim) hidden states, ready for the tied LM head</returns>
+    public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache? cache = null)
+    {
+        var embeds = embed_tokens.forward(inputIds);                        // (B, T, E)
+        if (project_in is not null) embeds = project_in.forward(embeds);    // (B, T, C)
+        return project_out is null ? ForwardEmbeddings(embeds, attentionMask, cache) : project_out.forward(ForwardEmbeddings(embeds, attentionMask, cache));
+    }
+
+    /// <summary>Positions + layers + final norm over input embeddings (B, T, C); no project_out.</summary>
+    public Tensor ForwardEmbeddings(Tensor embeds, Tensor attentionMask, KvCache? cache = null)
+    {
+        int past = cache?.Length ?? 0;
+        long t = embeds.shape[1];
+        if (attentionMask.shape[1] != past + t)
+            throw new ArgumentException($"attention mask covers {attentionMask.shape[1]} positions, expected past {past} + new {t}");
+        if (past + t > config.MaxPositionEmbeddings)
+            throw new ArgumentException($"sequence of {past + t} positions exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
+
+        // Positions come from the mask's cumulative sum, so padding does not shift them; padded slots get -1 (row 1).
+        var mask = attentionMask.to(ScalarType.Int64);
+        var positions = (mask.cumsum(1) * mask - 1).narrow(1, past, t);      // (B, T)
+        var x = dropout.forward(embeds + embed_positions.forward(positions + PositionOffset));
+
+        using var attnMask = CausalPaddingMask(mask, past, t, x.dtype);      // (B, 1, T, past+T)
+        for (int i = 0; i < layers.Count; i++) x = layers[i].forward(x, attnMask, cache, i);
+        return final_layer_norm is null ? x : final_layer_norm.forward(x); // (B, T, C)
+    }
+
+    /// <summary>Additive mask: query i (at absolute position past+i) may see key j when j ≤ past+i and key j is not padding.</summary>
+    public static Tensor CausalPaddingMask(Tensor mask, int past, long t, ScalarType dtype)
+    {
+        long total = mask.shape[1];
+        var device = mask.device;
+        var queryPos = arange(past, past + t, device: device).unsqueeze(1);  // (T, 1)
+        var keyPos = arange(0, total, device: device).unsqueeze(0);          // (1, past+T)
+        var allowed = keyPos.le(queryPos).unsqueeze(0).unsqueeze(0)           // (1, 1, T, past+T)
+            .logical_and(mask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(2));  // (B, 1, T, past+T)
+        // A finite minimum (as Hugging Face) instead of -inf: a query whose keys are all padding gets
+        // uniform attention instead of NaN.
+        return zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), finfo(dtype).min);
+    }
+}

@@ -1,0 +1,56 @@
+using SentenceVae.Inference;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Modules;
+
+/// <summary>Hugging Face <c>OPTModel</c>: just holds the decoder, so keys read <c>model.decoder.*</c>.</summary>
+public sealed class OptModel : nn.Module
+{
+    private readonly OptDecoder decoder;
+
+    public OptModel(OptConfig config) : base(nameof(OptModel))
+    {
+        decoder = new OptDecoder(config);
+        RegisterComponents();
+    }
+
+    public OptDecoder Decoder => decoder;
+}
+
+/// <summary>OPT with its language-model head (Hugging Face <c>OPTForCausalLM</c>); the head is tied to the token embedding.</summary>
+public sealed class OptForCausalLm : nn.Module
+{
+    private readonly OptModel model;
+    private readonly Linear lm_head;
+
+    public OptForCausalLm(OptConfig config) : base(nameof(OptForCausalLm))
+    {
+        Config = config.Validate();
+        model = new OptModel(config);
+        lm_head = nn.Linear(config.EmbedDim, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        if (config.TieWordEmbeddings) TieWeights();
+    }
+
+    public OptConfig Config { get; }
+    public OptDecoder Decoder => model.Decoder;
+
+    /// <summary>The LM head shares the token embedding's weight (one Parameter, two names).</summary>
+    public void TieWeights() => lm_head.weight = model.Decoder.EmbedTokens.weight!;
+
+    /// <param name="inputIds">(B, T)</param>
+    /// <param name="attentionMask">(B, past+T), 1 real / 0 padding</param>
+    /// <returns>logits (B, T, V)</returns>
+    public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache? cache = null) =>
+        lm_head.forward(model.Decoder.forward(inputIds, attentionMask, cache));
+
+    public KvCache NewCache() => new(Decoder.NumLayers);
+
+    /// <summary>Parameters counted once (tied weights once); without the position table when <paramref name="nonEmbedding"/>.</summary>
+    public long ParameterCount(bool nonEmbedding = false)
+    {
+        var unique = parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>().Sum(p => p.numel());
+        return nonEmbedding ? unique - named_parameters().First(p => p.name.EndsWith("embed_positions.weight")).parameter.numel() : unique;
+    }
+}
