@@ -18,6 +18,7 @@ public static class SvaeCli
             TokenizeCommand.Create(io),
             StatsCommand.Create(io),
             VocabCommand.Create(io),
+            LmCommand.Create(io),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -27,7 +28,7 @@ public static class SvaeCli
         }
         try
         {
-            int code = parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output, Error = stderr });
+            int code = parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output, Error = stderr }).GetAwaiter().GetResult();
             output.Flush();
             return code;
         }

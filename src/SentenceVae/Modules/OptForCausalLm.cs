@@ -47,10 +47,9 @@ public sealed class OptForCausalLm : nn.Module
 
     public KvCache NewCache() => new(Decoder.NumLayers);
 
-    /// <summary>Parameters counted once (tied weights once); without the position table when <paramref name="nonEmbedding"/>.</summary>
-    public long ParameterCount(bool nonEmbedding = false)
-    {
-        var unique = parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>().Sum(p => p.numel());
-        return nonEmbedding ? unique - named_parameters().First(p => p.name.EndsWith("embed_positions.weight")).parameter.numel() : unique;
-    }
+    /// <summary>Parameters, the tied LM head counted once; without the position table when <paramref name="nonEmbedding"/>.</summary>
+    public long ParameterCount(bool nonEmbedding = false) => named_parameters()
+        .Where(p => !(Config.TieWordEmbeddings && p.name == "lm_head.weight"))
+        .Where(p => !(nonEmbedding && p.name.EndsWith("embed_positions.weight", StringComparison.Ordinal)))
+        .Sum(p => p.parameter.numel());
 }

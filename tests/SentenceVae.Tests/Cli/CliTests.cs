@@ -75,10 +75,31 @@ public class CliTests
     }
 
     [Fact]
+    public void LmGenerateStreamsFromAModelDirectory()
+    {
+        string dir = Directory.CreateTempSubdirectory("svae-lm").FullName;
+        try
+        {
+            using (var model = SentenceVae.Tests.Inference.TokenGeneratorTests.TinyCompactLm(7))
+                SentenceVae.Checkpoints.HuggingFaceCheckpoint.SaveOpt(model, dir);
+            SentenceVae.Text.TextTokenizers.Compact.Save(dir);
+            var (code, output, err) = Run("lm", "generate", "--model", dir, "--prompt", "Elizabeth", "--max-new-tokens", "6");
+            Assert.Equal("", err);
+            Assert.Equal(0, code);
+            Assert.StartsWith("Elizabeth", output);
+            Assert.True(output.Length > "Elizabeth\n".Length);
+            var (bad, _, badErr) = Run("lm", "generate", "--model", dir, "--prompt", "x", "--top-p", "0");
+            Assert.Equal(1, bad);
+            Assert.StartsWith("svae: ", badErr);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void HelpListsTheCommands()
     {
         var (code, output, _) = Run("--help");
         Assert.Equal(0, code);
-        foreach (var command in new[] { "split", "tokenize", "stats", "vocab" }) Assert.Contains(command, output);
+        foreach (var command in new[] { "split", "tokenize", "stats", "vocab", "lm" }) Assert.Contains(command, output);
     }
 }

@@ -63,4 +63,11 @@ public class OptParityTests
         state["model.decoder.embed_tokens.weight"][3, 5] = tensor(42f);
         Assert.Equal(42f, state["lm_head.weight"][3, 5].item<float>());
     }
+
+    [Fact]
+    public void Opt125MPresetHasThePublishedParameterCount()
+    {
+        using var model = new OptForCausalLm(OptConfig.Presets.Opt125M);
+        Assert.Equal(125_239_296, model.ParameterCount());   // facebook/opt-125m
+    }
 }

@@ -1,0 +1,147 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using SentenceVae.Checkpoints;
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Cli.Commands;
+
+/// <summary><c>svae lm</c>: the token-level OPT model — generate (streaming) and bench (decode / prefill speed).</summary>
+internal static class LmCommand
+{
+    public static Command Create(CliIO io) => new("lm", "Token-level OPT language models (Hugging Face directories).") { Generate(io), Bench(io) };
+
+    private static Command Generate(CliIO io)
+    {
+        var model = new Option<string>("--model") { Description = "model directory: config.json + model.safetensors (or shards / pytorch_model.bin) + tokenizer", Required = true };
+        var prompt = new Option<string>("--prompt") { Description = "text to continue", Required = true };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer if the model directory has none: gpt2, compact or a directory" };
+        var (maxNew, temperature, topK, topP, seed) = SamplingOptions();
+        var device = DeviceOption();
+        var command = new Command("generate", "Continue a prompt token by token, printing text as it is produced.") { model, prompt, tokenizer, maxNew, temperature, topK, topP, seed, device };
+        command.SetAction(async (parse, cancel) =>
+        {
+            string dir = parse.GetValue(model)!;
+            var tok = TextTokenizers.Load(parse.GetValue(tokenizer) ?? dir);
+            using var lm = HuggingFaceCheckpoint.LoadOpt(dir, ParseDevice(parse.GetValue(device)!));
+            if (tok.VocabSize > lm.Config.VocabSize)
+                throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {lm.Config.VocabSize}");
+            var options = new GenerationOptions
+            {
+                MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
+                TopP = parse.GetValue(topP), Seed = parse.GetValue(seed),
+            };
+            io.Out.Write(parse.GetValue(prompt));
+            await foreach (var token in new TokenGenerator(lm, tok).StreamAsync(parse.GetValue(prompt)!, options, cancel))
+            {
+                io.Out.Write(token.Text);
+                io.Out.Flush();
+            }
+            io.Out.WriteLine();
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Bench(CliIO io)
+    {
+        var preset = new Option<string>("--config") { Description = "preset shape: opt-125m, opt-350m, opt-1.3b, lm-256 (random weights)", DefaultValueFactory = _ => "opt-125m" };
+        var contexts = new Option<int[]>("--context") { Description = "context lengths for decode timing", DefaultValueFactory = _ => new[] { 128, 1024 }, AllowMultipleArgumentsPerToken = true };
+        var tokens = new Option<int>("--tokens") { Description = "decode steps timed per run", DefaultValueFactory = _ => 32 };
+        var prefill = new Option<int>("--prefill") { Description = "prompt length for prefill throughput", DefaultValueFactory = _ => 512 };
+        var runs = new Option<int>("--runs") { Description = "timed runs (the median is reported), after one warm-up", DefaultValueFactory = _ => 5 };
+        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads", DefaultValueFactory = _ => 2 };
+        var json = CommonOptions.Json();
+        var command = new Command("bench", "Decode ms/token at given contexts and prefill tokens/s, next to the memory-bandwidth bound (random weights, fp32).")
+            { preset, contexts, tokens, prefill, runs, threads, json };
+        command.SetAction(parse =>
+        {
+            set_num_threads(parse.GetValue(threads));
+            var config = OptConfig.Presets.ByName(parse.GetValue(preset)!) with { Dropout = 0 };
+            int runCount = parse.GetValue(runs), steps = parse.GetValue(tokens);
+            manual_seed(0);
+            using var lm = new OptForCausalLm(config);
+            lm.eval();
+            long weightBytes = lm.ParameterCount() * sizeof(float);
+            double bandwidth = MeasureBandwidth(runCount);
+            var decode = new Dictionary<string, double>();
+            foreach (int context in parse.GetValue(contexts)!)
+                decode[context.ToString()] = Median(Enumerable.Range(0, runCount + 1).Select(_ => DecodeMsPerToken(lm, context, steps)).Skip(1));
+            int prefillLength = parse.GetValue(prefill);
+            double prefillPerS = Median(Enumerable.Range(0, runCount + 1).Select(_ => PrefillTokensPerS(lm, prefillLength)).Skip(1));
+            var result = new
+            {
+                config = parse.GetValue(preset), parameters = lm.ParameterCount(), threads = get_num_threads(), runs = runCount,
+                weight_bytes = weightBytes, memory_bandwidth_gb_s = bandwidth / 1e9, bound_ms_per_token = weightBytes / bandwidth * 1e3,
+                decode_ms_per_token = decode, prefill_tokens = prefillLength, prefill_tokens_per_s = prefillPerS,
+            };
+            io.Out.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Bytes per second of a large tensor copy (read + write), median of runs.</summary>
+    private static double MeasureBandwidth(int runs)
+    {
+        using var scope = NewDisposeScope();
+        var src = rand(64L << 20); var dst = empty_like(src);                 // 256 MiB each
+        dst.copy_(src);
+        return Median(Enumerable.Range(0, runs).Select(_ =>
+        {
+            var sw = Stopwatch.StartNew();
+            dst.copy_(src);
+            return 2.0 * src.NumberOfElements * sizeof(float) / sw.Elapsed.TotalSeconds;
+        }));
+    }
+
+    private static double DecodeMsPerToken(OptForCausalLm lm, int context, int steps)
+    {
+        using var noGrad = no_grad();
+        using var cache = lm.NewCache();
+        using (var scope = NewDisposeScope())
+            lm.forward(randint(lm.Config.VocabSize, new long[] { 1, context }), ones(1, context, dtype: ScalarType.Int64), cache);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++)
+        {
+            using var scope = NewDisposeScope();
+            var logits = lm.forward(randint(lm.Config.VocabSize, new long[] { 1, 1 }), ones(1, context + i + 1, dtype: ScalarType.Int64), cache);
+            logits.argmax(-1).item<long>();
+        }
+        return sw.Elapsed.TotalMilliseconds / steps;
+    }
+
+    private static double PrefillTokensPerS(OptForCausalLm lm, int length)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = randint(lm.Config.VocabSize, new long[] { 1, length });
+        var sw = Stopwatch.StartNew();
+        lm.forward(ids, ones(1, length, dtype: ScalarType.Int64)).select(1, -1).argmax(-1).item<long>();
+        return length / sw.Elapsed.TotalSeconds;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    internal static (Option<int>, Option<double>, Option<int>, Option<double>, Option<long?>) SamplingOptions() => (
+        new Option<int>("--max-new-tokens") { Description = "tokens to generate at most", DefaultValueFactory = _ => 64 },
+        new Option<double>("--temperature") { Description = "0: greedy (default); > 0: sample", DefaultValueFactory = _ => 0.0 },
+        new Option<int>("--top-k") { Description = "sample among the k most likely tokens (0: all)" },
+        new Option<double>("--top-p") { Description = "nucleus sampling threshold (1: off)", DefaultValueFactory = _ => 1.0 },
+        new Option<long?>("--seed") { Description = "sampling seed (reproducible output)" });
+
+    internal static Option<string> DeviceOption() => new("--device") { Description = "cpu (default), cuda, cuda:N — cuda needs a CUDA libtorch package", DefaultValueFactory = _ => "cpu" };
+
+    internal static Device ParseDevice(string spec)
+    {
+        try { return new Device(spec); }
+        catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliUsageException($"unknown device '{spec}': expected cpu, cuda or cuda:N"); }
+    }
+}

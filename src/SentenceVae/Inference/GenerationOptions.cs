@@ -1,0 +1,26 @@
+namespace SentenceVae.Inference;
+
+/// <summary>How to pick tokens. Temperature 0 is greedy; otherwise sample from softmax(logits / T), optionally within the top-k and top-p (nucleus) sets.</summary>
+public sealed record GenerationOptions
+{
+    public int MaxNewTokens { get; init; } = 64;
+    public double Temperature { get; init; } = 0.0;
+    /// <summary>0: no top-k filter.</summary>
+    public int TopK { get; init; }
+    /// <summary>1: no nucleus filter.</summary>
+    public double TopP { get; init; } = 1.0;
+    /// <summary>Seed of the sampling generator; null draws from the global generator.</summary>
+    public long? Seed { get; init; }
+    public bool StopAtEos { get; init; } = true;
+
+    public bool Greedy => Temperature <= 0;
+
+    public GenerationOptions Validate()
+    {
+        if (MaxNewTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "must be ≥ 0");
+        if (TopK < 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "must be ≥ 0");
+        if (TopP is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "must be in (0, 1]");
+        if (double.IsNaN(Temperature) || Temperature < 0) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "must be ≥ 0");
+        return this;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Inference;
+
+/// <summary>One generated token and the text it completes (empty while a multi-byte character is still incomplete).</summary>
+public readonly record struct GeneratedToken(int Row, int Id, string Text);
+
+/// <summary>
+/// The token-by-token generation loop for an <see cref="OptForCausalLm"/>: prefill the prompts (left-padded
+/// into one batch) into a KV cache, then one cached step per token. Rows stop independently at EOS or at
+/// the token limit. The model computes; this class only runs the loop.
+/// </summary>
+public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenizer)
+{
+    /// <summary>Prompt ids as the model was trained: BOS, then the text's tokens.</summary>
+    public int[] PromptIds(string prompt) => [tokenizer.BosId, .. tokenizer.Encode(prompt)];
+
+    /// <summary>
+    /// Streams the continuation of one prompt, token by token, with its text. The loop runs on its own
+    /// thread (TorchSharp's dispose scopes and no-grad state are per thread) and hands tokens over a channel.
+    /// </summary>
+    public IAsyncEnumerable<GeneratedToken> StreamAsync(string prompt, GenerationOptions options, CancellationToken cancel = default) =>
+        StreamOnOwnThread(() => Steps([PromptIds(prompt)], options), new IncrementalDecoder(tokenizer), cancel);
+
+    internal static async IAsyncEnumerable<GeneratedToken> StreamOnOwnThread(Func<IEnumerable<List<(int Row, int Id)>>> loop, IncrementalDecoder decoder,
+        [EnumeratorCancellation] CancellationToken cancel)
+    {
+        var channel = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var producer = new Thread(() =>
+        {
+            try
+            {
+                foreach (var step in loop())
+                {
+                    if (cancel.IsCancellationRequested) break;
+                    foreach (var (row, id) in step) channel.Writer.TryWrite(new GeneratedToken(row, id, decoder.Add(id)));
+                }
+                channel.Writer.Complete();
+            }
+            catch (Exception e) { channel.Writer.Complete(e); }
+        }) { IsBackground = true, Name = "svae-generate" };
+        producer.Start();
+        await foreach (var token in channel.Reader.ReadAllAsync(cancel)) yield return token;
+    }
+
+    /// <summary>Continuations of several prompts in one batch; each row ends at its own EOS (not included) or limit.</summary>
+    public List<int[]> Generate(IReadOnlyList<int[]> prompts, GenerationOptions options)
+    {
+        var outputs = prompts.Select(_ => new List<int>()).ToList();
+        foreach (var step in Steps(prompts, options))
+            foreach (var (row, id) in step)
+                if (!(options.StopAtEos && id == tokenizer.EosId)) outputs[row].Add(id);
+        return outputs.Select(o => o.ToArray()).ToList();
+    }
+
+    /// <summary>The loop: each step yields (row, token) for the rows still running.</summary>
+    public IEnumerable<List<(int Row, int Id)>> Steps(IReadOnlyList<int[]> prompts, GenerationOptions options)
+    {
+        options.Validate();
+        if (prompts.Count == 0 || prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token (BOS)");
+        int batch = prompts.Count, longest = prompts.Max(p => p.Length);
+        int maxPositions = model.Config.MaxPositionEmbeddings;
+        if (longest > maxPositions) throw new ArgumentException($"prompt of {longest} tokens exceeds the model's {maxPositions} positions");
+        var device = model.Decoder.EmbedTokens.weight!.device;
+        int newTokens = Math.Min(options.MaxNewTokens, maxPositions - longest + 1);
+
+        // Left padding keeps every row's last prompt token in the last column.
+        var padded = new long[batch * longest];
+        var pads = new int[batch];
+        for (int b = 0; b < batch; b++)
+        {
+            pads[b] = longest - prompts[b].Length;
+            for (int i = 0; i < longest; i++) padded[b * longest + i] = i < pads[b] ? tokenizer.PadId : prompts[b][i - pads[b]];
+        }
+
+        bool wasTraining = model.training;
+        model.eval();
+        using var noGrad = no_grad();
+        using var cache = model.NewCache();
+        using var sampler = new TokenSampler(options, device);
+        var done = new bool[batch];
+        Tensor? next = null;
+        try
+        {
+            for (int step = 0; step < newTokens; step++)
+            {
+                using var scope = NewDisposeScope();
+                int length = longest + step;
+                var mask = arange(length, device: device).unsqueeze(0).ge(tensor(pads.Select(p => (long)p).ToArray(), device: device).unsqueeze(1)).to(ScalarType.Int64); // (B, length)
+                var input = step == 0 ? tensor(padded, new long[] { batch, longest }, device: device) : next!.unsqueeze(1);              // (B, T)
+                var logits = model.forward(input, mask, cache).select(1, -1);                                                           // (B, V)
+                next?.Dispose();
+                next = sampler.Sample(logits).MoveToOuterDisposeScope();                                                                 // (B)
+                var ids = next.cpu().data<long>().ToArray();
+                var emitted = new List<(int, int)>();
+                for (int b = 0; b < batch; b++)
+                {
+                    if (done[b]) continue;
+                    emitted.Add((b, (int)ids[b]));
+                    if (options.StopAtEos && ids[b] == tokenizer.EosId) done[b] = true;
+                }
+                yield return emitted;
+                if (done.All(d => d)) yield break;
+            }
+        }
+        finally
+        {
+            next?.Dispose();
+            if (wasTraining) model.train();
+        }
+    }
+}
+
+/// <summary>Turns a growing list of ids into new text, holding back bytes of a character not yet complete.</summary>
+public sealed class IncrementalDecoder(ITextTokenizer tokenizer)
+{
+    private readonly List<int> ids = new();
+    private int emitted;
+
+    public string Add(int id)
+    {
+        if (id == tokenizer.EosId || id == tokenizer.BosId || id == tokenizer.PadId) return "";
+        ids.Add(id);
+        string text = tokenizer.Decode(ids);
+        if (text.EndsWith('\uFFFD')) return "";                     // a multi-byte character is still incomplete
+        string added = text.Length >= emitted ? text[emitted..] : "";
+        emitted = text.Length;
+        return added;
+    }
+}
