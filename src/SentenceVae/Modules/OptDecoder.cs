@@ -65,22 +65,8 @@ public sealed class OptDecoder : nn.Module
         var positions = (mask.cumsum(1) * mask - 1).narrow(1, past, t);      // (B, T)
         var x = dropout.forward(embeds + embed_positions.forward(positions + PositionOffset));
 
-        using var attnMask = CausalPaddingMask(mask, past, t, x.dtype);      // (B, 1, T, past+T)
+        using var attnMask = AttentionMasks.CausalPadding(mask, past, t, x.dtype);      // (B, 1, T, past+T)
         for (int i = 0; i < layers.Count; i++) x = layers[i].forward(x, attnMask, cache, i);
         return final_layer_norm is null ? x : final_layer_norm.forward(x); // (B, T, C)
-    }
-
-    /// <summary>Additive mask: query i (at absolute position past+i) may see key j when j ≤ past+i and key j is not padding.</summary>
-    public static Tensor CausalPaddingMask(Tensor mask, int past, long t, ScalarType dtype)
-    {
-        long total = mask.shape[1];
-        var device = mask.device;
-        var queryPos = arange(past, past + t, device: device).unsqueeze(1);  // (T, 1)
-        var keyPos = arange(0, total, device: device).unsqueeze(0);          // (1, past+T)
-        var allowed = keyPos.le(queryPos).unsqueeze(0).unsqueeze(0)           // (1, 1, T, past+T)
-            .logical_and(mask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(2));  // (B, 1, T, past+T)
-        // A finite minimum (as Hugging Face) instead of -inf: a query whose keys are all padding gets
-        // uniform attention instead of NaN.
-        return zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), finfo(dtype).min);
     }
 }

@@ -1,0 +1,76 @@
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Checkpoints;
+
+/// <summary>
+/// SentenceVAE model directories (<c>config.json</c> + <c>model.safetensors</c> + tokenizer files) and
+/// the reference implementation's PyTorch checkpoints (<c>.pth</c>: a bare state dict, or mmengine's
+/// <c>{"state_dict": …, "meta": …}</c>), read without running any pickled code.
+/// </summary>
+public static class SentenceVaeCheckpoint
+{
+    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors";
+
+    /// <summary>Loads a model directory, or a config + weights file pair (<c>.safetensors</c> or <c>.pth</c>).</summary>
+    public static Modules.SentenceVae Load(string directory, Device? device = null)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such directory");
+        string weights = Path.Combine(directory, WeightsFile);
+        if (!File.Exists(weights))
+        {
+            var pth = Directory.GetFiles(directory, "*.pth");
+            weights = pth.Length == 1 ? pth[0] : throw new CheckpointException($"{directory}: no {WeightsFile} (nor a single .pth file)");
+        }
+        return Load(Path.Combine(directory, ConfigFile), weights, device);
+    }
+
+    public static Modules.SentenceVae Load(string configPath, string weightsPath, Device? device = null)
+    {
+        var config = SentenceVaeConfig.Load(configPath);
+        var model = new Modules.SentenceVae(config);
+        var state = ReadStateDict(weightsPath);
+        try { StateDicts.LoadStrict(model, state, weightsPath); }
+        finally { foreach (var t in state.Values) t.Dispose(); }
+        if (device is not null) model.to(device);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Tensors of a <c>.safetensors</c> or <c>.pth</c> file by key (a wrapped mmengine checkpoint is unwrapped).</summary>
+    public static Dictionary<string, Tensor> ReadStateDict(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        return Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".safetensors" => HuggingFaceCheckpoint.ReadSafetensors(path),
+            ".pth" or ".pt" or ".bin" => SafePickle.ReadStateDict(path),
+            _ => throw new CheckpointException($"{path}: unknown weights format (expected .safetensors or .pth)"),
+        };
+    }
+
+    /// <summary>Writes config.json, model.safetensors and the tokenizer's files (atomically per file).</summary>
+    public static void Save(Modules.SentenceVae model, string directory, ITextTokenizer? tokenizer = null)
+    {
+        Directory.CreateDirectory(directory);
+        model.Config.Save(Path.Combine(directory, ConfigFile));
+        string tmp = Path.Combine(directory, WeightsFile + ".tmp");
+        Safetensors.SaveStateDict(tmp, CpuStateDict(model));
+        File.Move(tmp, Path.Combine(directory, WeightsFile), overwrite: true);
+        tokenizer?.Save(directory);
+    }
+
+    /// <summary>Writes the state dict as a PyTorch <c>.pth</c> that <c>torch.load</c> reads (reference key names).</summary>
+    public static void ExportPth(Modules.SentenceVae model, string path)
+    {
+        string tmp = path + ".tmp";
+        PyTorchPickler.PickleStateDict(tmp, CpuStateDict(model));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static Dictionary<string, Tensor> CpuStateDict(nn.Module model) =>
+        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
+}

@@ -1,0 +1,111 @@
+using SentenceVae.Modules;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Inference;
+
+/// <summary>
+/// Runs a <see cref="Modules.SentenceVae"/> on many pieces: batched encoding (BOS + tokens, right-padded)
+/// and batched decoding with a KV cache, rows finishing independently at EOS, never past the
+/// length limit. The model computes; this class runs the loops.
+/// </summary>
+public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
+{
+    private SentenceVaeConfig Config => model.Config;
+
+    /// <summary>Model input for pieces: (B, T) ids with BOS first and PAD after each piece, and the (B, T) mask.</summary>
+    public (Tensor InputIds, Tensor AttentionMask) Batch(IReadOnlyList<int[]> pieces, Device? device = null)
+    {
+        int longest = pieces.Max(p => p.Length) + 1;
+        if (longest > Config.MaxSeqLen)
+            throw new ArgumentException($"a piece of {longest - 1} tokens (+BOS) exceeds max_seq_len {Config.MaxSeqLen}; split it (the splitter's token budget)");
+        var ids = new long[pieces.Count * longest];
+        var mask = new long[pieces.Count * longest];
+        for (int b = 0; b < pieces.Count; b++)
+            for (int i = 0; i < longest; i++)
+            {
+                bool real = i <= pieces[b].Length;
+                ids[b * longest + i] = i == 0 ? Config.BosId : real ? pieces[b][i - 1] : Config.PadId;
+                mask[b * longest + i] = real ? 1 : 0;
+            }
+        var shape = new long[] { pieces.Count, longest };
+        return (tensor(ids, shape, device: device), tensor(mask, shape, device: device));
+    }
+
+    /// <summary>Sentence vectors (N, 1, C) of the pieces' token ids (without BOS), encoded in batches.</summary>
+    public Tensor Encode(IReadOnlyList<int[]> pieces)
+    {
+        var device = Device;
+        using var noGrad = no_grad();
+        var parts = new List<Tensor>();
+        for (int start = 0; start < pieces.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var (ids, mask) = Batch(pieces.Skip(start).Take(batchSize).ToList(), device);
+            parts.Add(model.Encoder.forward(ids, mask).MoveToOuterDisposeScope());
+        }
+        var all = cat(parts, 0);
+        foreach (var p in parts) p.Dispose();
+        return all;                                                                   // (N, 1, C)
+    }
+
+    /// <summary>
+    /// Token ids (without BOS and EOS) decoded from sentence vectors (B, 1, C), one cached step per token.
+    /// At most <c>min(MaxNewTokens, max_seq_len − 1)</c> tokens are produced per row, EOS included.
+    /// </summary>
+    public List<int[]> Decode(Tensor sentenceVectors, GenerationOptions options)
+    {
+        int rows = (int)sentenceVectors.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
+        var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
+        var done = new bool[rows];
+        using var noGrad = no_grad();
+        using var sampler = new TokenSampler(options, sentenceVectors.device);
+        using var cache = model.Decoder.NewCache(sentenceVectors);
+        var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: sentenceVectors.device).DetachFromDisposeScope();
+        try
+        {
+            for (int step = 0; step < limit && !done.All(d => d); step++)
+            {
+                using var scope = NewDisposeScope();
+                var chosen = sampler.Sample(model.Decoder.Step(next, cache));          // (B)
+                var ids = chosen.cpu().data<long>().ToArray();
+                for (int b = 0; b < rows; b++)
+                {
+                    if (done[b]) continue;
+                    if (options.StopAtEos && ids[b] == Config.EosId) done[b] = true;
+                    else outputs[b].Add((int)ids[b]);
+                }
+                next.Dispose();
+                next = chosen.unsqueeze(1).DetachFromDisposeScope();                    // (B, 1)
+            }
+        }
+        finally { next.Dispose(); }
+        return outputs.Select(o => o.ToArray()).ToList();
+    }
+
+    /// <summary>
+    /// Greedy decoding the reference's way: the whole prefix re-run through the decoder for every token
+    /// (no cache). For equivalence tests and speed comparisons only.
+    /// </summary>
+    public List<int[]> DecodeUncached(Tensor sentenceVectors, int maxNewTokens)
+    {
+        int rows = (int)sentenceVectors.shape[0], limit = Math.Min(maxNewTokens, Config.MaxSeqLen - 1);
+        var prefixes = Enumerable.Range(0, rows).Select(_ => new List<long> { Config.BosId }).ToList();
+        var done = new bool[rows];
+        using var noGrad = no_grad();
+        for (int step = 0; step < limit && !done.All(d => d); step++)
+        {
+            using var scope = NewDisposeScope();
+            var ids = tensor(prefixes.SelectMany(p => p).ToArray(), new long[] { rows, step + 1 }, device: sentenceVectors.device);
+            var logits = model.Decoder.forward(ids, sentenceVectors, ones_like(ids));  // (B, T, V)
+            var chosen = logits.select(1, -1).argmax(-1).cpu().data<long>().ToArray();
+            for (int b = 0; b < rows; b++)
+            {
+                prefixes[b].Add(chosen[b]);
+                if (chosen[b] == Config.EosId) done[b] = true;
+            }
+        }
+        return prefixes.Select(p => p.Skip(1).TakeWhile(id => id != Config.EosId).Select(id => (int)id).ToArray()).ToList();
+    }
+
+    private Device Device => model.parameters().First().device;
+}

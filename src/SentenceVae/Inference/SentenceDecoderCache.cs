@@ -1,0 +1,31 @@
+using static TorchSharp.torch;
+
+namespace SentenceVae.Inference;
+
+/// <summary>
+/// What cached sentence decoding keeps between steps: the self-attention keys/values of past tokens
+/// (a <see cref="KvCache"/>) and each layer's cross-attention keys/values of the sentence vector,
+/// computed once. Disposing it frees both.
+/// </summary>
+public sealed class SentenceDecoderCache : IDisposable
+{
+    public SentenceDecoderCache(IReadOnlyList<(Tensor Key, Tensor Value)> memory)
+    {
+        Memory = memory.Select(m => (m.Key.DetachFromDisposeScope(), m.Value.DetachFromDisposeScope())).ToList();
+        Self = new KvCache(memory.Count);
+    }
+
+    public KvCache Self { get; }
+    public IReadOnlyList<(Tensor Key, Tensor Value)> Memory { get; }
+
+    /// <summary>Tokens decoded so far (BOS included).</summary>
+    public int Length => Self.Length;
+
+    public long AllocatedBytes => Self.AllocatedBytes + Memory.Sum(m => (m.Key.NumberOfElements + m.Value.NumberOfElements) * m.Key.ElementSize);
+
+    public void Dispose()
+    {
+        Self.Dispose();
+        foreach (var (k, v) in Memory) { k.Dispose(); v.Dispose(); }
+    }
+}

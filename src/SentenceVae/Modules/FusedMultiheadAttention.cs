@@ -1,0 +1,66 @@
+using SentenceVae.Inference;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// Multi-head attention with PyTorch's <c>nn.MultiheadAttention</c> parameter layout: one fused
+/// <c>in_proj_weight</c> (3C, C) / <c>in_proj_bias</c> (3C) for q, k, v, and <c>out_proj</c>.
+/// Used as self-attention (optionally with a KV cache) and as cross-attention over given keys/values.
+/// </summary>
+public sealed class FusedMultiheadAttention : nn.Module
+{
+    private readonly int numHeads, hidden;
+    private readonly double dropout;
+    private readonly Parameter in_proj_weight, in_proj_bias;
+    private readonly Linear out_proj;
+
+    public FusedMultiheadAttention(int hidden, int numHeads, double dropout) : base(nameof(FusedMultiheadAttention))
+    {
+        this.hidden = hidden;
+        this.numHeads = numHeads;
+        this.dropout = dropout;
+        in_proj_weight = new Parameter(empty(3 * hidden, hidden));
+        in_proj_bias = new Parameter(zeros(3 * hidden));
+        out_proj = nn.Linear(hidden, hidden);
+        using (no_grad()) nn.init.xavier_uniform_(in_proj_weight);
+        RegisterComponents();
+    }
+
+    /// <summary>Self-attention over x (B, T, C); with a cache, x holds only the new positions.</summary>
+    public Tensor SelfAttention(Tensor x, Tensor? mask, KvCache? cache, int layer)
+    {
+        var qkv = F.linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);   // 3 × (B, T, C)
+        var (k, v) = (Heads(qkv[1]), Heads(qkv[2]));                         // (B, nh, T, hs)
+        if (cache is not null) (k, v) = cache.Update(k, v, layer);           // (B, nh, past+T, hs)
+        return Attend(Heads(qkv[0]), k, v, mask);
+    }
+
+    /// <summary>Keys and values of a memory (B, M, C) for cross-attention, computed once per sentence.</summary>
+    public (Tensor Key, Tensor Value) MemoryKeysValues(Tensor memory)
+    {
+        var w = in_proj_weight.chunk(3, 0);
+        var b = in_proj_bias.chunk(3, 0);
+        return (Heads(F.linear(memory, w[1], b[1])), Heads(F.linear(memory, w[2], b[2])));   // (B, nh, M, hs)
+    }
+
+    /// <summary>Cross-attention of x (B, T, C) to precomputed memory keys/values; no mask (every query sees the whole memory).</summary>
+    public Tensor CrossAttention(Tensor x, Tensor key, Tensor value)
+    {
+        var wq = in_proj_weight.chunk(3, 0)[0];
+        var bq = in_proj_bias.chunk(3, 0)[0];
+        return Attend(Heads(F.linear(x, wq, bq)), key, value, null);
+    }
+
+    private Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask)
+    {
+        long b = q.shape[0], t = q.shape[2];
+        var y = F.scaled_dot_product_attention(q, k, v, mask, training ? dropout : 0.0, false);   // (B, nh, T, hs)
+        return out_proj.forward(y.transpose(1, 2).reshape(b, t, hidden));                       // (B, T, C)
+    }
+
+    private Tensor Heads(Tensor x) => x.view(x.shape[0], x.shape[1], numHeads, hidden / numHeads).transpose(1, 2);
+}

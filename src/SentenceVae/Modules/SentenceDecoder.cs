@@ -1,0 +1,61 @@
+using SentenceVae.Inference;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// The paper's Sentence Decoder: writes a piece's tokens from its sentence vector. Token embedding
+/// [→ project_in] + sinusoidal positions → post-norm decoder layers (causal self-attention,
+/// cross-attention to the vector) → <c>linear</c> to the vocabulary.
+/// </summary>
+public sealed class SentenceDecoder : nn.Module
+{
+    private readonly SentenceVaeConfig config;
+    private readonly Embedding embed_token;
+    private readonly Linear? project_in;
+    private readonly LayerStack<SentenceDecoderLayer> decoder;
+    private readonly Linear linear;
+
+    public SentenceDecoder(SentenceVaeConfig config) : base(nameof(SentenceDecoder))
+    {
+        this.config = config.Validate();
+        embed_token = nn.Embedding(config.VocabSize, config.EmbedDim, padding_idx: config.PadId);
+        if (config.EmbedDim != config.HiddenSize) project_in = nn.Linear(config.EmbedDim, config.HiddenSize, hasBias: false);
+        decoder = new LayerStack<SentenceDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new SentenceDecoderLayer(config)));
+        linear = nn.Linear(config.HiddenSize, config.VocabSize);
+        RegisterComponents();
+    }
+
+    /// <summary>Teacher-forced logits.</summary>
+    /// <param name="inputIds">(B, T) BOS + piece tokens, right-padded</param>
+    /// <param name="sentence">(B, 1, C) sentence vectors</param>
+    /// <param name="attentionMask">(B, T) 1 real / 0 padding</param>
+    /// <returns>(B, T, V): position i predicts token i+1 (EOS after the last)</returns>
+    public Tensor forward(Tensor inputIds, Tensor sentence, Tensor attentionMask)
+    {
+        var x = Embed(inputIds, 0);                                                       // (B, T, C)
+        using var mask = AttentionMasks.CausalPadding(attentionMask, 0, inputIds.shape[1], x.dtype);   // (B, 1, T, T)
+        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, mask, decoder[i].MemoryKeysValues(sentence), null, i);
+        return linear.forward(x);                                                         // (B, T, V)
+    }
+
+    /// <summary>A cache for decoding the given sentence vectors (B, 1, C) step by step.</summary>
+    public SentenceDecoderCache NewCache(Tensor sentence) =>
+        new(Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(sentence)).ToList());
+
+    /// <summary>One cached step: the next token of every row (B, 1) → logits (B, V).</summary>
+    public Tensor Step(Tensor inputIds, SentenceDecoderCache cache)
+    {
+        var x = Embed(inputIds, cache.Length);                                            // (B, 1, C)
+        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, null, cache.Memory[i], cache.Self, i);
+        return linear.forward(x).squeeze(1);                                              // (B, V)
+    }
+
+    private Tensor Embed(Tensor inputIds, int start)
+    {
+        var x = embed_token.forward(inputIds);                                            // (B, T, E)
+        if (project_in is not null) x = project_in.forward(x);                            // (B, T, C)
+        return x + SinusoidalPositions.Encode(start, inputIds.shape[1], config.HiddenSize, x.dtype, x.device);
+    }
+}

@@ -1,0 +1,45 @@
+using SentenceVae.Inference;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// PyTorch's post-norm nn.TransformerDecoderLayer (ReLU): causal self-attention, cross-attention to the
+/// sentence vector, FFN — each followed by its residual and norm.
+/// </summary>
+public sealed class SentenceDecoderLayer : nn.Module
+{
+    private readonly FusedMultiheadAttention self_attn, multihead_attn;
+    private readonly Linear linear1, linear2;
+    private readonly LayerNorm norm1, norm2, norm3;
+    private readonly Dropout dropout, dropout1, dropout2, dropout3;
+
+    public SentenceDecoderLayer(SentenceVaeConfig config) : base(nameof(SentenceDecoderLayer))
+    {
+        self_attn = new FusedMultiheadAttention(config.HiddenSize, config.NumAttentionHeads, config.Dropout);
+        multihead_attn = new FusedMultiheadAttention(config.HiddenSize, config.NumAttentionHeads, config.Dropout);
+        linear1 = nn.Linear(config.HiddenSize, config.Ffn);
+        linear2 = nn.Linear(config.Ffn, config.HiddenSize);
+        norm1 = nn.LayerNorm(config.HiddenSize);
+        norm2 = nn.LayerNorm(config.HiddenSize);
+        norm3 = nn.LayerNorm(config.HiddenSize);
+        dropout = nn.Dropout(config.Dropout);
+        dropout1 = nn.Dropout(config.Dropout);
+        dropout2 = nn.Dropout(config.Dropout);
+        dropout3 = nn.Dropout(config.Dropout);
+        RegisterComponents();
+    }
+
+    /// <summary>Cross-attention keys/values of the sentence vector(s) (B, M, C), once per sentence.</summary>
+    public (Tensor Key, Tensor Value) MemoryKeysValues(Tensor memory) => multihead_attn.MemoryKeysValues(memory);
+
+    /// <param name="x">(B, T, C) — with a cache, only the new positions</param>
+    /// <param name="mask">additive causal + padding mask (B, 1, T, past+T), or null for one cached step</param>
+    public Tensor forward(Tensor x, Tensor? mask, (Tensor Key, Tensor Value) memory, KvCache? cache, int layer)
+    {
+        x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, cache, layer)));
+        x = norm2.forward(x + dropout2.forward(multihead_attn.CrossAttention(x, memory.Key, memory.Value)));
+        return norm3.forward(x + dropout3.forward(linear2.forward(dropout.forward(nn.functional.relu(linear1.forward(x))))));   // (B, T, C)
+    }
+}

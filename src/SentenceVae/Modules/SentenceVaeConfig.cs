@@ -1,0 +1,59 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// Hyper-parameters of a SentenceVAE (Sentence Encoder + Sentence Decoder), with the reference
+/// implementation's names, serialised as a model directory's <c>config.json</c>.
+/// </summary>
+public sealed record SentenceVaeConfig
+{
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "sentence_vae";
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 50272;
+    [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 12;
+    /// <summary>Layers of the encoder and, separately, of the decoder (the paper's H1/H2/H4).</summary>
+    [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 1;
+    /// <summary>Pool by a learned weighting ("learnable add", key <c>encoder.la</c>) instead of a plain sum.</summary>
+    [JsonPropertyName("learnable_add")] public bool LearnableAdd { get; init; }
+    /// <summary>Token embedding width; when it differs from <see cref="HiddenSize"/>, <c>project_in</c> exists.</summary>
+    [JsonPropertyName("word_embed_proj_dim")] public int? WordEmbedProjDim { get; init; }
+    /// <summary>Longest piece in tokens, BOS included; decoding never emits more than this many tokens.</summary>
+    [JsonPropertyName("max_seq_len")] public int MaxSeqLen { get; init; } = 64;
+    /// <summary>FFN width; the reference fixes it at 2 × hidden.</summary>
+    [JsonPropertyName("ffn_dim")] public int? FfnDim { get; init; }
+    [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
+    [JsonPropertyName("bos_id")] public int BosId { get; init; } = 2;
+    [JsonPropertyName("pad_id")] public int PadId { get; init; } = 1;
+    [JsonPropertyName("eos_id")] public int EosId { get; init; } = 2;
+
+    [JsonIgnore] public int EmbedDim => WordEmbedProjDim ?? HiddenSize;
+    [JsonIgnore] public int Ffn => FfnDim ?? 2 * HiddenSize;
+
+    public SentenceVaeConfig Validate()
+    {
+        var problems = new List<string>();
+        foreach (var (name, value) in new[] { ("hidden_size", HiddenSize), ("vocab_size", VocabSize), ("num_attention_heads", NumAttentionHeads),
+                     ("num_hidden_layers", NumHiddenLayers), ("max_seq_len", MaxSeqLen), ("word_embed_proj_dim", EmbedDim), ("ffn_dim", Ffn) })
+            if (value <= 0) problems.Add($"{name} must be positive (is {value})");
+        if (HiddenSize % 2 != 0) problems.Add($"hidden_size {HiddenSize} must be even (sinusoidal positions)");
+        if (NumAttentionHeads > 0 && HiddenSize % NumAttentionHeads != 0) problems.Add($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
+        foreach (var (name, id) in new[] { ("bos_id", BosId), ("pad_id", PadId), ("eos_id", EosId) })
+            if (id < 0 || id >= VocabSize) problems.Add($"{name} {id} is outside the vocabulary [0, {VocabSize})");
+        if (Dropout is < 0 or >= 1) problems.Add($"dropout {Dropout} must be in [0, 1)");
+        if (problems.Count > 0) throw new InvalidDataException("invalid SentenceVAE config: " + string.Join("; ", problems));
+        return this;
+    }
+
+    public static SentenceVaeConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        SentenceVaeConfig? config;
+        try { config = JsonSerializer.Deserialize<SentenceVaeConfig>(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
+        return (config ?? throw new InvalidDataException($"{path}: empty config")).Validate();
+    }
+
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+}
