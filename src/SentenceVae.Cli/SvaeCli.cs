@@ -18,6 +18,7 @@ public static class SvaeCli
             TokenizeCommand.Create(io),
             StatsCommand.Create(io),
             VocabCommand.Create(io),
+            VaeCommand.Create(io),
             LmCommand.Create(io),
         };
         var parsed = root.Parse(args);

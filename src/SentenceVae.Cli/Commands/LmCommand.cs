@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using SentenceVae.Checkpoints;
+using static SentenceVae.Evaluation.Statistics;
 using SentenceVae.Inference;
 using SentenceVae.Modules;
 using SentenceVae.Text;
@@ -124,11 +125,6 @@ internal static class LmCommand
         return length / sw.Elapsed.TotalSeconds;
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 
     internal static (Option<int>, Option<double>, Option<int>, Option<double>, Option<long?>) SamplingOptions() => (
         new Option<int>("--max-new-tokens") { Description = "tokens to generate at most", DefaultValueFactory = _ => 64 },

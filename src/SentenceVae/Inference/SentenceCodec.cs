@@ -86,7 +86,7 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     /// Greedy decoding the reference's way: the whole prefix re-run through the decoder for every token
     /// (no cache). For equivalence tests and speed comparisons only.
     /// </summary>
-    public List<int[]> DecodeUncached(Tensor sentenceVectors, int maxNewTokens)
+    public List<int[]> DecodeUncached(Tensor sentenceVectors, int maxNewTokens, bool stopAtEos = true)
     {
         int rows = (int)sentenceVectors.shape[0], limit = Math.Min(maxNewTokens, Config.MaxSeqLen - 1);
         var prefixes = Enumerable.Range(0, rows).Select(_ => new List<long> { Config.BosId }).ToList();
@@ -101,10 +101,10 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
             for (int b = 0; b < rows; b++)
             {
                 prefixes[b].Add(chosen[b]);
-                if (chosen[b] == Config.EosId) done[b] = true;
+                if (stopAtEos && chosen[b] == Config.EosId) done[b] = true;
             }
         }
-        return prefixes.Select(p => p.Skip(1).TakeWhile(id => id != Config.EosId).Select(id => (int)id).ToArray()).ToList();
+        return prefixes.Select(p => p.Skip(1).TakeWhile(id => !stopAtEos || id != Config.EosId).Select(id => (int)id).ToArray()).ToList();
     }
 
     private Device Device => model.parameters().First().device;

@@ -96,10 +96,42 @@ public class CliTests
     }
 
     [Fact]
+    public void VaeReconstructAndEncodeWorkOnAModelDirectory()
+    {
+        string dir = Directory.CreateTempSubdirectory("svae-vae").FullName;
+        try
+        {
+            var tok = SentenceVae.Text.TextTokenizers.Compact;
+            TorchSharp.torch.manual_seed(3);
+            using (var model = new SentenceVae.Modules.SentenceVae(new SentenceVae.Modules.SentenceVaeConfig
+                   { HiddenSize = 32, NumAttentionHeads = 4, VocabSize = tok.VocabSize, BosId = tok.BosId, EosId = tok.EosId, PadId = tok.PadId, MaxSeqLen = 16 }))
+                SentenceVae.Checkpoints.SentenceVaeCheckpoint.Save(model, dir, tok);
+
+            var (code, output, err) = Run("vae", "reconstruct", "--model", dir, "Call me Ishmael. Some years ago, never mind how long");
+            Assert.Equal("", err);
+            Assert.Equal(0, code);
+            var lines = output.TrimEnd('\n').Split('\n');
+            Assert.StartsWith("≠ Call me Ishmael. ", lines[0]);           // an untrained model reconstructs nothing
+            Assert.Equal("0/3 pieces reconstructed exactly", lines[^1]);
+
+            (code, output, err) = Run(Encoding.UTF8.GetBytes("One. Two."), "vae", "encode", "--model", dir, "-");
+            Assert.Equal(0, code);
+            var objects = output.TrimEnd('\n').Split('\n').Select(l => JsonDocument.Parse(l).RootElement).ToList();
+            Assert.Equal(new[] { "One. ", "Two." }, objects.Select(o => o.GetProperty("text").GetString()));
+            Assert.All(objects, o => Assert.Equal(32, o.GetProperty("vector").GetArrayLength()));
+
+            (code, _, err) = Run("vae", "reconstruct", "--model", Path.Combine(dir, "missing"), "x");
+            Assert.Equal(1, code);
+            Assert.StartsWith("svae: ", err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void HelpListsTheCommands()
     {
         var (code, output, _) = Run("--help");
         Assert.Equal(0, code);
-        foreach (var command in new[] { "split", "tokenize", "stats", "vocab", "lm" }) Assert.Contains(command, output);
+        foreach (var command in new[] { "split", "tokenize", "stats", "vocab", "vae", "lm" }) Assert.Contains(command, output);
     }
 }
