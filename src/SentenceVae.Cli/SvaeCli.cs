@@ -20,6 +20,9 @@ public static class SvaeCli
             VocabCommand.Create(io),
             VaeCommand.Create(io),
             LmCommand.Create(io),
+            TrainCommand.Create(io),
+            EvalCommand.Create(io),
+            PlotCommand.Create(io),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

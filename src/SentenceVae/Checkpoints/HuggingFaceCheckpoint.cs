@@ -40,13 +40,12 @@ public static class HuggingFaceCheckpoint
     }
 
     /// <summary>Writes config.json + model.safetensors as save_pretrained does (the tied lm_head is left out).</summary>
-    public static void SaveOpt(OptForCausalLm model, string directory)
+    public static void SaveOpt(OptForCausalLm model, string directory, ScalarType dtype = ScalarType.Float32)
     {
         Directory.CreateDirectory(directory);
         model.Config.Save(Path.Combine(directory, ConfigFile));
-        var state = model.state_dict()
-            .Where(kv => !(model.Config.TieWordEmbeddings && kv.Key == "lm_head.weight"))
-            .ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
+        var state = StateDicts.ForSaving(model.state_dict()
+            .Where(kv => !(model.Config.TieWordEmbeddings && kv.Key == "lm_head.weight")).ToDictionary(), dtype);
         string tmp = Path.Combine(directory, SafetensorsFile + ".tmp");
         Safetensors.SaveStateDict(tmp, state);
         File.Move(tmp, Path.Combine(directory, SafetensorsFile), overwrite: true);

@@ -53,12 +53,12 @@ public static class SentenceVaeCheckpoint
     }
 
     /// <summary>Writes config.json, model.safetensors and the tokenizer's files (atomically per file).</summary>
-    public static void Save(Modules.SentenceVae model, string directory, ITextTokenizer? tokenizer = null)
+    public static void Save(Modules.SentenceVae model, string directory, ITextTokenizer? tokenizer = null, ScalarType dtype = ScalarType.Float32)
     {
         Directory.CreateDirectory(directory);
         model.Config.Save(Path.Combine(directory, ConfigFile));
         string tmp = Path.Combine(directory, WeightsFile + ".tmp");
-        Safetensors.SaveStateDict(tmp, CpuStateDict(model));
+        Safetensors.SaveStateDict(tmp, StateDicts.ForSaving(model.state_dict(), dtype));
         File.Move(tmp, Path.Combine(directory, WeightsFile), overwrite: true);
         tokenizer?.Save(directory);
     }
@@ -67,10 +67,7 @@ public static class SentenceVaeCheckpoint
     public static void ExportPth(Modules.SentenceVae model, string path)
     {
         string tmp = path + ".tmp";
-        PyTorchPickler.PickleStateDict(tmp, CpuStateDict(model));
+        PyTorchPickler.PickleStateDict(tmp, StateDicts.ForSaving(model.state_dict(), ScalarType.Float32));
         File.Move(tmp, path, overwrite: true);
     }
-
-    private static Dictionary<string, Tensor> CpuStateDict(nn.Module model) =>
-        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
 }

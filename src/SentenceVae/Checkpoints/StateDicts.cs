@@ -30,4 +30,12 @@ public static class StateDicts
     public static string Shape(long[] shape) => "[" + string.Join(", ", shape) + "]";
 
     private static string List(List<string> items) => string.Join(", ", items.Take(20)) + (items.Count > 20 ? $", … ({items.Count - 20} more)" : "");
+
+    /// <summary>Detached, contiguous CPU copies for writing; floating-point tensors converted to <paramref name="dtype"/>.</summary>
+    public static Dictionary<string, Tensor> ForSaving(IEnumerable<KeyValuePair<string, Tensor>> state, ScalarType dtype) =>
+        state.ToDictionary(kv => kv.Key, kv =>
+        {
+            var t = kv.Value.detach().cpu();
+            return (t.is_floating_point() ? t.to(dtype) : t).contiguous();
+        });
 }

@@ -26,6 +26,8 @@ public sealed record OptConfig
     [JsonPropertyName("_remove_final_layer_norm")] public bool RemoveFinalLayerNorm { get; init; }
     [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
     [JsonPropertyName("attention_dropout")] public double AttentionDropout { get; init; }
+    /// <summary>Standard deviation of the normal initialisation of linear and embedding weights (Hugging Face's init_std).</summary>
+    [JsonPropertyName("init_std")] public double InitStd { get; init; } = 0.02;
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; } = true;
     [JsonPropertyName("pad_token_id")] public int PadTokenId { get; init; } = 1;
     [JsonPropertyName("bos_token_id")] public int BosTokenId { get; init; } = 2;

@@ -30,7 +30,20 @@ public sealed class OptForCausalLm : nn.Module
         model = new OptModel(config);
         lm_head = nn.Linear(config.EmbedDim, config.VocabSize, hasBias: false);
         RegisterComponents();
+        InitWeights();
         if (config.TieWordEmbeddings) TieWeights();
+    }
+
+    /// <summary>As Hugging Face's OPTPreTrainedModel: linear and embedding weights ~ N(0, init_std), biases 0, the padding row 0.</summary>
+    public void InitWeights()
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else if (p.dim() == 2) p.normal_(0, Config.InitStd);
+        }
+        Decoder.EmbedTokens.weight![Config.PadTokenId].zero_();
     }
 
     public OptConfig Config { get; }

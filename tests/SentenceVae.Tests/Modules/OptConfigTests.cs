@@ -8,12 +8,19 @@ public class OptConfigTests
     [InlineData("opt-125m")]
     [InlineData("opt-350m")]
     [InlineData("opt-1.3b")]
-    [InlineData("lm-256")]
     public void ConfigFilesMatchThePresets(string name)
     {
-        var file = OptConfig.Load(Path.Combine(TestPaths.RepoRoot, "configs", name + ".json"));
+        var file = OptConfig.Load(Path.Combine(TestPaths.RepoRoot, "configs", "models", name + ".json"));
         var preset = OptConfig.Presets.ByName(name);
         Assert.Equal(preset with { WordEmbedProjDim = preset.EmbedDim }, file);
+    }
+
+    [Fact]
+    public void TheBaselineTrainingConfigUsesTheLm256Preset()
+    {
+        var model = SentenceVae.Training.TrainConfig.Load(Path.Combine(TestPaths.RepoRoot, "configs", "lm-256.json")).ModelConfig<OptConfig>();
+        var preset = OptConfig.Presets.Lm256;
+        Assert.Equal(preset with { WordEmbedProjDim = preset.EmbedDim }, model);
     }
 
     [Fact]

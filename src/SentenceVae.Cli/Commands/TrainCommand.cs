@@ -1,0 +1,75 @@
+using System.CommandLine;
+using SentenceVae.Training;
+using Spectre.Console;
+
+namespace SentenceVae.Cli.Commands;
+
+/// <summary><c>svae train vae|lm --config FILE --out RUN_DIR [--resume]</c>.</summary>
+internal static class TrainCommand
+{
+    public static Command Create(CliIO io)
+    {
+        var command = new Command("train", "Train a model from a config; checkpoints let --resume continue exactly.");
+        foreach (var (kind, description, factory) in new (string, string, Func<TrainConfig, ITrainingTask>)[]
+                 {
+                     ("vae", "Train a SentenceVAE (piece reconstruction).", c => new VaeTrainingTask(c)),
+                     ("lm", "Train a token-level OPT language model (the baseline).", c => new LmTrainingTask(c)),
+                 })
+            command.Subcommands.Add(Kind(io, kind, description, factory));
+        return command;
+    }
+
+    private static Command Kind(CliIO io, string kind, string description, Func<TrainConfig, ITrainingTask> factory)
+    {
+        var config = new Option<string?>("--config") { Description = "training config JSON (see configs/); optional with --resume" };
+        var output = new Option<string>("--out") { Description = "run directory (checkpoints, metrics.csv, best/)", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its latest checkpoint" };
+        var threads = new Option<int?>("--threads") { Description = "override the config's libtorch threads" };
+        var command = new Command(kind, description) { config, output, resume, threads };
+        command.SetAction((parse, cancel) =>
+        {
+            string? configPath = parse.GetValue(config);
+            bool resuming = parse.GetValue(resume);
+            if (configPath is null && !resuming) throw new CliUsageException("--config is required for a new run");
+            var cfg = configPath is null ? null : TrainConfig.Load(configPath);
+            if (cfg is not null && cfg.Kind != kind) throw new CliUsageException($"{configPath} is a '{cfg.Kind}' config, not '{kind}'");
+            if (parse.GetValue(threads) is int n) cfg = cfg is null ? null : cfg with { Threads = n };
+            bool terminal = io.Out is StreamWriter { BaseStream: var s } && s is not MemoryStream && !Console.IsOutputRedirected;
+            if (!terminal)
+            {
+                using var trainer = new Trainer(cfg, parse.GetValue(output)!, resuming, factory, p => { io.Out.WriteLine($"[{DateTime.Now:HH:mm:ss}] {Describe(p)}"); io.Out.Flush(); });
+                trainer.Train(cancel);
+                io.Out.WriteLine($"best model (chosen on {trainer.Config.ValidData}): {trainer.Run.Best}");
+                return Task.FromResult(0);
+            }
+            io.Out.Flush();
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var bar = ctx.AddTask("starting", maxValue: 1);
+                    void Show(TrainProgress p)
+                    {
+                        bar.MaxValue = p.MaxSteps;
+                        bar.Value = p.Step;
+                        if (p.Message is not null || p.Validation is not null) AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss}[/] {Describe(p)}");
+                        else bar.Description = Markup.Escape(Describe(p));
+                    }
+                    using var trainer = new Trainer(cfg, parse.GetValue(output)!, resuming, factory, Show);
+                    trainer.Train(cancel);
+                    AnsiConsole.MarkupLineInterpolated($"best model (chosen on {trainer.Config.ValidData}): {trainer.Run.Best}");
+                });
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    /// <summary>One line per report: the step line carries loss, rate, tokens seen and ETA.</summary>
+    private static string Describe(TrainProgress p) =>
+        p.Message is not null ? p.Message
+        : p.Validation is { } v ? $"step {p.Step,7}  validation: loss {v.Loss:0.0000}  ppl {v.Ppl:0.00}" +
+            (v.BitsPerByte is double bpb ? $"  bits/byte {bpb:0.0000}" : "") +
+            (v.TokenAccuracy is double acc ? $"  token acc {acc:P2}" : "") + (v.ExactMatch is double em ? $"  exact {em:P2}" : "")
+        : $"step {p.Step,7}/{p.MaxSteps}  epoch {p.Epoch}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.00e0}  {p.TokensPerSecond:N0} tok/s  " +
+          $"seen {p.TokensSeen:N0}  elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {(p.Eta is { } eta ? eta.ToString(@"hh\:mm\:ss") : "?")}";
+}

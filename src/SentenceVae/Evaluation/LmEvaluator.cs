@@ -1,0 +1,51 @@
+using System.Text;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Evaluation;
+
+/// <summary>
+/// Likelihood of whole documents under a token-level LM. Each document is scored as BOS + tokens + EOS:
+/// every token after BOS is predicted (EOS marks the end, so every byte of the text is accounted for).
+/// Documents longer than the model's positions are scored in overlapping windows (stride half a
+/// window), each token once, with as much left context as fits.
+/// </summary>
+public static class LmEvaluator
+{
+    public static EvalResult Evaluate(OptForCausalLm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0)
+    {
+        int window = Math.Min(model.Config.MaxPositionEmbeddings, 1024), stride = window / 2;
+        var device = model.parameters().First().device;
+        bool wasTraining = model.training;
+        model.eval();
+        double nll = 0;
+        long tokens = 0, bytes = 0;
+        using var noGrad = no_grad();
+        try
+        {
+            foreach (var doc in documents)
+            {
+                if (tokenLimit > 0 && tokens >= tokenLimit) break;
+                int[] ids = [tokenizer.BosId, .. tokenizer.Encode(doc), tokenizer.EosId];
+                int scoredUpTo = 1;                                 // next target position to score
+                for (int begin = 0; scoredUpTo < ids.Length; begin += stride)
+                {
+                    using var scope = NewDisposeScope();
+                    int end = Math.Min(begin + window, ids.Length - 1); // inputs ids[begin..end) predict ids[begin+1..end]
+                    var input = tensor(ids[begin..end].Select(i => (long)i).ToArray(), new long[] { 1, end - begin }, device: device);
+                    var logProbs = model.forward(input, ones_like(input)).log_softmax(-1).squeeze(0);   // (T, V)
+                    int from = scoredUpTo - (begin + 1);                                               // first new target row
+                    var targets = tensor(ids[scoredUpTo..(end + 1)].Select(i => (long)i).ToArray(), device: device);
+                    nll -= logProbs.narrow(0, from, end - begin - from).gather(1, targets.unsqueeze(1)).sum().item<float>();
+                    tokens += targets.shape[0];
+                    scoredUpTo = end + 1;
+                }
+                bytes += Encoding.UTF8.GetByteCount(doc);
+            }
+        }
+        finally { if (wasTraining) model.train(); }
+        double loss = nll / Math.Max(1, tokens);
+        return new EvalResult(loss, Math.Exp(loss), nll / Math.Log(2) / Math.Max(1, bytes), null, null, tokens, bytes);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text.Json;
+using SentenceVae.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Training;
+
+/// <summary>Where the trainer is in its run: enough to continue exactly.</summary>
+public sealed record TrainState(int Step, int Epoch, int Index, long TokensSeen, double ElapsedSeconds, double? BestValidationLoss, string RngState);
+
+/// <summary>
+/// A training run's folder: <c>train_config.json</c>, <c>metrics.csv</c>, <c>checkpoints/step-N/</c>
+/// (weights, optimizer, EMA, state) with a <c>checkpoints/latest</c> pointer, and <c>best/</c> (the model
+/// directory chosen on validation). Every write is atomic (temporary name, then rename), so a process
+/// killed at any moment leaves the previous checkpoint intact and loadable.
+/// </summary>
+public sealed class RunDirectory(string path)
+{
+    public const string ConfigFile = "train_config.json", MetricsFile = "metrics.csv", BestDir = "best";
+    private const string Latest = "latest", ModelFile = "model.safetensors", EmaFile = "ema.safetensors", OptimizerFile = "optimizer.bin", StateFile = "state.json";
+    private const int KeepCheckpoints = 2;
+
+    public string Path { get; } = path;
+    private string Checkpoints => System.IO.Path.Combine(Path, "checkpoints");
+    public string Best => System.IO.Path.Combine(Path, BestDir);
+    public string Metrics => System.IO.Path.Combine(Path, MetricsFile);
+
+    /// <summary>The newest complete checkpoint's folder, or null.</summary>
+    public string? LatestCheckpoint
+    {
+        get
+        {
+            string pointer = System.IO.Path.Combine(Checkpoints, Latest);
+            if (!File.Exists(pointer)) return null;
+            string dir = System.IO.Path.Combine(Checkpoints, File.ReadAllText(pointer).Trim());
+            return Directory.Exists(dir) ? dir : throw new CheckpointException($"{pointer} names {dir}, which is missing");
+        }
+    }
+
+    public void Save(TrainState state, nn.Module model, OptimizerHelper optimizer, IReadOnlyDictionary<string, Tensor>? ema)
+    {
+        Directory.CreateDirectory(Checkpoints);
+        string name = $"step-{state.Step:D7}";
+        string tmp = System.IO.Path.Combine(Checkpoints, $".tmp-{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(tmp);
+        Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, ModelFile), StateDicts.ForSaving(model.state_dict(), ScalarType.Float32));
+        if (ema is not null) Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, EmaFile), StateDicts.ForSaving(ema, ScalarType.Float32));
+        optimizer.save_state_dict(System.IO.Path.Combine(tmp, OptimizerFile));
+        File.WriteAllText(System.IO.Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, TrainConfig.Json));
+
+        string final = System.IO.Path.Combine(Checkpoints, name);
+        if (Directory.Exists(final)) Directory.Delete(final, true);
+        Directory.Move(tmp, final);
+        WriteAtomically(System.IO.Path.Combine(Checkpoints, Latest), name + "\n");
+
+        foreach (var old in Directory.GetDirectories(Checkpoints, "step-*").Order().SkipLast(KeepCheckpoints)) Directory.Delete(old, true);
+        foreach (var stale in Directory.GetDirectories(Checkpoints, ".tmp-*")) Directory.Delete(stale, true);
+    }
+
+    /// <summary>Restores model, optimizer and EMA from the latest checkpoint; returns its state.</summary>
+    public TrainState Load(nn.Module model, OptimizerHelper optimizer, Dictionary<string, Tensor>? ema)
+    {
+        string dir = LatestCheckpoint ?? throw new CheckpointException($"{Path}: no checkpoint to resume from");
+        var weights = HuggingFaceCheckpoint.ReadSafetensors(System.IO.Path.Combine(dir, ModelFile));
+        StateDicts.LoadStrict(model, weights, dir);
+        if (ema is not null)
+        {
+            using var noGrad = no_grad();
+            foreach (var (key, value) in HuggingFaceCheckpoint.ReadSafetensors(System.IO.Path.Combine(dir, EmaFile))) ema[key].copy_(value);
+        }
+        optimizer.load_state_dict(System.IO.Path.Combine(dir, OptimizerFile));
+        return JsonSerializer.Deserialize<TrainState>(File.ReadAllText(System.IO.Path.Combine(dir, StateFile)))
+            ?? throw new CheckpointException($"{dir}: empty {StateFile}");
+    }
+
+    public static string WriteAtomically(string path, string text)
+    {
+        string tmp = path + ".tmp";
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>Replaces a folder by a freshly written one (write into a temporary folder, then swap).</summary>
+    public static void ReplaceDirectory(string target, Action<string> write)
+    {
+        string tmp = target + $".tmp-{Guid.NewGuid():N}";
+        write(tmp);
+        string old = target + $".old-{Guid.NewGuid():N}";
+        if (Directory.Exists(target)) Directory.Move(target, old);
+        Directory.Move(tmp, target);
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+    }
+
+    /// <summary>metrics.csv: one row per log interval (train columns) or evaluation (validation columns).</summary>
+    public static readonly string[] MetricColumns =
+    {
+        "step", "epoch", "lr", "train_loss", "tokens_seen", "tokens_per_s", "elapsed_s", "rss_mb",
+        "val_loss", "val_ppl", "val_bits_per_byte", "val_token_accuracy", "val_exact_match",
+    };
+
+    public void AppendMetrics(IReadOnlyDictionary<string, double?> row)
+    {
+        bool header = !File.Exists(Metrics);
+        using var writer = new StreamWriter(Metrics, append: true);
+        if (header) writer.WriteLine(string.Join(',', MetricColumns));
+        writer.WriteLine(string.Join(',', MetricColumns.Select(c => row.TryGetValue(c, out var v) && v is double d ? d.ToString("R", CultureInfo.InvariantCulture) : "")));
+    }
+
+    /// <summary>Drops metric rows logged after <paramref name="step"/> (by a run killed after its last checkpoint).</summary>
+    public void TruncateMetricsAfter(int step)
+    {
+        if (!File.Exists(Metrics)) return;
+        var lines = File.ReadAllLines(Metrics);
+        var kept = lines.Take(1).Concat(lines.Skip(1).Where(l => int.Parse(l.Split(',')[0], CultureInfo.InvariantCulture) <= step));
+        WriteAtomically(Metrics, string.Join('\n', kept) + "\n");
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace SentenceVae.Training;
+
+/// <summary>
+/// One training run, as a JSON file in <c>configs/</c>: which model (its config inline under "model"),
+/// which data, and the optimisation schedule. Paths are relative to the working directory.
+/// </summary>
+public sealed record TrainConfig
+{
+    /// <summary>"vae" or "lm" (and "sllm" later).</summary>
+    [JsonPropertyName("kind")] public string Kind { get; init; } = "vae";
+    /// <summary>The model's own config (SentenceVAE or OPT, Hugging Face names).</summary>
+    [JsonPropertyName("model")] public JsonObject Model { get; init; } = new();
+    [JsonPropertyName("tokenizer")] public string Tokenizer { get; init; } = "compact";
+    [JsonPropertyName("train_data")] public string TrainData { get; init; } = "data/austen-train.txt";
+    [JsonPropertyName("valid_data")] public string ValidData { get; init; } = "data/austen-valid.txt";
+
+    /// <summary>VAE: pieces per batch. LM: windows per batch.</summary>
+    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 64;
+    /// <summary>LM: tokens per training window.</summary>
+    [JsonPropertyName("seq_len")] public int SeqLen { get; init; } = 256;
+
+    [JsonPropertyName("max_steps")] public int MaxSteps { get; init; } = 10_000;
+    /// <summary>Stop (with a checkpoint) after this much training wall time in this and earlier sessions; 0: no limit.</summary>
+    [JsonPropertyName("max_minutes")] public double MaxMinutes { get; init; }
+    [JsonPropertyName("lr")] public double LearningRate { get; init; } = 1e-3;
+    [JsonPropertyName("min_lr")] public double MinLearningRate { get; init; } = 1e-4;
+    [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 200;
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 0.01;
+    [JsonPropertyName("beta1")] public double Beta1 { get; init; } = 0.9;
+    [JsonPropertyName("beta2")] public double Beta2 { get; init; } = 0.98;
+    [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
+    /// <summary>"focal" (the paper's default) or "ce".</summary>
+    [JsonPropertyName("loss")] public string Loss { get; init; } = "focal";
+    [JsonPropertyName("focal_gamma")] public double FocalGamma { get; init; } = 2.0;
+    /// <summary>Exponential moving average of the weights (e.g. 0.999); null: off. Evaluation and the saved model use the average.</summary>
+    [JsonPropertyName("ema_decay")] public double? EmaDecay { get; init; }
+
+    [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 500;
+    /// <summary>Validation subset used during training (pieces for the VAE, tokens for the LM); 0: all.</summary>
+    [JsonPropertyName("eval_limit")] public int EvalLimit { get; init; } = 4000;
+    [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 250;
+    [JsonPropertyName("log_every")] public int LogEvery { get; init; } = 50;
+    [JsonPropertyName("seed")] public int Seed { get; init; } = 1234;
+    [JsonPropertyName("threads")] public int Threads { get; init; } = 2;
+    /// <summary>Weights dtype of the exported best model ("float32", "float16", "bfloat16"); loaded back as fp32.</summary>
+    [JsonPropertyName("export_dtype")] public string ExportDtype { get; init; } = "float32";
+
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public TrainConfig Validate()
+    {
+        var problems = new List<string>();
+        if (Kind is not ("vae" or "lm")) problems.Add($"kind '{Kind}' is not one of vae, lm");
+        if (Loss is not ("focal" or "ce")) problems.Add($"loss '{Loss}' is not one of focal, ce");
+        if (ExportDtype is not ("float32" or "float16" or "bfloat16")) problems.Add($"export_dtype '{ExportDtype}' is not one of float32, float16, bfloat16");
+        foreach (var (name, value) in new[] { ("batch_size", BatchSize), ("seq_len", SeqLen), ("max_steps", MaxSteps), ("eval_every", EvalEvery),
+                     ("checkpoint_every", CheckpointEvery), ("log_every", LogEvery), ("threads", Threads) })
+            if (value <= 0) problems.Add($"{name} must be positive (is {value})");
+        if (LearningRate <= 0 || MinLearningRate < 0 || MinLearningRate > LearningRate) problems.Add("need 0 ≤ min_lr ≤ lr, lr > 0");
+        if (EmaDecay is <= 0 or >= 1) problems.Add($"ema_decay {EmaDecay} must be in (0, 1)");
+        if (problems.Count > 0) throw new InvalidDataException("invalid training config: " + string.Join("; ", problems));
+        return this;
+    }
+
+    public static TrainConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        try { return (JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty")).Validate(); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
+    }
+
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
+
+    public T ModelConfig<T>() => Model.Deserialize<T>() ?? throw new InvalidDataException("training config: \"model\" is empty");
+}

@@ -1,0 +1,61 @@
+using SentenceVae.Checkpoints;
+using SentenceVae.Data;
+using SentenceVae.Evaluation;
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Training;
+
+/// <summary>SentenceVAE training: reconstruct each piece from its own vector (focal or cross-entropy loss).</summary>
+public sealed class VaeTrainingTask : ITrainingTask
+{
+    private readonly TrainConfig config;
+    private readonly Modules.SentenceVae model;
+    private readonly ITextTokenizer tokenizer;
+    private readonly PieceBatches batches;
+    private readonly List<string> validPieces;
+    private readonly SentenceCodec codec;
+    private (int Epoch, List<List<int[]>> Batches)? current;
+
+    public VaeTrainingTask(TrainConfig config)
+    {
+        this.config = config;
+        tokenizer = TextTokenizers.Load(config.Tokenizer);
+        var modelConfig = config.ModelConfig<SentenceVaeConfig>();
+        if (modelConfig.VocabSize != tokenizer.VocabSize || modelConfig.BosId != tokenizer.BosId || modelConfig.EosId != tokenizer.EosId || modelConfig.PadId != tokenizer.PadId)
+            throw new InvalidDataException($"model config (vocab {modelConfig.VocabSize}, bos {modelConfig.BosId}, eos {modelConfig.EosId}, pad {modelConfig.PadId}) does not match tokenizer {tokenizer}");
+        model = new Modules.SentenceVae(modelConfig);
+        codec = new SentenceCodec(model, config.BatchSize);
+        int budget = modelConfig.MaxSeqLen - 1;                      // BOS takes one position
+        var train = CorpusReader.ReadTokenized(config.TrainData, tokenizer, maxTokens: budget).SelectMany(d => d.Sentences).ToList();
+        batches = new PieceBatches(train, config.BatchSize, config.Seed);
+        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = budget, CountTokens = tokenizer.CountTokens });
+        validPieces = CorpusReader.ReadDocuments(config.ValidData).SelectMany(splitter.Split).ToList();
+    }
+
+    public nn.Module Model => model;
+    public int BatchesPerEpoch => batches.BatchesPerEpoch;
+
+    public (Tensor Loss, long Tokens) Loss(int epoch, int index)
+    {
+        if (current?.Epoch != epoch) current = (epoch, batches.Epoch(epoch));
+        var pieces = current.Value.Batches[index];
+        var (ids, mask) = codec.Batch(pieces, model.parameters().First().device);
+        var output = model.forward(ids, mask, config.Loss == "focal" ? config.FocalGamma : 0);
+        return (config.Loss == "focal" ? output.FocalLoss : output.CrossEntropy, pieces.Sum(p => p.Length + 1L));
+    }
+
+    /// <summary>Validation on an evenly spaced subset of the validation pieces (deterministic).</summary>
+    public EvalResult Evaluate(int limit)
+    {
+        var subset = limit <= 0 || limit >= validPieces.Count ? validPieces
+            : Enumerable.Range(0, limit).Select(i => validPieces[(int)((long)i * validPieces.Count / limit)]).ToList();
+        return VaeEvaluator.Evaluate(model, tokenizer, subset, config.BatchSize);
+    }
+
+    public void SaveModel(string directory, ScalarType dtype) => SentenceVaeCheckpoint.Save(model, directory, tokenizer, dtype);
+
+    public void Dispose() => model.Dispose();
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using SentenceVae.Text;
+using SentenceVae.Training;
+
+namespace SentenceVae.Tests.Training;
+
+public class TrainerTests : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("svae-train").FullName;
+
+    public void Dispose() => Directory.Delete(dir, true);
+
+    /// <summary>Small train/valid files cut from the Moby-Dick slice.</summary>
+    private (string Train, string Valid) TinyCorpus()
+    {
+        var chapters = File.ReadLines(TestPaths.Data("mobydick-ch01-18.txt")).Where(l => l.Length > 0).ToList();
+        string train = Path.Combine(dir, "train.txt"), valid = Path.Combine(dir, "valid.txt");
+        File.WriteAllLines(train, chapters.Take(2).Select(c => c[..Math.Min(c.Length, 6000)]));
+        File.WriteAllLines(valid, chapters.Skip(2).Take(1).Select(c => c[..2000]));
+        return (train, valid);
+    }
+
+    internal TrainConfig TinyVae(int steps, double dropout = 0.1)
+    {
+        var (train, valid) = TinyCorpus();
+        var tok = TextTokenizers.Compact;
+        return new TrainConfig
+        {
+            Kind = "vae", TrainData = train, ValidData = valid, BatchSize = 16, MaxSteps = steps, WarmupSteps = 5, LearningRate = 3e-3, MinLearningRate = 3e-4,
+            EvalEvery = 1000, EvalLimit = 40, CheckpointEvery = 5, LogEvery = 5, Threads = 1, Seed = 7,
+            Model = new JsonObject
+            {
+                ["hidden_size"] = 32, ["num_attention_heads"] = 2, ["num_hidden_layers"] = 1, ["vocab_size"] = tok.VocabSize, ["max_seq_len"] = 64,
+                ["dropout"] = dropout, ["bos_id"] = tok.BosId, ["eos_id"] = tok.EosId, ["pad_id"] = tok.PadId, ["learnable_add"] = true,
+            },
+        };
+    }
+
+    private TrainConfig TinyLm(int steps)
+    {
+        var (train, valid) = TinyCorpus();
+        var tok = TextTokenizers.Compact;
+        return new TrainConfig
+        {
+            Kind = "lm", TrainData = train, ValidData = valid, BatchSize = 4, SeqLen = 32, MaxSteps = steps, WarmupSteps = 5, LearningRate = 3e-3,
+            MinLearningRate = 3e-4, EvalEvery = 1000, EvalLimit = 500, CheckpointEvery = 5, LogEvery = 5, Threads = 1, Seed = 7, Loss = "ce", EmaDecay = 0.9,
+            Model = new JsonObject
+            {
+                ["vocab_size"] = tok.VocabSize, ["hidden_size"] = 32, ["num_hidden_layers"] = 1, ["ffn_dim"] = 64, ["num_attention_heads"] = 2,
+                ["max_position_embeddings"] = 64, ["dropout"] = 0.1, ["pad_token_id"] = tok.PadId, ["bos_token_id"] = tok.BosId, ["eos_token_id"] = tok.EosId,
+            },
+        };
+    }
+
+    private static Func<TrainConfig, ITrainingTask> Factory => c => c.Kind == "vae" ? new VaeTrainingTask(c) : new LmTrainingTask(c);
+
+    [Fact]
+    public void LossFallsOnATinyCorpusWithinSeconds()
+    {
+        var watch = Stopwatch.StartNew();
+        using var trainer = new Trainer(TinyVae(60), Path.Combine(dir, "run"), resume: false, Factory);
+        var losses = trainer.Train();
+        Assert.Equal(60, losses.Count);
+        Assert.True(losses.TakeLast(10).Average() < 0.7 * losses.Take(10).Average(), $"loss {losses.Take(10).Average()} → {losses.TakeLast(10).Average()}");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60));
+        Assert.True(File.Exists(Path.Combine(dir, "run", "best", "model.safetensors")));
+        Assert.True(File.ReadLines(Path.Combine(dir, "run", RunDirectory.MetricsFile)).Count() > 10);
+    }
+
+    [Theory]
+    [InlineData("vae")]
+    [InlineData("lm")]
+    public void AResumedRunContinuesExactlyAsAnUninterruptedOne(string kind)
+    {
+        TrainConfig Config(int steps) => kind == "vae" ? TinyVae(steps) : TinyLm(steps);
+        List<double> whole;
+        using (var trainer = new Trainer(Config(20), Path.Combine(dir, "whole"), false, Factory)) whole = trainer.Train();
+
+        // The same run, stopped after 10 steps and resumed from its checkpoint by a new Trainer.
+        string split = Path.Combine(dir, "split");
+        using (var first = new Trainer(Config(20), split, false, Factory))
+            Assert.Equal(whole.Take(10), first.Train(pauseAt: 10));
+        using var resumed = new Trainer(null, split, resume: true, Factory);
+        Assert.Equal(10, resumed.State.Step);
+        Assert.Equal(whole.Skip(10), resumed.Train());
+    }
+
+    [Fact]
+    public void ResumingRequiresTheSameConfigAndStartingTwiceIsRefused()
+    {
+        string run = Path.Combine(dir, "run");
+        using (var t = new Trainer(TinyVae(5), run, false, Factory)) t.Train();
+        Assert.Throws<InvalidDataException>(() => new Trainer(TinyVae(5), run, false, Factory));
+        Assert.Throws<InvalidDataException>(() => new Trainer(TinyVae(9), run, true, Factory));
+        Assert.Throws<FileNotFoundException>(() => new Trainer(null, Path.Combine(dir, "none"), true, Factory));
+    }
+
+    /// <summary>
+    /// A training process killed with SIGKILL at arbitrary moments (several times, mid-write included:
+    /// it checkpoints every step) always leaves a latest checkpoint that loads and resumes.
+    /// </summary>
+    [Fact]
+    public void SigkillAtAnyMomentLeavesTheLastCheckpointLoadable()
+    {
+        string configPath = Path.Combine(dir, "tiny.json");
+        (TinyVae(100_000) with { CheckpointEvery = 1, LogEvery = 1, EvalEvery = 100_000 }).Save(configPath);
+        string run = Path.Combine(dir, "killed");
+        var rng = new Random(5);
+        int lastStep = -1;
+        for (int attempt = 0; attempt < 4; attempt++)
+        {
+            var args = attempt == 0 ? $"train vae --config \"{configPath}\" --out \"{run}\"" : $"train vae --resume --out \"{run}\"";
+            using var process = Process.Start(new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "svae.dll")}\" {args}")
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            })!;
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            // Wait until it has written at least one checkpoint beyond the last one, then kill at a random moment.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && !process.HasExited && CheckpointStep(run) <= lastStep) Thread.Sleep(20);
+            Thread.Sleep(rng.Next(0, 400));
+            Assert.False(process.HasExited, "the training process ended by itself");
+            process.Kill(entireProcessTree: true);        // SIGKILL
+            process.WaitForExit();
+
+            using var resumed = new Trainer(null, run, resume: true, Factory);   // loads weights, optimizer, RNG and data position
+            Assert.True(resumed.State.Step > lastStep, $"attempt {attempt}: step {resumed.State.Step} after {lastStep}");
+            lastStep = resumed.State.Step;
+        }
+    }
+
+    private static int CheckpointStep(string run)
+    {
+        try
+        {
+            string? latest = new RunDirectory(run).LatestCheckpoint;
+            return latest is null ? -1 : int.Parse(Path.GetFileName(latest)["step-".Length..]);
+        }
+        catch (IOException) { return -1; }
+    }
+}
