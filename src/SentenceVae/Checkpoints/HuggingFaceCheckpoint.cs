@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Text.Json;
 using SentenceVae.Modules;
 using TorchSharp;
@@ -98,18 +97,6 @@ public static class HuggingFaceCheckpoint
         }
     }
 
-    private static Dictionary<string, Tensor> ReadBin(string path)
-    {
-        Hashtable table;
-        try { table = PyTorchUnpickler.UnpickleStateDict(path); }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new CheckpointException($"{path}: not a readable PyTorch state dict ({e.GetType().Name}: {e.Message})");
-        }
-        var result = new Dictionary<string, Tensor>();
-        foreach (DictionaryEntry entry in table)
-            if (entry.Value is Tensor t) result[(string)entry.Key] = t;
-            else throw new CheckpointException($"{path}: entry {entry.Key} is not a tensor");
-        return result;
-    }
+    /// <summary>pytorch_model.bin files are pickles: read with the same allow-list as any .pth (no pickled code runs).</summary>
+    private static Dictionary<string, Tensor> ReadBin(string path) => SafePickle.ReadStateDict(path);
 }

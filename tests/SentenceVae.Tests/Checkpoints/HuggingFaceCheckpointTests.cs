@@ -92,4 +92,15 @@ public class HuggingFaceCheckpointTests : IDisposable
         var bad = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.LoadOpt(dir));
         Assert.Contains("model_type 'llama' is not supported", bad.Message);
     }
+
+    [Fact]
+    public void PytorchModelBinLoadsLikeSafetensors()
+    {
+        using var scope = NewDisposeScope();
+        using var original = HuggingFaceCheckpoint.LoadOpt(TestPaths.Fixture("opt-pre"));
+        var weights = HuggingFaceCheckpoint.ReadWeights(TestPaths.Fixture("opt-pre"));
+        PyTorchPickler.PickleStateDict(Path.Combine(CopyConfig(), "pytorch_model.bin"), weights.ToDictionary(kv => kv.Key, kv => kv.Value));
+        using var loaded = HuggingFaceCheckpoint.LoadOpt(dir);
+        Assert.Equal(0f, (ReferenceLogits(loaded) - ReferenceLogits(original)).abs().max().item<float>());
+    }
 }
