@@ -18,14 +18,17 @@ public static class SentenceVaeCheckpoint
     /// <summary>Loads a model directory, or a config + weights file pair (<c>.safetensors</c> or <c>.pth</c>).</summary>
     public static Modules.SentenceVae Load(string directory, Device? device = null)
     {
+        return Load(Path.Combine(directory, ConfigFile), FindWeights(directory), device);
+    }
+
+    /// <summary>A model directory's weights: model.safetensors, else its single .pth file.</summary>
+    public static string FindWeights(string directory)
+    {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such directory");
         string weights = Path.Combine(directory, WeightsFile);
-        if (!File.Exists(weights))
-        {
-            var pth = Directory.GetFiles(directory, "*.pth");
-            weights = pth.Length == 1 ? pth[0] : throw new CheckpointException($"{directory}: no {WeightsFile} (nor a single .pth file)");
-        }
-        return Load(Path.Combine(directory, ConfigFile), weights, device);
+        if (File.Exists(weights)) return weights;
+        var pth = Directory.GetFiles(directory, "*.pth");
+        return pth.Length == 1 ? pth[0] : throw new CheckpointException($"{directory}: no {WeightsFile} (nor a single .pth file)");
     }
 
     public static Modules.SentenceVae Load(string configPath, string weightsPath, Device? device = null)
@@ -57,14 +60,20 @@ public static class SentenceVaeCheckpoint
     {
         Directory.CreateDirectory(directory);
         model.Config.Save(Path.Combine(directory, ConfigFile));
-        string tmp = Path.Combine(directory, WeightsFile + ".tmp");
-        Safetensors.SaveStateDict(tmp, StateDicts.ForSaving(model.state_dict(), dtype));
-        File.Move(tmp, Path.Combine(directory, WeightsFile), overwrite: true);
+        SaveWeights(model, directory, dtype);
         tokenizer?.Save(directory);
     }
 
+    /// <summary>Writes model.safetensors into a directory (temporary name, then rename).</summary>
+    public static void SaveWeights(nn.Module model, string directory, ScalarType dtype)
+    {
+        string tmp = Path.Combine(directory, WeightsFile + ".tmp");
+        Safetensors.SaveStateDict(tmp, StateDicts.ForSaving(model.state_dict(), dtype));
+        File.Move(tmp, Path.Combine(directory, WeightsFile), overwrite: true);
+    }
+
     /// <summary>Writes the state dict as a PyTorch <c>.pth</c> that <c>torch.load</c> reads (reference key names).</summary>
-    public static void ExportPth(Modules.SentenceVae model, string path)
+    public static void ExportPth(nn.Module model, string path)
     {
         string tmp = path + ".tmp";
         PyTorchPickler.PickleStateDict(tmp, StateDicts.ForSaving(model.state_dict(), ScalarType.Float32));

@@ -54,11 +54,17 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     /// </summary>
     public List<int[]> Decode(Tensor sentenceVectors, GenerationOptions options)
     {
+        using var sampler = new TokenSampler(options, sentenceVectors.device);
+        return Decode(sentenceVectors, options, sampler);
+    }
+
+    /// <summary>As <see cref="Decode(Tensor, GenerationOptions)"/>, drawing from a sampler that lives across calls (one random stream for a whole generation).</summary>
+    public List<int[]> Decode(Tensor sentenceVectors, GenerationOptions options, TokenSampler sampler)
+    {
         int rows = (int)sentenceVectors.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
         var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
         var done = new bool[rows];
         using var noGrad = no_grad();
-        using var sampler = new TokenSampler(options, sentenceVectors.device);
         using var cache = model.Decoder.NewCache(sentenceVectors);
         var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: sentenceVectors.device).DetachFromDisposeScope();
         try

@@ -50,6 +50,12 @@ public sealed class OptDecoder : nn.Module
         return project_out is null ? ForwardEmbeddings(embeds, attentionMask, cache) : project_out.forward(ForwardEmbeddings(embeds, attentionMask, cache));
     }
 
+    /// <summary>
+    /// Rows of the learned position table for the new positions (B, T): positions come from the mask's
+    /// cumulative sum, so padding does not shift them (padded slots get −1, i.e. row 1), plus the offset of 2.
+    /// </summary>
+    public static Tensor Positions(Tensor mask, int past, long t) => (mask.cumsum(1) * mask - 1).narrow(1, past, t) + PositionOffset;
+
     /// <summary>Positions + layers + final norm over input embeddings (B, T, C); no project_out.</summary>
     public Tensor ForwardEmbeddings(Tensor embeds, Tensor attentionMask, KvCache? cache = null)
     {
@@ -60,10 +66,8 @@ public sealed class OptDecoder : nn.Module
         if (past + t > config.MaxPositionEmbeddings)
             throw new ArgumentException($"sequence of {past + t} positions exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
 
-        // Positions come from the mask's cumulative sum, so padding does not shift them; padded slots get -1 (row 1).
         var mask = attentionMask.to(ScalarType.Int64);
-        var positions = (mask.cumsum(1) * mask - 1).narrow(1, past, t);      // (B, T)
-        var x = dropout.forward(embeds + embed_positions.forward(positions + PositionOffset));
+        var x = dropout.forward(embeds + embed_positions.forward(Positions(mask, past, t)));
 
         using var attnMask = AttentionMasks.CausalPadding(mask, past, t, x.dtype);      // (B, 1, T, past+T)
         for (int i = 0; i < layers.Count; i++) x = layers[i].forward(x, attnMask, cache, i);

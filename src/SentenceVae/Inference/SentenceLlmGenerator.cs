@@ -1,0 +1,140 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Inference;
+
+/// <summary>How a sentence-level LLM continues text: at most <see cref="MaxPieces"/> pieces, each decoded with <see cref="Tokens"/>.</summary>
+public sealed record SentenceGenerationOptions
+{
+    public int MaxPieces { get; init; } = 8;
+    /// <summary>Piece decoding: max tokens per piece, greedy or temperature/top-k/top-p, seed.</summary>
+    public GenerationOptions Tokens { get; init; } = new() { MaxNewTokens = 64 };
+    /// <summary>Ignore the stop head (for timing a fixed number of pieces).</summary>
+    public bool IgnoreStop { get; init; }
+}
+
+/// <summary>One generated piece of one row.</summary>
+public readonly record struct GeneratedPiece(int Row, int Index, string Text, int[] Ids);
+
+/// <summary>
+/// Sentence-by-sentence generation: prefill the prompt's pieces through the backbone (KV cache); then per
+/// step: stop head → decode the next piece with the KV-cached Sentence Decoder → encode it → one
+/// backbone step reusing the cache. Rows of a batch stop independently.
+/// </summary>
+public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer tokenizer)
+{
+    private readonly SentenceCodec codec = new(model.Svae);
+
+    /// <summary>The prompt's pieces as token ids (lossless segmentation within the piece length limit).</summary>
+    public List<int[]> PromptPieces(string prompt)
+    {
+        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, model.Config.Svae.MaxSeqLen - 1), CountTokens = tokenizer.CountTokens });
+        return splitter.Split(prompt).Select(p => tokenizer.Encode(p).ToArray()).ToList();
+    }
+
+    public List<List<string>> Generate(IReadOnlyList<string> prompts, SentenceGenerationOptions options, bool useCache = true)
+    {
+        var outputs = prompts.Select(_ => new List<string>()).ToList();
+        foreach (var step in Steps(prompts.Select(PromptPieces).ToList(), options, useCache))
+            foreach (var piece in step) outputs[piece.Row].Add(piece.Text);
+        return outputs;
+    }
+
+    /// <summary>Streams the pieces of one prompt's continuation as they are produced (the loop runs on its own thread).</summary>
+    public async IAsyncEnumerable<GeneratedPiece> StreamAsync(string prompt, SentenceGenerationOptions options, [EnumeratorCancellation] CancellationToken cancel = default)
+    {
+        var channel = Channel.CreateUnbounded<GeneratedPiece>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var producer = new Thread(() =>
+        {
+            try
+            {
+                foreach (var step in Steps([PromptPieces(prompt)], options, useCache: true))
+                {
+                    if (cancel.IsCancellationRequested) break;
+                    foreach (var piece in step) channel.Writer.TryWrite(piece);
+                }
+                channel.Writer.Complete();
+            }
+            catch (Exception e) { channel.Writer.Complete(e); }
+        }) { IsBackground = true, Name = "svae-sllm-generate" };
+        producer.Start();
+        await foreach (var piece in channel.Reader.ReadAllAsync(cancel)) yield return piece;
+    }
+
+    /// <summary>
+    /// The loop. Without the cache, the backbone re-runs over the whole sequence every step (for
+    /// equivalence tests and timing).
+    /// </summary>
+    public IEnumerable<List<GeneratedPiece>> Steps(IReadOnlyList<List<int[]>> prompts, SentenceGenerationOptions options, bool useCache)
+    {
+        int rows = prompts.Count;
+        int shift = model.Config.UseStartVector ? 1 : 0;
+        if (shift == 0 && prompts.Any(p => p.Count == 0)) throw new ArgumentException("a model without a start vector needs at least one prompt piece");
+        int longest = prompts.Max(p => p.Count) + shift;
+        if (longest + options.MaxPieces > model.Config.MaxPositions)
+            throw new ArgumentException($"{longest} prompt positions + {options.MaxPieces} pieces exceed the backbone's {model.Config.MaxPositions} positions");
+        var device = model.parameters().First().device;
+        bool wasTraining = model.training;
+        model.eval();
+        using var noGrad = no_grad();
+        using var cache = useCache ? model.NewCache() : null;
+        using var sampler = new TokenSampler(options.Tokens, device);
+        var pads = prompts.Select(p => longest - shift - p.Count).ToArray();
+        var done = new bool[rows];
+        Tensor? sequence = null, hidden = null;
+        try
+        {
+            // Prefill: [start,] prompt pieces, left-padded.
+            using (var scope = NewDisposeScope())
+            {
+                var vectors = zeros(rows, longest, model.Config.Svae.HiddenSize, device: device);
+                for (int r = 0; r < rows; r++)
+                {
+                    if (shift == 1) vectors[r, pads[r]] = model.StartVectors(1)[0, 0];
+                    if (prompts[r].Count > 0)
+                        vectors[r, TensorIndex.Slice(pads[r] + shift, longest)] = codec.Encode(prompts[r]).squeeze(1);
+                }
+                sequence = vectors.DetachFromDisposeScope();
+                hidden = Last(model.Backbone(sequence, Mask(pads, longest, device), cache)).DetachFromDisposeScope();   // (B, C)
+            }
+            for (int index = 0; index < options.MaxPieces; index++)
+            {
+                using var scope = NewDisposeScope();
+                if (!options.IgnoreStop)
+                {
+                    var stop = model.StopLogits(hidden).argmax(-1).cpu().data<long>().ToArray();
+                    for (int r = 0; r < rows; r++) done[r] |= stop[r] == StopHead.Stop;
+                }
+                if (done.All(d => d)) yield break;
+                var ids = codec.Decode(hidden.unsqueeze(1), options.Tokens, sampler);
+                var emitted = Enumerable.Range(0, rows).Where(r => !done[r])
+                    .Select(r => new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r])).ToList();
+                var next = codec.Encode(ids);                                                        // (B, 1, C)
+                int length = longest + index + 1;
+                var grown = cat([sequence, next], 1).DetachFromDisposeScope();
+                sequence.Dispose();
+                sequence = grown;
+                var h = useCache
+                    ? model.Backbone(next, Mask(pads, length, device), cache)
+                    : model.Backbone(sequence, Mask(pads, length, device));
+                hidden.Dispose();
+                hidden = Last(h).DetachFromDisposeScope();
+                yield return emitted;
+            }
+        }
+        finally
+        {
+            sequence?.Dispose();
+            hidden?.Dispose();
+            if (wasTraining) model.train();
+        }
+    }
+
+    private static Tensor Last(Tensor hidden) => hidden.select(1, -1);                           // (B, C)
+
+    private static Tensor Mask(int[] pads, int length, Device device) =>
+        arange(length, device: device).unsqueeze(0).ge(tensor(pads.Select(p => (long)p).ToArray(), device: device).unsqueeze(1)).to(ScalarType.Int64);
+}

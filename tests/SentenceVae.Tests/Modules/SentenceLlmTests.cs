@@ -1,0 +1,189 @@
+using SentenceVae.Checkpoints;
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Tests.Modules;
+
+public class SentenceLlmTests
+{
+    internal static SentenceLlmConfig TinyConfig(bool startVector = true, int vocab = 300) => new()
+    {
+        UseStartVector = startVector,
+        Svae = new SentenceVaeConfig { HiddenSize = 32, NumAttentionHeads = 4, NumHiddenLayers = 1, VocabSize = vocab, MaxSeqLen = 20, Dropout = 0, BosId = 2, EosId = 3, PadId = 1 },
+        Backbone = new OptConfig { VocabSize = vocab, HiddenSize = 32, NumHiddenLayers = 2, FfnDim = 64, NumAttentionHeads = 4, MaxPositionEmbeddings = 64, Dropout = 0 },
+    };
+
+    internal static SentenceLlm Tiny(int seed, bool startVector = true)
+    {
+        manual_seed(seed);
+        var model = new SentenceLlm(TinyConfig(startVector));
+        model.eval();
+        return model;
+    }
+
+    private static List<int[]> RandomPieces(Random rng, int count) =>
+        Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, 1 + rng.Next(8)).Select(_ => 4 + rng.Next(290)).ToArray()).ToList();
+
+    /// <summary>Hidden states, stop logits and decoder logits (predicting each piece from the position before it) of one document.</summary>
+    private static (Tensor Hidden, Tensor Stop, List<Tensor> Decoder) Run(SentenceLlm model, List<int[]> pieces, bool withMask = true)
+    {
+        var codec = new SentenceCodec(model.Svae);
+        var vectors = cat([model.StartVectors(1), codec.Encode(pieces).transpose(0, 1)], 1);        // (1, 1+n, C)
+        var mask = ones(1, vectors.shape[1], dtype: ScalarType.Int64);
+        var hidden = withMask ? model.Backbone(vectors, mask) : UnmaskedBackbone(model, vectors);
+        var decoder = new List<Tensor>();
+        for (int i = 0; i < pieces.Count; i++)
+        {
+            var (ids, m) = codec.Batch([pieces[i]]);
+            decoder.Add(model.Svae.Decoder.forward(ids, hidden.narrow(1, i, 1), m));                 // position i writes piece i
+        }
+        return (hidden[0], model.StopLogits(hidden)[0], decoder);
+    }
+
+    /// <summary>The reference's call: the same layers with no attention mask at all.</summary>
+    private static Tensor UnmaskedBackbone(SentenceLlm model, Tensor vectors)
+    {
+        var zeroMask = zeros(1, 1, vectors.shape[1], vectors.shape[1]);
+        var layers = model.named_children().Single(c => c.name == "llm_layers").module;
+        var pe = (TorchSharp.Modules.Embedding)model.named_children().Single(c => c.name == "llm_pe").module;
+        var x = vectors + pe.forward(arange(vectors.shape[1]).unsqueeze(0) + OptDecoder.PositionOffset);
+        int i = 0;
+        foreach (var (_, layer) in layers.named_children()) x = ((OptDecoderLayer)layer).forward(x, zeroMask, null, i++);
+        return x;
+    }
+
+    [Fact]
+    public void ChangingLaterPiecesChangesNothingAtEarlierPositions()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(21);
+        using var noGrad = no_grad();
+        var rng = new Random(3);
+        var original = RandomPieces(rng, 10);
+        const int k = 4;                                   // positions 0..k see the start vector and pieces 0..k-1
+        var changed = original.Take(k).Concat(RandomPieces(rng, 6)).ToList();
+
+        // Equal up to float rounding (the encoder batches differ in padding, so sums run in another order).
+        const float rounding = 1e-5f;
+        var a = Run(model, original);
+        var b = Run(model, changed);
+        Assert.InRange((a.Hidden.narrow(0, 0, k + 1) - b.Hidden.narrow(0, 0, k + 1)).abs().max().item<float>(), 0, rounding);
+        Assert.InRange((a.Stop.narrow(0, 0, k + 1) - b.Stop.narrow(0, 0, k + 1)).abs().max().item<float>(), 0, rounding);
+        for (int i = 0; i < k; i++) Assert.InRange((a.Decoder[i] - b.Decoder[i]).abs().max().item<float>(), 0, rounding);
+        Assert.True((a.Hidden.narrow(0, k + 1, 1) - b.Hidden.narrow(0, k + 1, 1)).abs().max().item<float>() > 1e-3, "later positions must see the change");
+
+        // The reference's unmasked call leaks: the same change moves earlier positions.
+        var leakA = Run(model, original, withMask: false);
+        var leakB = Run(model, changed, withMask: false);
+        Assert.True((leakA.Hidden.narrow(0, 0, k + 1) - leakB.Hidden.narrow(0, 0, k + 1)).abs().max().item<float>() > 1e-3);
+    }
+
+    [Fact]
+    public void TrainingLossIsCausalToo()
+    {
+        // The loss of a window whose later pieces change differs only through those pieces' own terms:
+        // with windows cut right after piece k, the losses agree.
+        using var scope = NewDisposeScope();
+        using var model = Tiny(22);
+        var rng = new Random(4);
+        var pieces = RandomPieces(rng, 8);
+        var codec = new SentenceCodec(model.Svae);
+        SentenceLlmLoss Loss(List<int[]> window)
+        {
+            var (ids, mask) = codec.Batch(window);
+            using var noGrad = no_grad();
+            return model.forward(ids.unsqueeze(0), mask.unsqueeze(0), ones(1, window.Count, dtype: ScalarType.Int64), [true], [false]);
+        }
+        var full = Loss(pieces);
+        Assert.True(full.Total.item<float>() > 0);
+        Assert.True(double.IsFinite(full.Total.item<float>()));
+        Assert.Equal(pieces.Sum(p => p.Length + 1), full.DecodedTokens);
+        Assert.Equal(pieces.Count + 1, full.StopTargets);
+    }
+
+    [Fact]
+    public void ReferenceSllmStateDictLoads()
+    {
+        using var scope = NewDisposeScope();
+        using var source = Tiny(23, startVector: false);
+        var state = source.state_dict();
+        foreach (var key in new[] { "svae.encoder.embed_token.weight", "svae.decoder.linear.weight", "llm_pe.weight",
+                     "llm_layers.0.self_attn.q_proj.weight", "llm_layers.1.final_layer_norm.bias", "fc.weight", "fc.bias" })
+            Assert.Contains(key, state.Keys);
+        Assert.DoesNotContain(state.Keys, k => k.StartsWith("start_vector"));
+
+        string dir = Directory.CreateTempSubdirectory("svae-sllm").FullName;
+        try
+        {
+            // A bare .pth in the reference layout, as torch.save(model.state_dict()) writes it.
+            string pth = Path.Combine(dir, "sllm.pth");
+            PyTorchPickler.PickleStateDict(pth, state.ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone()));
+            string config = Path.Combine(dir, "config.json");
+            source.Config.Save(config);
+            using var loaded = SentenceLlmCheckpoint.Load(config, pth);
+            using var noGrad = no_grad();
+            var vectors = randn(2, 5, 32);
+            var mask = ones(2, 5, dtype: ScalarType.Int64);
+            Assert.Equal(0f, (source.Backbone(vectors, mask) - loaded.Backbone(vectors, mask)).abs().max().item<float>());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void CachedGenerationEqualsUncached(bool startVector)
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(24, startVector);
+        var tok = new IdsTokenizer();
+        var generator = new SentenceLlmGenerator(model, tok);
+        var rng = new Random(5);
+        var prompts = new List<List<int[]>> { RandomPieces(rng, 3), RandomPieces(rng, 1), RandomPieces(rng, 5) };
+        var options = new SentenceGenerationOptions { MaxPieces = 6, Tokens = new GenerationOptions { MaxNewTokens = 10 }, IgnoreStop = true };
+        var cached = generator.Steps(prompts, options, useCache: true).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
+        var uncached = generator.Steps(prompts, options, useCache: false).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
+        Assert.Equal(18, cached.Count);
+        Assert.Equal(uncached, cached);
+
+        // Each row of the batch equals that prompt alone.
+        for (int r = 0; r < prompts.Count; r++)
+        {
+            var alone = generator.Steps([prompts[r]], options, useCache: true).SelectMany(s => s).Select(p => string.Join(",", p.Ids));
+            Assert.Equal(cached.Where(c => c.Row == r).Select(c => c.Item3), alone);
+        }
+    }
+
+    [Fact]
+    public void RowsStopIndependently()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(25);
+        var generator = new SentenceLlmGenerator(model, new IdsTokenizer());
+        var rng = new Random(6);
+        var steps = generator.Steps([RandomPieces(rng, 2), RandomPieces(rng, 3)], new SentenceGenerationOptions { MaxPieces = 5 }, true).ToList();
+        Assert.InRange(steps.Count, 0, 5);
+        for (int r = 0; r < 2; r++)
+        {
+            var indices = steps.SelectMany(s => s).Where(p => p.Row == r).Select(p => p.Index).ToList();
+            Assert.Equal(Enumerable.Range(0, indices.Count), indices);      // once a row stops it never comes back
+        }
+    }
+
+    /// <summary>Ids as text ("5 17 3"), for models over a made-up vocabulary.</summary>
+    internal sealed class IdsTokenizer : ITextTokenizer
+    {
+        public string Kind => "ids";
+        public int VocabSize => 300;
+        public int BosId => 2;
+        public int EosId => 3;
+        public int PadId => 1;
+        public IReadOnlyList<int> Encode(string text) => text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        public string Decode(IEnumerable<int> ids) => string.Join(' ', ids);
+        public int CountTokens(string text) => Encode(text).Count;
+        public void Save(string directory) => throw new NotSupportedException();
+    }
+}
