@@ -19,6 +19,7 @@ public static class SvaeCli
             StatsCommand.Create(io),
             VocabCommand.Create(io),
             VaeCommand.Create(io),
+            GenerateCommand.Create(io),
             LmCommand.Create(io),
             TrainCommand.Create(io),
             EvalCommand.Create(io),

@@ -27,6 +27,11 @@ internal static class EvalCommand
             using var model = HuggingFaceCheckpoint.LoadOpt(dir, device);
             return LmEvaluator.Evaluate(model, TextTokenizers.Load(dir), docs, limit);
         }));
+        command.Subcommands.Add(Kind(io, "sllm", "Sentence-level LLM: loss, ppl, bits per byte of whole documents (causal, every byte scored).", (dir, device, docs, limit) =>
+        {
+            using var model = SentenceLlmCheckpoint.Load(dir, device);
+            return SllmEvaluator.Evaluate(model, TextTokenizers.Load(dir), docs, limit);
+        }));
         return command;
     }
 

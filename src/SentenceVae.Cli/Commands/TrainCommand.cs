@@ -14,6 +14,7 @@ internal static class TrainCommand
                  {
                      ("vae", "Train a SentenceVAE (piece reconstruction).", c => new VaeTrainingTask(c)),
                      ("lm", "Train a token-level OPT language model (the baseline).", c => new LmTrainingTask(c)),
+                     ("sllm", "Train a sentence-level LLM (backbone over sentence vectors + stop head + Sentence Decoder).", c => new SllmTrainingTask(c)),
                  })
             command.Subcommands.Add(Kind(io, kind, description, factory));
         return command;

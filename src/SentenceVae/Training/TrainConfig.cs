@@ -10,7 +10,7 @@ namespace SentenceVae.Training;
 /// </summary>
 public sealed record TrainConfig
 {
-    /// <summary>"vae" or "lm" (and "sllm" later).</summary>
+    /// <summary>"vae", "lm" or "sllm".</summary>
     [JsonPropertyName("kind")] public string Kind { get; init; } = "vae";
     /// <summary>The model's own config (SentenceVAE or OPT, Hugging Face names).</summary>
     [JsonPropertyName("model")] public JsonObject Model { get; init; } = new();
@@ -22,6 +22,17 @@ public sealed record TrainConfig
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 64;
     /// <summary>LM: tokens per training window.</summary>
     [JsonPropertyName("seq_len")] public int SeqLen { get; init; } = 256;
+
+    /// <summary>SLLM: most pieces per training window (the backbone sees one more position: the start vector).</summary>
+    [JsonPropertyName("window_pieces")] public int WindowPieces { get; init; } = 64;
+    /// <summary>SLLM: a trained SentenceVAE model directory to start from (null: train it from scratch too).</summary>
+    [JsonPropertyName("init_svae")] public string? InitSvae { get; init; }
+    /// <summary>SLLM: a Hugging Face OPT directory whose layers and positions initialise the backbone (null: from scratch).</summary>
+    [JsonPropertyName("init_backbone")] public string? InitBackbone { get; init; }
+    /// <summary>SLLM: keep the SentenceVAE fixed.</summary>
+    [JsonPropertyName("freeze_svae")] public bool FreezeSvae { get; init; }
+    /// <summary>SLLM: train only the first and last k backbone layers (the reference's finetune_layers); −1: all.</summary>
+    [JsonPropertyName("finetune_layers")] public int FinetuneLayers { get; init; } = -1;
 
     [JsonPropertyName("max_steps")] public int MaxSteps { get; init; } = 10_000;
     /// <summary>Stop (with a checkpoint) after this much training wall time in this and earlier sessions; 0: no limit.</summary>
@@ -54,11 +65,11 @@ public sealed record TrainConfig
     public TrainConfig Validate()
     {
         var problems = new List<string>();
-        if (Kind is not ("vae" or "lm")) problems.Add($"kind '{Kind}' is not one of vae, lm");
+        if (Kind is not ("vae" or "lm" or "sllm")) problems.Add($"kind '{Kind}' is not one of vae, lm, sllm");
         if (Loss is not ("focal" or "ce")) problems.Add($"loss '{Loss}' is not one of focal, ce");
         if (ExportDtype is not ("float32" or "float16" or "bfloat16")) problems.Add($"export_dtype '{ExportDtype}' is not one of float32, float16, bfloat16");
         foreach (var (name, value) in new[] { ("batch_size", BatchSize), ("seq_len", SeqLen), ("max_steps", MaxSteps), ("eval_every", EvalEvery),
-                     ("checkpoint_every", CheckpointEvery), ("log_every", LogEvery), ("threads", Threads) })
+                     ("checkpoint_every", CheckpointEvery), ("log_every", LogEvery), ("threads", Threads), ("window_pieces", WindowPieces) })
             if (value <= 0) problems.Add($"{name} must be positive (is {value})");
         if (LearningRate <= 0 || MinLearningRate < 0 || MinLearningRate > LearningRate) problems.Add("need 0 ≤ min_lr ≤ lr, lr > 0");
         if (EmaDecay is <= 0 or >= 1) problems.Add($"ema_decay {EmaDecay} must be in (0, 1)");

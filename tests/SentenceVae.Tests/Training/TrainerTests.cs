@@ -53,7 +53,28 @@ public class TrainerTests : IDisposable
         };
     }
 
-    private static Func<TrainConfig, ITrainingTask> Factory => c => c.Kind == "vae" ? new VaeTrainingTask(c) : new LmTrainingTask(c);
+    private TrainConfig TinySllm(int steps)
+    {
+        var vae = TinyVae(steps);
+        var tok = TextTokenizers.Compact;
+        var backbone = new JsonObject
+        {
+            ["vocab_size"] = tok.VocabSize, ["hidden_size"] = 32, ["num_hidden_layers"] = 1, ["ffn_dim"] = 64, ["num_attention_heads"] = 2,
+            ["max_position_embeddings"] = 16, ["dropout"] = 0.1, ["pad_token_id"] = tok.PadId, ["bos_token_id"] = tok.BosId, ["eos_token_id"] = tok.EosId,
+        };
+        return vae with
+        {
+            Kind = "sllm", BatchSize = 2, WindowPieces = 8, EvalLimit = 200,
+            Model = new JsonObject { ["svae"] = JsonNode.Parse(vae.Model.ToJsonString()), ["backbone"] = backbone, ["use_start_vector"] = true },
+        };
+    }
+
+    private static Func<TrainConfig, ITrainingTask> Factory => c => c.Kind switch
+    {
+        "vae" => new VaeTrainingTask(c),
+        "lm" => new LmTrainingTask(c),
+        _ => new SllmTrainingTask(c),
+    };
 
     [Fact]
     public void LossFallsOnATinyCorpusWithinSeconds()
@@ -71,9 +92,10 @@ public class TrainerTests : IDisposable
     [Theory]
     [InlineData("vae")]
     [InlineData("lm")]
+    [InlineData("sllm")]
     public void AResumedRunContinuesExactlyAsAnUninterruptedOne(string kind)
     {
-        TrainConfig Config(int steps) => kind == "vae" ? TinyVae(steps) : TinyLm(steps);
+        TrainConfig Config(int steps) => kind switch { "vae" => TinyVae(steps), "lm" => TinyLm(steps), _ => TinySllm(steps) };
         List<double> whole;
         using (var trainer = new Trainer(Config(20), Path.Combine(dir, "whole"), false, Factory)) whole = trainer.Train();
 
@@ -84,6 +106,22 @@ public class TrainerTests : IDisposable
         using var resumed = new Trainer(null, split, resume: true, Factory);
         Assert.Equal(10, resumed.State.Step);
         Assert.Equal(whole.Skip(10), resumed.Train());
+    }
+
+    [Fact]
+    public void SllmLossFallsAndItsBestModelScoresEveryByte()
+    {
+        using var trainer = new Trainer(TinySllm(40), Path.Combine(dir, "sllm"), resume: false, Factory);
+        var losses = trainer.Train();
+        Assert.True(losses.TakeLast(8).Average() < 0.8 * losses.Take(8).Average(), $"loss {losses.Take(8).Average()} → {losses.TakeLast(8).Average()}");
+        using var model = SentenceVae.Checkpoints.SentenceLlmCheckpoint.Load(Path.Combine(dir, "sllm", "best"));
+        var docs = File.ReadLines(trainer.Config.ValidData).ToList();
+        var tok = TextTokenizers.Load(Path.Combine(dir, "sllm", "best"));
+        var result = SentenceVae.Evaluation.SllmEvaluator.Evaluate(model, tok, docs);
+        Assert.Equal(docs.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), result.Bytes);
+        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = 63, CountTokens = tok.CountTokens });
+        Assert.Equal(docs.SelectMany(splitter.Split).Sum(p => tok.Encode(p).Count + 1L), result.Tokens);   // every piece's tokens + EOS
+        Assert.InRange(result.BitsPerByte!.Value, 0.1, 20);
     }
 
     [Fact]

@@ -1,0 +1,92 @@
+using SentenceVae.Checkpoints;
+using SentenceVae.Data;
+using SentenceVae.Evaluation;
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Training;
+
+/// <summary>
+/// Sentence-level LLM training: windows of up to N pieces per document; loss = decoder loss on every
+/// next piece + stop-flag loss (focal, as the paper). The SentenceVAE can start from a trained VAE run
+/// and be frozen; the backbone can start from a Hugging Face OPT directory, with all but the first
+/// and last k layers frozen.
+/// </summary>
+public sealed class SllmTrainingTask : ITrainingTask
+{
+    private readonly TrainConfig config;
+    private readonly SentenceLlm model;
+    private readonly ITextTokenizer tokenizer;
+    private readonly PieceWindows windows;
+    private readonly List<string> validDocuments;
+    private readonly SentenceCodec codec;
+    private (int Epoch, List<List<PieceWindow>> Batches)? current;
+
+    public SllmTrainingTask(TrainConfig config)
+    {
+        this.config = config;
+        tokenizer = TextTokenizers.Load(config.Tokenizer);
+        var modelConfig = config.ModelConfig<SentenceLlmConfig>().Validate();
+        var svae = modelConfig.Svae;
+        if (svae.VocabSize != tokenizer.VocabSize || svae.BosId != tokenizer.BosId || svae.EosId != tokenizer.EosId || svae.PadId != tokenizer.PadId)
+            throw new InvalidDataException($"SentenceVAE config (vocab {svae.VocabSize}, bos {svae.BosId}, eos {svae.EosId}, pad {svae.PadId}) does not match tokenizer {tokenizer}");
+        if (config.WindowPieces + 1 > modelConfig.MaxPositions) throw new InvalidDataException($"window_pieces {config.WindowPieces} + start vector exceed the backbone's {modelConfig.MaxPositions} positions");
+        model = new SentenceLlm(modelConfig);
+        if (config.InitSvae is not null) InitSvae(config.InitSvae);
+        if (config.InitBackbone is not null) InitBackbone(config.InitBackbone);
+        model.Freeze(config.FreezeSvae, config.FinetuneLayers);
+        codec = new SentenceCodec(model.Svae);
+
+        var documents = CorpusReader.ReadTokenized(config.TrainData, tokenizer, maxTokens: svae.MaxSeqLen - 1).Select(d => d.Sentences);
+        windows = new PieceWindows(documents, config.WindowPieces, config.BatchSize, config.Seed);
+        validDocuments = CorpusReader.ReadDocuments(config.ValidData).ToList();
+    }
+
+    private void InitSvae(string directory)
+    {
+        using var vae = SentenceVaeCheckpoint.Load(directory);
+        if (vae.Config with { Dropout = 0 } != model.Config.Svae with { Dropout = 0 })
+            throw new InvalidDataException($"{directory}: its SentenceVAE config differs from the SLLM's \"svae\" config");
+        using var noGrad = no_grad();
+        StateDicts.LoadStrict(model.Svae, vae.state_dict(), directory);
+    }
+
+    private void InitBackbone(string directory)
+    {
+        using var opt = HuggingFaceCheckpoint.LoadOpt(directory);
+        var source = opt.state_dict();
+        var mapped = new Dictionary<string, Tensor> { ["llm_pe.weight"] = source["model.decoder.embed_positions.weight"] };
+        foreach (var (key, value) in source)
+            if (key.StartsWith("model.decoder.layers.", StringComparison.Ordinal)) mapped["llm_layers." + key["model.decoder.layers.".Length..]] = value;
+        var keep = model.state_dict().Where(kv => !mapped.ContainsKey(kv.Key)).ToDictionary();
+        StateDicts.LoadStrict(model, mapped.Concat(keep).ToDictionary(), directory);
+    }
+
+    public nn.Module Model => model;
+    public int BatchesPerEpoch => windows.BatchesPerEpoch;
+
+    public (Tensor Loss, long Tokens) Loss(int epoch, int index)
+    {
+        if (current?.Epoch != epoch) current = (epoch, windows.Epoch(epoch));
+        var batch = current.Value.Batches[index];
+        int b = batch.Count, s = batch.Max(w => w.Pieces.Count);
+        var device = model.parameters().First().device;
+        // One padded (B·S, T) block of pieces; missing pieces are empty.
+        var flat = batch.SelectMany(w => w.Pieces.Concat(Enumerable.Repeat(Array.Empty<int>(), s - w.Pieces.Count))).ToList();
+        var (ids, mask) = codec.Batch(flat, device);
+        long t = ids.shape[1];
+        var sentenceMask = tensor(batch.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Pieces.Count ? 1L : 0L)).ToArray(), new long[] { b, s }, device: device);
+        mask = mask * sentenceMask.reshape(b * s, 1);                                              // absent pieces: no tokens at all
+        var loss = model.forward(ids.view(b, s, t), mask.view(b, s, t), sentenceMask,
+            batch.Select(w => w.StartsDocument).ToArray(), batch.Select(w => w.EndsDocument).ToArray(), config.Loss == "focal" ? config.FocalGamma : 0);
+        return (loss.Total, loss.DecodedTokens);
+    }
+
+    public EvalResult Evaluate(int limit) => SllmEvaluator.Evaluate(model, tokenizer, validDocuments, limit);
+
+    public void SaveModel(string directory, ScalarType dtype) => SentenceLlmCheckpoint.Save(model, directory, tokenizer, dtype);
+
+    public void Dispose() => model.Dispose();
+}
