@@ -14,6 +14,7 @@ public static class SvaeCli
         var io = new CliIO(stdin, output, stderr);
         var root = new RootCommand("SentenceVAE and sentence-level LLMs: segmentation, tokenizers, models.")
         {
+            DemoCommand.Create(io),
             SplitCommand.Create(io),
             TokenizeCommand.Create(io),
             StatsCommand.Create(io),
@@ -21,6 +22,7 @@ public static class SvaeCli
             VaeCommand.Create(io),
             GenerateCommand.Create(io),
             LmCommand.Create(io),
+            BenchCommand.Create(io),
             TrainCommand.Create(io),
             EvalCommand.Create(io),
             PlotCommand.Create(io),

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using SentenceVae.Checkpoints;
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Evaluation;
+
+/// <summary>What one model measured in a benchmark run (JSON names as the issue specifies).</summary>
+public sealed record BenchmarkModel
+{
+    [JsonPropertyName("name")] public required string Name { get; init; }
+    [JsonPropertyName("kind")] public required string Kind { get; init; }
+    [JsonPropertyName("params")] public long Params { get; init; }
+    [JsonPropertyName("ppl")] public double Ppl { get; init; }
+    [JsonPropertyName("bits_per_byte")] public double BitsPerByte { get; init; }
+    [JsonPropertyName("token_accuracy")] public double? TokenAccuracy { get; init; }
+    [JsonPropertyName("exact_match")] public double? ExactMatch { get; init; }
+    [JsonPropertyName("output_tokens_per_s")] public Dictionary<string, double> OutputTokensPerS { get; init; } = new();
+    [JsonPropertyName("prompt_tokens")] public Dictionary<string, int> PromptTokens { get; init; } = new();
+    [JsonPropertyName("prefill_tokens_per_s")] public double PrefillTokensPerS { get; init; }
+    [JsonPropertyName("kv_bytes_per_token")] public Dictionary<string, double> KvBytesPerToken { get; init; } = new();
+    [JsonPropertyName("kv_bytes_per_token_analytic")] public double KvBytesPerTokenAnalytic { get; init; }
+    [JsonPropertyName("memory_growth_bytes")] public Dictionary<string, long> MemoryGrowthBytes { get; init; } = new();
+    [JsonPropertyName("ratios")] public BenchmarkRatios? Ratios { get; set; }
+}
+
+public sealed record BenchmarkRatios(
+    [property: JsonPropertyName("throughput")] Dictionary<string, double> Throughput,
+    [property: JsonPropertyName("kv")] Dictionary<string, double> Kv,
+    [property: JsonPropertyName("bpb")] double Bpb);
+
+public sealed record BenchmarkReport(
+    [property: JsonPropertyName("machine")] Dictionary<string, object> Machine,
+    [property: JsonPropertyName("settings")] Dictionary<string, object> Settings,
+    [property: JsonPropertyName("models")] List<BenchmarkModel> Models);
+
+/// <summary>Settings of <see cref="Benchmark"/>.</summary>
+public sealed record BenchmarkOptions
+{
+    public int[] PromptTokens { get; init; } = [64, 256, 1024];
+    /// <summary>Tokens of output text timed per run (stop decisions and EOS ignored).</summary>
+    public int OutputTokens { get; init; } = 32;
+    public int Runs { get; init; } = 5;
+    /// <summary>Cap on the evaluated text, in baseline tokens (0: all of it).</summary>
+    public long EvalTokens { get; init; }
+    public int Threads { get; init; } = 2;
+}
+
+/// <summary>
+/// The paper's comparison measured side by side in one process on the same text: likelihood (ppl and,
+/// honestly, bits per byte), SentenceVAE reconstruction, output speed after real prompts of several
+/// lengths (batch 1, greedy, median of runs after a warm-up), prefill speed, KV-cache bytes per context
+/// token (allocated and analytic), and every model's ratios to the token-level baseline.
+/// </summary>
+public static class Benchmark
+{
+    public static BenchmarkReport Run(string baselineDir, IReadOnlyList<string> modelDirs, IReadOnlyList<string> documents, BenchmarkOptions options, Action<string>? log = null)
+    {
+        log ??= _ => { };
+        set_num_threads(options.Threads);
+        string text = string.Join("\n", documents);
+        var models = new List<BenchmarkModel>();
+
+        log($"baseline {baselineDir}");
+        using (var lm = HuggingFaceCheckpoint.LoadOpt(baselineDir))
+            models.Add(MeasureLm(Path.GetFileName(Path.GetFullPath(baselineDir)), lm, TextTokenizers.Load(baselineDir), documents, text, options));
+        foreach (var dir in modelDirs)
+        {
+            log($"model {dir}");
+            using var sllm = SentenceLlmCheckpoint.Load(dir);
+            models.Add(MeasureSllm(Path.GetFileName(Path.GetFullPath(dir)), sllm, TextTokenizers.Load(dir), documents, text, options));
+        }
+        var baseline = models[0];
+        foreach (var m in models)
+            m.Ratios = new BenchmarkRatios(
+                m.OutputTokensPerS.ToDictionary(kv => kv.Key, kv => kv.Value / baseline.OutputTokensPerS[kv.Key]),
+                m.KvBytesPerToken.ToDictionary(kv => kv.Key, kv => kv.Value / baseline.KvBytesPerToken[kv.Key]),
+                m.BitsPerByte / baseline.BitsPerByte);
+        return new BenchmarkReport(Machine(options), new Dictionary<string, object>
+        {
+            ["prompt_tokens"] = options.PromptTokens, ["output_tokens"] = options.OutputTokens, ["runs"] = options.Runs,
+            ["eval_bytes"] = System.Text.Encoding.UTF8.GetByteCount(text), ["batch"] = 1, ["decoding"] = "greedy",
+        }, models);
+    }
+
+    private static BenchmarkModel MeasureLm(string name, OptForCausalLm lm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
+    {
+        var quality = LmEvaluator.Evaluate(lm, tok, documents, options.EvalTokens);
+        var ids = tok.Encode(text);
+        var model = new BenchmarkModel
+        {
+            Name = name, Kind = "token-lm", Params = lm.ParameterCount(), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
+            KvBytesPerTokenAnalytic = 2.0 * lm.Config.NumHiddenLayers * lm.Config.HiddenSize * sizeof(float),
+        };
+        var generator = new TokenGenerator(lm, tok);
+        foreach (int wanted in options.PromptTokens)
+        {
+            // The context must fit the position table with the output after it.
+            int length = Math.Min(wanted, lm.Config.MaxPositionEmbeddings - options.OutputTokens);
+            int[] prompt = [tok.BosId, .. ids.Take(length - 1)];
+            long before = Environment.WorkingSet;
+            long kvBytes = 0;
+            double seconds = Timed(options.Runs, () =>
+            {
+                var watch = new Stopwatch();
+                int produced = 0;
+                foreach (var _ in generator.Steps([prompt], new GenerationOptions { MaxNewTokens = options.OutputTokens + 1, StopAtEos = false }))
+                {
+                    if (produced++ == 0) watch.Start();        // the first token comes from the prefill: time the decoding after it
+                }
+                kvBytes = KvBytesAfter(lm, prompt.Length + options.OutputTokens);
+                return watch.Elapsed.TotalSeconds;
+            });
+            model.OutputTokensPerS[wanted.ToString()] = options.OutputTokens / seconds;
+            model.PromptTokens[wanted.ToString()] = prompt.Length;
+            model.KvBytesPerToken[wanted.ToString()] = (double)kvBytes / (prompt.Length + options.OutputTokens);
+            model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
+        }
+        int prefillLength = Math.Min(options.PromptTokens.Max(), lm.Config.MaxPositionEmbeddings);
+        var prefillIds = tensor(new long[] { tok.BosId }.Concat(ids.Take(prefillLength - 1).Select(i => (long)i)).ToArray(), new long[] { 1, prefillLength });
+        double prefill = Timed(options.Runs, () =>
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            var watch = Stopwatch.StartNew();
+            lm.forward(prefillIds, ones_like(prefillIds)).select(1, -1).argmax(-1).item<long>();
+            return watch.Elapsed.TotalSeconds;
+        });
+        prefillIds.Dispose();
+        return model with { PrefillTokensPerS = prefillLength / prefill };
+    }
+
+    /// <summary>KV bytes the cache allocates for a context of <paramref name="context"/> tokens (prefill, then grown step by step as in generation).</summary>
+    private static long KvBytesAfter(OptForCausalLm lm, int context)
+    {
+        using var noGrad = no_grad();
+        using var cache = lm.NewCache();
+        using var scope = NewDisposeScope();
+        int prompt = context - 1;
+        lm.forward(zeros(1, prompt, dtype: ScalarType.Int64), ones(1, prompt, dtype: ScalarType.Int64), cache);
+        lm.forward(zeros(1, 1, dtype: ScalarType.Int64), ones(1, context, dtype: ScalarType.Int64), cache);
+        return cache.AllocatedBytes;
+    }
+
+    private static BenchmarkModel MeasureSllm(string name, SentenceLlm sllm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
+    {
+        var quality = SllmEvaluator.Evaluate(sllm, tok, documents, options.EvalTokens);
+        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, sllm.Config.Svae.MaxSeqLen - 1), CountTokens = tok.CountTokens });
+        var pieces = documents.SelectMany(splitter.Split).ToList();
+        if (options.EvalTokens > 0) pieces = TakeTokens(pieces, tok, options.EvalTokens);
+        var reconstruction = VaeEvaluator.Evaluate(sllm.Svae, tok, pieces);
+        var allPieces = splitter.Split(text).Select(p => tok.Encode(p).ToArray()).ToList();
+        double tokensPerPiece = allPieces.Average(p => p.Length);
+        var model = new BenchmarkModel
+        {
+            Name = name, Kind = "sentence-llm", Params = sllm.parameters().Sum(p => p.numel()), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
+            TokenAccuracy = reconstruction.TokenAccuracy, ExactMatch = reconstruction.ExactMatch,
+            KvBytesPerTokenAnalytic = 2.0 * sllm.NumLayers * sllm.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece,
+        };
+        var generator = new SentenceLlmGenerator(sllm, tok);
+        var timing = new SentenceGenerationOptions { MaxPieces = 1, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = sllm.Config.Svae.MaxSeqLen } };
+        foreach (int wanted in options.PromptTokens)
+        {
+            // The first pieces of the text holding about `wanted` tokens.
+            var prompt = new List<int[]>();
+            int promptTokens = 0;
+            foreach (var p in allPieces)
+            {
+                if (promptTokens + p.Length > wanted && prompt.Count > 0) break;
+                prompt.Add(p);
+                promptTokens += p.Length;
+            }
+            long before = Environment.WorkingSet;
+            long kvBytes = 0;
+            int contextTokens = promptTokens;
+            double seconds = Timed(options.Runs, () =>
+            {
+                // As for the token model, the first output (here: piece) follows the prefill and is not
+                // timed; then pieces are written until OutputTokens text tokens exist (EOS not counted).
+                int produced = 0, all = 0, pieceCount = 0;
+                var watch = new Stopwatch();
+                foreach (var step in generator.Steps([prompt], timing with { MaxPieces = options.OutputTokens + 1 }, useCache: true))
+                {
+                    int tokens = step.Sum(s => s.Ids.Length);
+                    all += tokens;
+                    if (pieceCount++ == 0) { watch.Start(); continue; }
+                    produced += tokens;
+                    if (produced >= options.OutputTokens) break;
+                }
+                kvBytes = SllmKvBytes(sllm, prompt.Count + pieceCount);
+                contextTokens = promptTokens + all;
+                return watch.Elapsed.TotalSeconds * options.OutputTokens / Math.Max(1, produced);   // seconds per OutputTokens tokens
+            });
+            model.OutputTokensPerS[wanted.ToString()] = options.OutputTokens / seconds;
+            model.PromptTokens[wanted.ToString()] = promptTokens;
+            model.KvBytesPerToken[wanted.ToString()] = (double)kvBytes / Math.Max(1, contextTokens);
+            model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
+        }
+        // Prefill: encode the prompt's pieces and run the backbone over them.
+        var longest = new List<int[]>();
+        int count = 0;
+        foreach (var p in allPieces) { if (count + p.Length > options.PromptTokens.Max()) break; longest.Add(p); count += p.Length; }
+        var codec = new SentenceCodec(sllm.Svae);
+        double prefill = Timed(options.Runs, () =>
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            var watch = Stopwatch.StartNew();
+            var vectors = cat([sllm.StartVectors(1), codec.Encode(longest).transpose(0, 1)], 1);
+            sllm.StopLogits(sllm.Backbone(vectors, ones(1, vectors.shape[1], dtype: ScalarType.Int64)).select(1, -1)).argmax(-1).item<long>();
+            return watch.Elapsed.TotalSeconds;
+        });
+        return model with { PrefillTokensPerS = count / prefill };
+    }
+
+    /// <summary>Backbone KV bytes allocated for a context of <paramref name="positions"/> sentence positions (start vector included), plus one piece's decoder cache.</summary>
+    private static long SllmKvBytes(SentenceLlm sllm, int pieces)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using var cache = sllm.NewCache();
+        int positions = pieces + 1;
+        sllm.Backbone(zeros(1, positions - 1, sllm.Config.Svae.HiddenSize), ones(1, positions - 1, dtype: ScalarType.Int64), cache);
+        sllm.Backbone(zeros(1, 1, sllm.Config.Svae.HiddenSize), ones(1, positions, dtype: ScalarType.Int64), cache);
+        using var decoderCache = sllm.Svae.Decoder.NewCache(zeros(1, 1, sllm.Config.Svae.HiddenSize));
+        return cache.AllocatedBytes + decoderCache.AllocatedBytes;
+    }
+
+    private static List<string> TakeTokens(List<string> pieces, ITextTokenizer tok, long limit)
+    {
+        var kept = new List<string>();
+        long total = 0;
+        foreach (var p in pieces) { if (total >= limit) break; kept.Add(p); total += tok.CountTokens(p); }
+        return kept;
+    }
+
+    /// <summary>Median seconds of <paramref name="runs"/> timed calls after one warm-up.</summary>
+    private static double Timed(int runs, Func<double> once)
+    {
+        once();
+        return Statistics.Median(Enumerable.Range(0, runs).Select(_ => once()));
+    }
+
+    private static Dictionary<string, object> Machine(BenchmarkOptions options)
+    {
+        string cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? "unknown" : "unknown";
+        return new Dictionary<string, object>
+        {
+            ["cpu"] = cpu, ["logical_cores"] = Environment.ProcessorCount, ["threads"] = options.Threads,
+            ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription, ["dotnet"] = Environment.Version.ToString(),
+            ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "?", ["device"] = "cpu", ["dtype"] = "float32",
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
+        };
+    }
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using SentenceVae.Checkpoints;
+using SentenceVae.Cli;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Tests.Evaluation;
+
+public class BenchmarkTests : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("svae-bench").FullName;
+
+    public void Dispose() => Directory.Delete(dir, true);
+
+    [Fact]
+    public void BenchJsonHasEveryFieldAndRatiosAgainstTheBaseline()
+    {
+        var tok = TextTokenizers.Compact;
+        string lmDir = Path.Combine(dir, "lm"), sllmDir = Path.Combine(dir, "sllm");
+        manual_seed(1);
+        using (var lm = new OptForCausalLm(new OptConfig
+               {
+                   VocabSize = tok.VocabSize, HiddenSize = 32, NumHiddenLayers = 1, FfnDim = 64, NumAttentionHeads = 2, MaxPositionEmbeddings = 128,
+                   PadTokenId = tok.PadId, BosTokenId = tok.BosId, EosTokenId = tok.EosId,
+               }))
+        {
+            HuggingFaceCheckpoint.SaveOpt(lm, lmDir);
+            tok.Save(lmDir);
+        }
+        var svae = new SentenceVaeConfig { HiddenSize = 32, NumAttentionHeads = 2, VocabSize = tok.VocabSize, BosId = tok.BosId, EosId = tok.EosId, PadId = tok.PadId, MaxSeqLen = 24 };
+        using (var sllm = new SentenceLlm(new SentenceLlmConfig
+               {
+                   Svae = svae,
+                   Backbone = new OptConfig { VocabSize = tok.VocabSize, HiddenSize = 32, NumHiddenLayers = 1, FfnDim = 64, NumAttentionHeads = 2, MaxPositionEmbeddings = 64 },
+               }))
+            SentenceLlmCheckpoint.Save(sllm, sllmDir, tok);
+
+        string data = Path.Combine(dir, "text.txt");
+        File.WriteAllLines(data, File.ReadLines(TestPaths.Data("mobydick-ch01-18.txt")).Take(1).Select(l => l[..1500]));
+        string json = Path.Combine(dir, "bench.json"), md = Path.Combine(dir, "bench.md"), png = Path.Combine(dir, "bench.png");
+        var output = new MemoryStream();
+        var error = new StringWriter();
+        int code = SvaeCli.Run(["bench", "--baseline", lmDir, "--models", sllmDir, "--data", data, "--runs", "1", "--prompt-tokens", "16", "64",
+            "--output-tokens", "8", "--json", json, "--markdown", md, "--plot", png], new MemoryStream(), output, error);
+        Assert.True(code == 0, error.ToString());
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.True(doc.RootElement.GetProperty("machine").GetProperty("cpu").GetString()!.Length > 0);
+        var models = doc.RootElement.GetProperty("models").EnumerateArray().ToList();
+        Assert.Equal(2, models.Count);
+        foreach (var m in models)
+        {
+            foreach (var key in new[] { "name", "params", "ppl", "bits_per_byte", "token_accuracy", "exact_match", "output_tokens_per_s", "prefill_tokens_per_s", "kv_bytes_per_token", "ratios" })
+                Assert.True(m.TryGetProperty(key, out _), key);
+            Assert.True(m.GetProperty("output_tokens_per_s").GetProperty("16").GetDouble() > 0);
+            Assert.True(m.GetProperty("kv_bytes_per_token").GetProperty("64").GetDouble() > 0);
+            Assert.True(m.GetProperty("bits_per_byte").GetDouble() > 0);
+        }
+        var baseline = models[0].GetProperty("ratios");
+        Assert.Equal(1.0, baseline.GetProperty("bpb").GetDouble(), 9);
+        Assert.Equal(1.0, baseline.GetProperty("throughput").GetProperty("64").GetDouble(), 9);
+        Assert.Equal(JsonValueKind.Null, models[0].GetProperty("token_accuracy").ValueKind);
+        Assert.InRange(models[1].GetProperty("token_accuracy").GetDouble(), 0, 1);
+        // The sentence model's KV cache per token is smaller than the token model's at the same width and depth
+        // (one backbone position per piece).
+        Assert.True(models[1].GetProperty("ratios").GetProperty("kv").GetProperty("64").GetDouble() < 1);
+        Assert.Contains("| sllm |", File.ReadAllText(md));
+        Assert.True(new FileInfo(png).Length > 1000);
+    }
+}
