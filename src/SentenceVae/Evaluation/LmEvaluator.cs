@@ -17,12 +17,9 @@ public static class LmEvaluator
     {
         int window = Math.Min(model.Config.MaxPositionEmbeddings, 1024), stride = window / 2;
         var device = model.parameters().First().device;
-        bool wasTraining = model.training;
-        model.eval();
         double nll = 0;
         long tokens = 0, bytes = 0;
-        using var noGrad = no_grad();
-        try
+        using (new EvaluationMode(model))
         {
             foreach (var doc in documents)
             {
@@ -44,7 +41,6 @@ public static class LmEvaluator
                 bytes += Encoding.UTF8.GetByteCount(doc);
             }
         }
-        finally { if (wasTraining) model.train(); }
         double loss = nll / Math.Max(1, tokens);
         return new EvalResult(loss, Math.Exp(loss), nll / Math.Log(2) / Math.Max(1, bytes), null, null, tokens, bytes);
     }

@@ -22,12 +22,9 @@ public static class SllmEvaluator
         var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, model.Config.Svae.MaxSeqLen - 1), CountTokens = tokenizer.CountTokens });
         var codec = new SentenceCodec(model.Svae);
         int window = model.Config.MaxPositions - 1, stride = Math.Max(1, window / 2);
-        bool wasTraining = model.training;
-        model.eval();
         double nll = 0;
         long tokens = 0, bytes = 0;
-        using var noGrad = no_grad();
-        try
+        using (new EvaluationMode(model))
         {
             foreach (var doc in documents)
             {
@@ -69,7 +66,6 @@ public static class SllmEvaluator
                 bytes += Encoding.UTF8.GetByteCount(doc);
             }
         }
-        finally { if (wasTraining) model.train(); }
         double loss = nll / Math.Max(1, tokens);
         return new EvalResult(loss, Math.Exp(loss), nll / Math.Log(2) / Math.Max(1, bytes), null, null, tokens, bytes);
     }

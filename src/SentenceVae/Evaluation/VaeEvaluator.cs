@@ -1,5 +1,6 @@
 using System.Text;
 using SentenceVae.Inference;
+using SentenceVae.Modules;
 using SentenceVae.Text;
 using static TorchSharp.torch;
 
@@ -15,12 +16,9 @@ public static class VaeEvaluator
     {
         var ids = pieces.Select(p => tokenizer.Encode(p).ToArray()).ToList();
         var codec = new SentenceCodec(model, batchSize);
-        bool wasTraining = model.training;
-        model.eval();
         double nll = 0;
         long tokens = 0, correct = 0, exact = 0;
-        using var noGrad = no_grad();
-        try
+        using (new EvaluationMode(model))
         {
             // Similar lengths together: less padding, same result.
             var order = Enumerable.Range(0, pieces.Count).OrderBy(i => ids[i].Length).ToArray();
@@ -40,7 +38,6 @@ public static class VaeEvaluator
                     if (tokenizer.Decode(decoded[k]) == pieces[chunk[k]]) exact++;
             }
         }
-        finally { if (wasTraining) model.train(); }
         double loss = nll / Math.Max(1, tokens);
         return new EvalResult(loss, Math.Exp(loss), null, (double)correct / Math.Max(1, tokens), (double)exact / Math.Max(1, pieces.Count),
             tokens, pieces.Sum(p => (long)Encoding.UTF8.GetByteCount(p)));

@@ -77,9 +77,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
         if (longest + options.MaxPieces > model.Config.MaxPositions)
             throw new ArgumentException($"{longest} prompt positions + {options.MaxPieces} pieces exceed the backbone's {model.Config.MaxPositions} positions");
         var device = model.parameters().First().device;
-        bool wasTraining = model.training;
-        model.eval();
-        using var noGrad = no_grad();
+        using var evaluation = new EvaluationMode(model);
         using var cache = useCache ? model.NewCache() : null;
         using var sampler = new TokenSampler(options.Tokens, device);
         var pads = prompts.Select(p => longest - shift - p.Count).ToArray();
@@ -129,7 +127,6 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
         {
             sequence?.Dispose();
             hidden?.Dispose();
-            if (wasTraining) model.train();
         }
     }
 

@@ -77,9 +77,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
             for (int i = 0; i < longest; i++) padded[b * longest + i] = i < pads[b] ? tokenizer.PadId : prompts[b][i - pads[b]];
         }
 
-        bool wasTraining = model.training;
-        model.eval();
-        using var noGrad = no_grad();
+        using var evaluation = new EvaluationMode(model);
         using var cache = model.NewCache();
         using var sampler = new TokenSampler(options, device);
         var done = new bool[batch];
@@ -110,7 +108,6 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
         finally
         {
             next?.Dispose();
-            if (wasTraining) model.train();
         }
     }
 }

@@ -53,16 +53,9 @@ public sealed record OptConfig
         return this;
     }
 
-    public static OptConfig Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
-        OptConfig? config;
-        try { config = JsonSerializer.Deserialize<OptConfig>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
-        return (config ?? throw new InvalidDataException($"{path}: empty config")).Validate();
-    }
+    public static OptConfig Load(string path) => JsonFile.Load<OptConfig>(path).Validate();
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    public void Save(string path) => JsonFile.Save(this, path);
 
     /// <summary>The published OPT shapes, and our small token-level baseline.</summary>
     public static class Presets

@@ -31,12 +31,7 @@ public sealed record SentenceLlmConfig
         return this;
     }
 
-    public static SentenceLlmConfig Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
-        try { return (JsonSerializer.Deserialize<SentenceLlmConfig>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty config")).Validate(); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
-    }
+    public static SentenceLlmConfig Load(string path) => JsonFile.Load<SentenceLlmConfig>(path).Validate();
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    public void Save(string path) => JsonFile.Save(this, path);
 }

@@ -46,14 +46,7 @@ public sealed record SentenceVaeConfig
         return this;
     }
 
-    public static SentenceVaeConfig Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
-        SentenceVaeConfig? config;
-        try { config = JsonSerializer.Deserialize<SentenceVaeConfig>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
-        return (config ?? throw new InvalidDataException($"{path}: empty config")).Validate();
-    }
+    public static SentenceVaeConfig Load(string path) => JsonFile.Load<SentenceVaeConfig>(path).Validate();
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    public void Save(string path) => JsonFile.Save(this, path);
 }

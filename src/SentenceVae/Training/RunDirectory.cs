@@ -49,7 +49,7 @@ public sealed class RunDirectory(string path)
         Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, ModelFile), StateDicts.ForSaving(model.state_dict(), ScalarType.Float32));
         if (ema is not null) Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, EmaFile), StateDicts.ForSaving(ema, ScalarType.Float32));
         optimizer.save_state_dict(System.IO.Path.Combine(tmp, OptimizerFile));
-        File.WriteAllText(System.IO.Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, TrainConfig.Json));
+        File.WriteAllText(System.IO.Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, JsonFile.Indented));
 
         string final = System.IO.Path.Combine(Checkpoints, name);
         if (Directory.Exists(final)) Directory.Delete(final, true);

@@ -60,8 +60,6 @@ public sealed record TrainConfig
     /// <summary>Weights dtype of the exported best model ("float32", "float16", "bfloat16"); loaded back as fp32.</summary>
     [JsonPropertyName("export_dtype")] public string ExportDtype { get; init; } = "float32";
 
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     public TrainConfig Validate()
     {
         var problems = new List<string>();
@@ -77,14 +75,9 @@ public sealed record TrainConfig
         return this;
     }
 
-    public static TrainConfig Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
-        try { return (JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty")).Validate(); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
-    }
+    public static TrainConfig Load(string path) => JsonFile.Load<TrainConfig>(path).Validate();
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
+    public void Save(string path) => JsonFile.Save(this, path);
 
     public T ModelConfig<T>() => Model.Deserialize<T>() ?? throw new InvalidDataException("training config: \"model\" is empty");
 }

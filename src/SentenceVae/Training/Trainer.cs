@@ -152,7 +152,7 @@ public sealed class Trainer : IDisposable
             RunDirectory.ReplaceDirectory(run.Best, dir =>
             {
                 task.SaveModel(dir, dtype);
-                File.WriteAllText(Path.Combine(dir, "validation.json"), JsonSerializer.Serialize(new { step = state.Step, validation = result }, TrainConfig.Json));
+                File.WriteAllText(Path.Combine(dir, "validation.json"), JsonSerializer.Serialize(new { step = state.Step, validation = result }, JsonFile.Indented));
             });
         }
         report(Progress(null, 0, result, null));

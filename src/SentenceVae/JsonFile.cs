@@ -1,0 +1,18 @@
+using System.Text.Json;
+
+namespace SentenceVae;
+
+/// <summary>Reading and writing the project's JSON config files, with errors that name the file.</summary>
+public static class JsonFile
+{
+    public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static T Load<T>(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
+    }
+
+    public static void Save<T>(T value, string path) => File.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");
+}
