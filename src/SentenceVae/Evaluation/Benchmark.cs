@@ -164,12 +164,13 @@ public static class Benchmark
         var timing = new SentenceGenerationOptions { MaxPieces = 1, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = sllm.Config.Svae.MaxSeqLen } };
         foreach (int wanted in options.PromptTokens)
         {
-            // The first pieces of the text holding about `wanted` tokens.
+            // The first pieces of the text holding about `wanted` tokens (fewer if the backbone's
+            // positions could not also hold the start vector and the output pieces).
             var prompt = new List<int[]>();
-            int promptTokens = 0;
+            int promptTokens = 0, maxPromptPieces = sllm.Config.MaxPositions - 2 - options.OutputTokens;
             foreach (var p in allPieces)
             {
-                if (promptTokens + p.Length > wanted && prompt.Count > 0) break;
+                if ((promptTokens + p.Length > wanted || prompt.Count >= maxPromptPieces) && prompt.Count > 0) break;
                 prompt.Add(p);
                 promptTokens += p.Length;
             }
@@ -202,7 +203,12 @@ public static class Benchmark
         // Prefill: encode the prompt's pieces and run the backbone over them.
         var longest = new List<int[]>();
         int count = 0;
-        foreach (var p in allPieces) { if (count + p.Length > options.PromptTokens.Max()) break; longest.Add(p); count += p.Length; }
+        foreach (var p in allPieces)
+        {
+            if (count + p.Length > options.PromptTokens.Max() || longest.Count >= sllm.Config.MaxPositions - 1) break;
+            longest.Add(p);
+            count += p.Length;
+        }
         var codec = new SentenceCodec(sllm.Svae);
         double prefill = Timed(options.Runs, () =>
         {

@@ -13,11 +13,10 @@ public class BenchmarkTests : IDisposable
 
     public void Dispose() => Directory.Delete(dir, true);
 
-    [Fact]
-    public void BenchJsonHasEveryFieldAndRatiosAgainstTheBaseline()
+    /// <summary>Tiny random models saved as lm / sllm (and the SLLM's SentenceVAE as vae) directories.</summary>
+    private static void SaveTinyModels(string lmDir, string sllmDir, string? vaeDir = null)
     {
         var tok = TextTokenizers.Compact;
-        string lmDir = Path.Combine(dir, "lm"), sllmDir = Path.Combine(dir, "sllm");
         manual_seed(1);
         using (var lm = new OptForCausalLm(new OptConfig
                {
@@ -34,8 +33,17 @@ public class BenchmarkTests : IDisposable
                    Svae = svae,
                    Backbone = new OptConfig { VocabSize = tok.VocabSize, HiddenSize = 32, NumHiddenLayers = 1, FfnDim = 64, NumAttentionHeads = 2, MaxPositionEmbeddings = 64 },
                }))
+        {
             SentenceLlmCheckpoint.Save(sllm, sllmDir, tok);
+            if (vaeDir is not null) SentenceVaeCheckpoint.Save(sllm.Svae, vaeDir, tok);
+        }
+    }
 
+    [Fact]
+    public void BenchJsonHasEveryFieldAndRatiosAgainstTheBaseline()
+    {
+        string lmDir = Path.Combine(dir, "lm"), sllmDir = Path.Combine(dir, "sllm");
+        SaveTinyModels(lmDir, sllmDir);
         string data = Path.Combine(dir, "text.txt");
         File.WriteAllLines(data, File.ReadLines(TestPaths.Data("mobydick-ch01-18.txt")).Take(1).Select(l => l[..1500]));
         string json = Path.Combine(dir, "bench.json"), md = Path.Combine(dir, "bench.md"), png = Path.Combine(dir, "bench.png");
@@ -67,5 +75,21 @@ public class BenchmarkTests : IDisposable
         Assert.True(models[1].GetProperty("ratios").GetProperty("kv").GetProperty("64").GetDouble() < 1);
         Assert.Contains("| sllm |", File.ReadAllText(md));
         Assert.True(new FileInfo(png).Length > 1000);
+    }
+
+    [Fact]
+    public void DemoShowsReconstructionGenerationAndTheTable()
+    {
+        SaveTinyModels(Path.Combine(dir, "models", "lm-256"), Path.Combine(dir, "models", "sllm-256-h1"), Path.Combine(dir, "models", "vae-256-h1"));
+        Directory.CreateDirectory(Path.Combine(dir, "data"));
+        File.Copy(TestPaths.Data("austen-valid.txt"), Path.Combine(dir, "data", "austen-valid.txt"));
+        var output = new MemoryStream();
+        var error = new StringWriter();
+        int code = SvaeCli.Run(["demo", "--repo", dir], new MemoryStream(), output, error);
+        Assert.True(code == 0, error.ToString());
+        string text = System.Text.Encoding.UTF8.GetString(output.ToArray());
+        Assert.Contains("== SentenceVAE", text);
+        Assert.Contains("== Sentence-level LLM", text);
+        Assert.Contains("| sllm-256-h1 |", text);
     }
 }
