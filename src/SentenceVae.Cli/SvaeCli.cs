@@ -23,6 +23,7 @@ public static class SvaeCli
             GenerateCommand.Create(io),
             LmCommand.Create(io),
             BenchCommand.Create(io),
+            ExportCommand.Create(io),
             TrainCommand.Create(io),
             EvalCommand.Create(io),
             PlotCommand.Create(io),

@@ -19,6 +19,12 @@ public sealed record SentenceLlmConfig
     /// </summary>
     [JsonPropertyName("use_start_vector")] public bool UseStartVector { get; init; } = true;
 
+    /// <summary>
+    /// Where the SentenceVAE's weights live when they are not in this directory's weights file: a
+    /// SentenceVAE model directory, relative to this model's directory (a frozen SentenceVAE is shipped once).
+    /// </summary>
+    [JsonPropertyName("svae_path")] public string? SvaePath { get; init; }
+
     /// <summary>Most positions (start vector included) the backbone can take.</summary>
     [JsonIgnore] public int MaxPositions => Backbone.MaxPositionEmbeddings;
 

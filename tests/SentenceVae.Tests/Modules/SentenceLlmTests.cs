@@ -173,6 +173,48 @@ public class SentenceLlmTests
         }
     }
 
+    [Fact]
+    public void AFrozenSentenceVaeIsShippedOnceAndSharedByReference()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(26);
+        string dir = Directory.CreateTempSubdirectory("svae-share").FullName;
+        try
+        {
+            var tok = new IdsTokenizerWithFiles();
+            string vaeDir = Path.Combine(dir, "vae"), sllmDir = Path.Combine(dir, "sllm");
+            SentenceVaeCheckpoint.Save(model.Svae, vaeDir, null, ScalarType.Float16);
+            SentenceLlmCheckpoint.SaveSharingSvae(model, sllmDir, vaeDir, tok, ScalarType.Float16);
+            Assert.DoesNotContain(SentenceVaeCheckpoint.ReadStateDict(Path.Combine(sllmDir, "model.safetensors")).Keys, k => k.StartsWith("svae."));
+            Assert.Equal("../vae", SentenceLlmConfig.Load(Path.Combine(sllmDir, "config.json")).SvaePath);
+            using var loaded = SentenceLlmCheckpoint.Load(sllmDir);
+            using var noGrad = no_grad();
+            var ids = tensor(new long[] { 2, 5, 6, 7 }, new long[] { 1, 4 });
+            var mask = ones(1, 4, dtype: ScalarType.Int64);
+            var expected = model.Svae.Encoder.forward(ids, mask);
+            Assert.True((loaded.Svae.Encoder.forward(ids, mask) - expected).abs().max().item<float>() < 1e-2);   // fp16 storage
+
+            // A SentenceVAE that is not the model's is refused.
+            using var other = Tiny(27);
+            Assert.Throws<CheckpointException>(() => SentenceLlmCheckpoint.SaveSharingSvae(other, Path.Combine(dir, "other"), vaeDir, tok, ScalarType.Float16));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    private sealed class IdsTokenizerWithFiles : ITextTokenizer
+    {
+        private readonly IdsTokenizer ids = new();
+        public string Kind => ids.Kind;
+        public int VocabSize => ids.VocabSize;
+        public int BosId => ids.BosId;
+        public int EosId => ids.EosId;
+        public int PadId => ids.PadId;
+        public IReadOnlyList<int> Encode(string text) => ids.Encode(text);
+        public string Decode(IEnumerable<int> list) => ids.Decode(list);
+        public int CountTokens(string text) => ids.CountTokens(text);
+        public void Save(string directory) => File.WriteAllText(Path.Combine(directory, "ids-tokenizer.txt"), "ids\n");
+    }
+
     /// <summary>Ids as text ("5 17 3"), for models over a made-up vocabulary.</summary>
     internal sealed class IdsTokenizer : ITextTokenizer
     {

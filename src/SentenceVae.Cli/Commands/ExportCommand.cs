@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SentenceVae.Checkpoints;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Cli.Commands;
+
+/// <summary><c>svae export</c>: copy a model directory (e.g. a run's best/) into a shippable one: smaller dtype, shared SentenceVAE.</summary>
+internal static class ExportCommand
+{
+    public static Command Create(CliIO io)
+    {
+        var model = new Option<string>("--model") { Description = "model directory to export (an OPT, SentenceVAE or sentence-level LLM directory)", Required = true };
+        var output = new Option<string>("--out") { Description = "directory to write", Required = true };
+        var dtype = new Option<string>("--dtype") { Description = "weights dtype on disk: float32, float16 or bfloat16 (always loaded as float32)", DefaultValueFactory = _ => "float16" };
+        dtype.AcceptOnlyFromAmong("float32", "float16", "bfloat16");
+        var svaeDir = new Option<string?>("--svae-dir") { Description = "sentence-level LLM only: store no SentenceVAE weights, point at this SentenceVAE directory instead (must hold the same weights)" };
+        var command = new Command("export", "Write a model directory for shipping (dtype conversion, shared SentenceVAE).") { model, output, dtype, svaeDir };
+        command.SetAction(parse =>
+        {
+            string source = parse.GetValue(model)!, target = parse.GetValue(output)!;
+            var type = parse.GetValue(dtype) switch { "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, _ => ScalarType.Float32 };
+            string configPath = Path.Combine(source, "config.json");
+            if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file", configPath);
+            string kind = JsonNode.Parse(File.ReadAllText(configPath))?["model_type"]?.GetValue<string>() ?? "";
+            var tok = TextTokenizers.Load(source);
+            switch (kind)
+            {
+                case "opt":
+                    using (var lm = HuggingFaceCheckpoint.LoadOpt(source)) { HuggingFaceCheckpoint.SaveOpt(lm, target, type); tok.Save(target); }
+                    break;
+                case "sentence_vae":
+                    using (var vae = SentenceVaeCheckpoint.Load(source)) SentenceVaeCheckpoint.Save(vae, target, tok, type);
+                    break;
+                case "sentence_llm":
+                    using (var sllm = SentenceLlmCheckpoint.Load(source))
+                    {
+                        if (parse.GetValue(svaeDir) is { } shared) SentenceLlmCheckpoint.SaveSharingSvae(sllm, target, shared, tok, type);
+                        else SentenceLlmCheckpoint.Save(sllm, target, tok, type);
+                    }
+                    break;
+                default:
+                    throw new CliUsageException($"{configPath}: unknown model_type '{kind}' (expected opt, sentence_vae or sentence_llm)");
+            }
+            long bytes = Directory.GetFiles(target).Sum(f => new FileInfo(f).Length);
+            io.Out.WriteLine($"wrote {target} ({kind}, {parse.GetValue(dtype)}, {bytes / 1e6:0.0} MB)");
+            return 0;
+        });
+        return command;
+    }
+}
