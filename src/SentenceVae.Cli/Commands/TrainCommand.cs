@@ -26,7 +26,9 @@ internal static class TrainCommand
         var output = new Option<string>("--out") { Description = "run directory (checkpoints, metrics.csv, best/)", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its latest checkpoint" };
         var threads = new Option<int?>("--threads") { Description = "override the config's libtorch threads" };
-        var command = new Command(kind, description) { config, output, resume, threads };
+        var maxSteps = new Option<int?>("--max-steps") { Description = "override max_steps (e.g. to extend a run with --resume; the cosine schedule stretches accordingly)" };
+        var maxMinutes = new Option<double?>("--max-minutes") { Description = "override max_minutes (training time over all sessions of the run)" };
+        var command = new Command(kind, description) { config, output, resume, threads, maxSteps, maxMinutes };
         command.SetAction((parse, cancel) =>
         {
             string? configPath = parse.GetValue(config);
@@ -34,7 +36,16 @@ internal static class TrainCommand
             if (configPath is null && !resuming) throw new CliUsageException("--config is required for a new run");
             var cfg = configPath is null ? null : TrainConfig.Load(configPath);
             if (cfg is not null && cfg.Kind != kind) throw new CliUsageException($"{configPath} is a '{cfg.Kind}' config, not '{kind}'");
-            if (parse.GetValue(threads) is int n) cfg = cfg is null ? null : cfg with { Threads = n };
+            bool overrides = parse.GetValue(threads) is not null || parse.GetValue(maxSteps) is not null || parse.GetValue(maxMinutes) is not null;
+            if (cfg is null && resuming && overrides)
+                cfg = TrainConfig.Load(Path.Combine(parse.GetValue(output)!, RunDirectory.ConfigFile));
+            if (cfg is not null)
+                cfg = cfg with
+                {
+                    Threads = parse.GetValue(threads) ?? cfg.Threads,
+                    MaxSteps = parse.GetValue(maxSteps) ?? cfg.MaxSteps,
+                    MaxMinutes = parse.GetValue(maxMinutes) ?? cfg.MaxMinutes,
+                };
             bool terminal = io.Out is StreamWriter { BaseStream: var s } && s is not MemoryStream && !Console.IsOutputRedirected;
             if (!terminal)
             {

@@ -33,9 +33,12 @@ public sealed class Trainer : IDisposable
         {
             if (!File.Exists(savedConfig)) throw new FileNotFoundException($"{runDir}: nothing to resume ({RunDirectory.ConfigFile} missing)", savedConfig);
             var saved = TrainConfig.Load(savedConfig);
-            if (config is not null && JsonSerializer.Serialize(config) != JsonSerializer.Serialize(saved))
+            // Only the budget (max_steps, max_minutes) and the thread count may change when a run is continued.
+            static TrainConfig Essentials(TrainConfig c) => c with { MaxSteps = 0, MaxMinutes = 0, Threads = 1 };
+            if (config is not null && JsonSerializer.Serialize(Essentials(config)) != JsonSerializer.Serialize(Essentials(saved)))
                 throw new InvalidDataException($"{runDir} was started with a different config; resume without --config, or start a new run");
-            this.config = saved;
+            this.config = config ?? saved;
+            if (config is not null) config.Save(savedConfig);
         }
         else
         {

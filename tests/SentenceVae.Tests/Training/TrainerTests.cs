@@ -130,7 +130,12 @@ public class TrainerTests : IDisposable
         string run = Path.Combine(dir, "run");
         using (var t = new Trainer(TinyVae(5), run, false, Factory)) t.Train();
         Assert.Throws<InvalidDataException>(() => new Trainer(TinyVae(5), run, false, Factory));
-        Assert.Throws<InvalidDataException>(() => new Trainer(TinyVae(9), run, true, Factory));
+        Assert.Throws<InvalidDataException>(() => new Trainer(TinyVae(5) with { LearningRate = 0.5 }, run, true, Factory));
+        using (var extended = new Trainer(TinyVae(9), run, true, Factory))      // a larger budget continues the run
+        {
+            Assert.Equal(5, extended.State.Step);
+            Assert.Equal(4, extended.Train().Count);
+        }
         Assert.Throws<FileNotFoundException>(() => new Trainer(null, Path.Combine(dir, "none"), true, Factory));
     }
 
