@@ -36,7 +36,13 @@ public static class SvaeCli
         }
         try
         {
-            int code = parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output, Error = stderr }).GetAwaiter().GetResult();
+            int code = parsed.InvokeAsync(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false, Output = output, Error = stderr,
+                // Ctrl+C / SIGTERM cancel the command's token; a training run then finishes its step and
+                // writes a checkpoint, which may take a while on a big model.
+                ProcessTerminationTimeout = TimeSpan.FromSeconds(120),
+            }).GetAwaiter().GetResult();
             output.Flush();
             return code;
         }
