@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using SentenceVae.Training;
 using Spectre.Console;
 
@@ -29,8 +30,13 @@ internal static class TrainCommand
         var maxSteps = new Option<int?>("--max-steps") { Description = "override max_steps (e.g. to extend a run with --resume; the cosine schedule stretches accordingly)" };
         var maxMinutes = new Option<double?>("--max-minutes") { Description = "override max_minutes (training time over all sessions of the run)" };
         var command = new Command(kind, description) { config, output, resume, threads, maxSteps, maxMinutes };
-        command.SetAction((parse, cancel) =>
+        command.SetAction((parse, outerCancel) =>
         {
+            // Ctrl+C / SIGTERM: finish the current step, write a checkpoint, exit (a second signal is not needed).
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(outerCancel);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+            var cancel = stop.Token;
             string? configPath = parse.GetValue(config);
             bool resuming = parse.GetValue(resume);
             if (configPath is null && !resuming) throw new CliUsageException("--config is required for a new run");
