@@ -35,7 +35,7 @@ internal static class LmCommand
                 MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
                 TopP = parse.GetValue(topP), Seed = parse.GetValue(seed),
             };
-            io.Out.Write(parse.GetValue(prompt));
+            io.Out.Write(TokenGenerator.TrimPrompt(parse.GetValue(prompt)!));
             await foreach (var token in new TokenGenerator(lm, tok).StreamAsync(parse.GetValue(prompt)!, options, cancel))
             {
                 io.Out.Write(token.Text);

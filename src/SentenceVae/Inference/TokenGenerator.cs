@@ -16,8 +16,15 @@ public readonly record struct GeneratedToken(int Row, int Id, string Text);
 /// </summary>
 public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenizer)
 {
-    /// <summary>Prompt ids as the model was trained: BOS, then the text's tokens.</summary>
-    public int[] PromptIds(string prompt) => [tokenizer.BosId, .. tokenizer.Encode(prompt)];
+    /// <summary>
+    /// Prompt ids as the model was trained: BOS, then the text's tokens. Trailing spaces are left out
+    /// (see <see cref="TrimPrompt"/>): byte-level BPE attaches a space to the word after it, so a prompt
+    /// ending in a lone space token is text the model has rarely seen and continues badly.
+    /// </summary>
+    public int[] PromptIds(string prompt) => [tokenizer.BosId, .. tokenizer.Encode(TrimPrompt(prompt))];
+
+    /// <summary>The prompt as the model continues it: without trailing spaces and tabs (the continuation brings its own).</summary>
+    public static string TrimPrompt(string prompt) => prompt.TrimEnd(' ', '\t');
 
     /// <summary>
     /// Streams the continuation of one prompt, token by token, with its text. The loop runs on its own
