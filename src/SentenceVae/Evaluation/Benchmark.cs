@@ -82,7 +82,7 @@ public static class Benchmark
         return new BenchmarkReport(Machine(options), new Dictionary<string, object>
         {
             ["prompt_tokens"] = options.PromptTokens, ["output_tokens"] = options.OutputTokens, ["runs"] = options.Runs,
-            ["eval_bytes"] = System.Text.Encoding.UTF8.GetByteCount(text), ["batch"] = 1, ["decoding"] = "greedy",
+            ["eval_bytes"] = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), ["batch"] = 1, ["decoding"] = "greedy",
         }, models);
     }
 
