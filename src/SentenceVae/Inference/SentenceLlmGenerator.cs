@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using SentenceVae.Modules;
 using SentenceVae.Text;
 using static TorchSharp.torch;
@@ -44,25 +42,8 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     }
 
     /// <summary>Streams the pieces of one prompt's continuation as they are produced (the loop runs on its own thread).</summary>
-    public async IAsyncEnumerable<GeneratedPiece> StreamAsync(string prompt, SentenceGenerationOptions options, [EnumeratorCancellation] CancellationToken cancel = default)
-    {
-        var channel = Channel.CreateUnbounded<GeneratedPiece>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var producer = new Thread(() =>
-        {
-            try
-            {
-                foreach (var step in Steps([PromptPieces(prompt)], options, useCache: true))
-                {
-                    if (cancel.IsCancellationRequested) break;
-                    foreach (var piece in step) channel.Writer.TryWrite(piece);
-                }
-                channel.Writer.Complete();
-            }
-            catch (Exception e) { channel.Writer.Complete(e); }
-        }) { IsBackground = true, Name = "svae-sllm-generate" };
-        producer.Start();
-        await foreach (var piece in channel.Reader.ReadAllAsync(cancel)) yield return piece;
-    }
+    public IAsyncEnumerable<GeneratedPiece> StreamAsync(string prompt, SentenceGenerationOptions options, CancellationToken cancel = default) =>
+        ThreadedStream.Run(() => Steps([PromptPieces(prompt)], options, useCache: true).SelectMany(step => step), "svae-sllm-generate", cancel);
 
     /// <summary>
     /// The loop. Without the cache, the backbone re-runs over the whole sequence every step (for

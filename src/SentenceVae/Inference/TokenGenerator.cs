@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using SentenceVae.Modules;
 using SentenceVae.Text;
 using static TorchSharp.torch;
@@ -30,28 +28,11 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     /// Streams the continuation of one prompt, token by token, with its text. The loop runs on its own
     /// thread (TorchSharp's dispose scopes and no-grad state are per thread) and hands tokens over a channel.
     /// </summary>
-    public IAsyncEnumerable<GeneratedToken> StreamAsync(string prompt, GenerationOptions options, CancellationToken cancel = default) =>
-        StreamOnOwnThread(() => Steps([PromptIds(prompt)], options), new IncrementalDecoder(tokenizer), cancel);
-
-    internal static async IAsyncEnumerable<GeneratedToken> StreamOnOwnThread(Func<IEnumerable<List<(int Row, int Id)>>> loop, IncrementalDecoder decoder,
-        [EnumeratorCancellation] CancellationToken cancel)
+    public IAsyncEnumerable<GeneratedToken> StreamAsync(string prompt, GenerationOptions options, CancellationToken cancel = default)
     {
-        var channel = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var producer = new Thread(() =>
-        {
-            try
-            {
-                foreach (var step in loop())
-                {
-                    if (cancel.IsCancellationRequested) break;
-                    foreach (var (row, id) in step) channel.Writer.TryWrite(new GeneratedToken(row, id, decoder.Add(id)));
-                }
-                channel.Writer.Complete();
-            }
-            catch (Exception e) { channel.Writer.Complete(e); }
-        }) { IsBackground = true, Name = "svae-generate" };
-        producer.Start();
-        await foreach (var token in channel.Reader.ReadAllAsync(cancel)) yield return token;
+        var decoder = new IncrementalDecoder(tokenizer);
+        return ThreadedStream.Run(() => Steps([PromptIds(prompt)], options).SelectMany(step => step.Select(t => new GeneratedToken(t.Row, t.Id, decoder.Add(t.Id)))),
+            "svae-generate", cancel);
     }
 
     /// <summary>Continuations of several prompts in one batch; each row ends at its own EOS (not included) or limit.</summary>
