@@ -20,7 +20,7 @@ public sealed record BenchmarkModel
     [JsonPropertyName("exact_match")] public double? ExactMatch { get; init; }
     [JsonPropertyName("output_tokens_per_s")] public Dictionary<string, double> OutputTokensPerS { get; init; } = new();
     [JsonPropertyName("prompt_tokens")] public Dictionary<string, int> PromptTokens { get; init; } = new();
-    [JsonPropertyName("prefill_tokens_per_s")] public double PrefillTokensPerS { get; init; }
+    [JsonPropertyName("prefill_tokens_per_s")] public double PrefillTokensPerS { get; set; }
     [JsonPropertyName("kv_bytes_per_token")] public Dictionary<string, double> KvBytesPerToken { get; init; } = new();
     [JsonPropertyName("kv_bytes_per_token_analytic")] public double KvBytesPerTokenAnalytic { get; init; }
     [JsonPropertyName("memory_growth_bytes")] public Dictionary<string, long> MemoryGrowthBytes { get; init; } = new();
@@ -62,31 +62,66 @@ public static class Benchmark
         log ??= _ => { };
         set_num_threads(options.Threads);
         string text = string.Join("\n", documents);
-        var models = new List<BenchmarkModel>();
+        var loaded = new List<IDisposable>();
+        var measured = new List<Measured>();
+        try
+        {
+            log($"baseline {baselineDir}");
+            var lm = HuggingFaceCheckpoint.LoadOpt(baselineDir);
+            loaded.Add(lm);
+            measured.Add(MeasureLm(Path.GetFileName(Path.GetFullPath(baselineDir)), lm, TextTokenizers.Load(baselineDir), documents, text, options));
+            foreach (var dir in modelDirs)
+            {
+                log($"model {dir}");
+                var sllm = SentenceLlmCheckpoint.Load(dir);
+                loaded.Add(sllm);
+                measured.Add(MeasureSllm(Path.GetFileName(Path.GetFullPath(dir)), sllm, TextTokenizers.Load(dir), documents, text, options));
+            }
 
-        log($"baseline {baselineDir}");
-        using (var lm = HuggingFaceCheckpoint.LoadOpt(baselineDir))
-            models.Add(MeasureLm(Path.GetFileName(Path.GetFullPath(baselineDir)), lm, TextTokenizers.Load(baselineDir), documents, text, options));
-        foreach (var dir in modelDirs)
-        {
-            log($"model {dir}");
-            using var sllm = SentenceLlmCheckpoint.Load(dir);
-            models.Add(MeasureSllm(Path.GetFileName(Path.GetFullPath(dir)), sllm, TextTokenizers.Load(dir), documents, text, options));
+            // Timing, interleaved: each repetition times every model once, so drift on a shared machine
+            // hits both sides of every ratio alike. Ratios are medians of per-repetition ratios.
+            log("timing (interleaved)");
+            var baseline = measured[0];
+            var throughputRatios = measured.Select(_ => new Dictionary<string, double>()).ToList();
+            foreach (var prompt in baseline.Output.Keys)
+            {
+                foreach (var m in measured) m.Output[prompt]();                                 // warm-up
+                var seconds = measured.Select(_ => new List<double>()).ToList();
+                for (int r = 0; r < options.Runs; r++)
+                    for (int i = 0; i < measured.Count; i++) seconds[i].Add(measured[i].Output[prompt]());
+                for (int i = 0; i < measured.Count; i++)
+                {
+                    measured[i].Model.OutputTokensPerS[prompt] = options.OutputTokens / Statistics.Median(seconds[i]);
+                    throughputRatios[i][prompt] = Statistics.Median(seconds[0].Zip(seconds[i], (b, m) => b / m));
+                }
+            }
+            foreach (var m in measured)
+            {
+                m.Prefill();
+                m.Model.PrefillTokensPerS = Statistics.Median(Enumerable.Range(0, options.Runs).Select(_ => m.Prefill()));
+            }
+            var models = measured.Select(m => m.Model).ToList();
+            for (int i = 0; i < models.Count; i++)
+                models[i].Ratios = new BenchmarkRatios(
+                    throughputRatios[i],
+                    models[i].KvBytesPerToken.ToDictionary(kv => kv.Key, kv => kv.Value / models[0].KvBytesPerToken[kv.Key]),
+                    models[i].BitsPerByte / models[0].BitsPerByte);
+            return new BenchmarkReport(Machine(options), new Dictionary<string, object>
+            {
+                ["prompt_tokens"] = options.PromptTokens, ["output_tokens"] = options.OutputTokens, ["runs"] = options.Runs, ["timing"] = "interleaved",
+                ["eval_bytes"] = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), ["batch"] = 1, ["decoding"] = "greedy",
+            }, models);
         }
-        var baseline = models[0];
-        foreach (var m in models)
-            m.Ratios = new BenchmarkRatios(
-                m.OutputTokensPerS.ToDictionary(kv => kv.Key, kv => kv.Value / baseline.OutputTokensPerS[kv.Key]),
-                m.KvBytesPerToken.ToDictionary(kv => kv.Key, kv => kv.Value / baseline.KvBytesPerToken[kv.Key]),
-                m.BitsPerByte / baseline.BitsPerByte);
-        return new BenchmarkReport(Machine(options), new Dictionary<string, object>
+        finally
         {
-            ["prompt_tokens"] = options.PromptTokens, ["output_tokens"] = options.OutputTokens, ["runs"] = options.Runs,
-            ["eval_bytes"] = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), ["batch"] = 1, ["decoding"] = "greedy",
-        }, models);
+            foreach (var d in loaded) d.Dispose();
+        }
     }
 
-    private static BenchmarkModel MeasureLm(string name, OptForCausalLm lm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
+    /// <summary>A model's quality figures and its timers: seconds per OutputTokens output tokens by prompt length, and a prefill rate.</summary>
+    private sealed record Measured(BenchmarkModel Model, Dictionary<string, Func<double>> Output, Func<double> Prefill);
+
+    private static Measured MeasureLm(string name, OptForCausalLm lm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
     {
         var quality = LmEvaluator.Evaluate(lm, tok, documents, options.EvalTokens);
         var ids = tok.Encode(text);
@@ -96,14 +131,14 @@ public static class Benchmark
             KvBytesPerTokenAnalytic = 2.0 * lm.Config.NumHiddenLayers * lm.Config.HiddenSize * sizeof(float),
         };
         var generator = new TokenGenerator(lm, tok);
+        var timers = new Dictionary<string, Func<double>>();
         foreach (int wanted in options.PromptTokens)
         {
             // The context must fit the position table with the output after it.
             int length = Math.Min(wanted, lm.Config.MaxPositionEmbeddings - options.OutputTokens);
             int[] prompt = [tok.BosId, .. ids.Take(length - 1)];
             long before = Environment.WorkingSet;
-            long kvBytes = 0;
-            double seconds = Timed(options.Runs, () =>
+            timers[wanted.ToString()] = () =>
             {
                 var watch = new Stopwatch();
                 int produced = 0;
@@ -111,26 +146,25 @@ public static class Benchmark
                 {
                     if (produced++ == 0) watch.Start();        // the first token comes from the prefill: time the decoding after it
                 }
-                kvBytes = KvBytesAfter(lm, prompt.Length + options.OutputTokens);
                 return watch.Elapsed.TotalSeconds;
-            });
-            model.OutputTokensPerS[wanted.ToString()] = options.OutputTokens / seconds;
+            };
+            timers[wanted.ToString()]();
             model.PromptTokens[wanted.ToString()] = prompt.Length;
-            model.KvBytesPerToken[wanted.ToString()] = (double)kvBytes / (prompt.Length + options.OutputTokens);
+            model.KvBytesPerToken[wanted.ToString()] = (double)KvBytesAfter(lm, prompt.Length + options.OutputTokens) / (prompt.Length + options.OutputTokens);
             model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
         }
         int prefillLength = Math.Min(options.PromptTokens.Max(), lm.Config.MaxPositionEmbeddings);
-        var prefillIds = tensor(new long[] { tok.BosId }.Concat(ids.Take(prefillLength - 1).Select(i => (long)i)).ToArray(), new long[] { 1, prefillLength });
-        double prefill = Timed(options.Runs, () =>
+        var prefillIds = new long[] { tok.BosId }.Concat(ids.Take(prefillLength - 1).Select(i => (long)i)).ToArray();
+        double Prefill()
         {
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
+            var input = tensor(prefillIds, new long[] { 1, prefillLength });
             var watch = Stopwatch.StartNew();
-            lm.forward(prefillIds, ones_like(prefillIds)).select(1, -1).argmax(-1).item<long>();
-            return watch.Elapsed.TotalSeconds;
-        });
-        prefillIds.Dispose();
-        return model with { PrefillTokensPerS = prefillLength / prefill };
+            lm.forward(input, ones_like(input)).select(1, -1).argmax(-1).item<long>();
+            return prefillLength / watch.Elapsed.TotalSeconds;
+        }
+        return new Measured(model, timers, Prefill);
     }
 
     /// <summary>KV bytes the cache allocates for a context of <paramref name="context"/> tokens (prefill, then grown step by step as in generation).</summary>
@@ -145,7 +179,7 @@ public static class Benchmark
         return cache.AllocatedBytes;
     }
 
-    private static BenchmarkModel MeasureSllm(string name, SentenceLlm sllm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
+    private static Measured MeasureSllm(string name, SentenceLlm sllm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
     {
         var quality = SllmEvaluator.Evaluate(sllm, tok, documents, options.EvalTokens);
         var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, sllm.Config.Svae.MaxSeqLen - 1), CountTokens = tok.CountTokens });
@@ -162,6 +196,7 @@ public static class Benchmark
         };
         var generator = new SentenceLlmGenerator(sllm, tok);
         var timing = new SentenceGenerationOptions { MaxPieces = 1, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = sllm.Config.Svae.MaxSeqLen } };
+        var timers = new Dictionary<string, Func<double>>();
         foreach (int wanted in options.PromptTokens)
         {
             // The first pieces of the text holding about `wanted` tokens (fewer if the backbone's
@@ -177,7 +212,7 @@ public static class Benchmark
             long before = Environment.WorkingSet;
             long kvBytes = 0;
             int contextTokens = promptTokens;
-            double seconds = Timed(options.Runs, () =>
+            timers[wanted.ToString()] = () =>
             {
                 // As for the token model, the first output (here: piece) follows the prefill and is not
                 // timed; then pieces are written until OutputTokens text tokens exist (EOS not counted).
@@ -194,8 +229,8 @@ public static class Benchmark
                 kvBytes = SllmKvBytes(sllm, prompt.Count + pieceCount);
                 contextTokens = promptTokens + all;
                 return watch.Elapsed.TotalSeconds * options.OutputTokens / Math.Max(1, produced);   // seconds per OutputTokens tokens
-            });
-            model.OutputTokensPerS[wanted.ToString()] = options.OutputTokens / seconds;
+            };
+            timers[wanted.ToString()]();
             model.PromptTokens[wanted.ToString()] = promptTokens;
             model.KvBytesPerToken[wanted.ToString()] = (double)kvBytes / Math.Max(1, contextTokens);
             model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
@@ -210,16 +245,16 @@ public static class Benchmark
             count += p.Length;
         }
         var codec = new SentenceCodec(sllm.Svae);
-        double prefill = Timed(options.Runs, () =>
+        double Prefill()
         {
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
             var watch = Stopwatch.StartNew();
             var vectors = cat([sllm.StartVectors(1), codec.Encode(longest).transpose(0, 1)], 1);
             sllm.StopLogits(sllm.Backbone(vectors, ones(1, vectors.shape[1], dtype: ScalarType.Int64)).select(1, -1)).argmax(-1).item<long>();
-            return watch.Elapsed.TotalSeconds;
-        });
-        return model with { PrefillTokensPerS = count / prefill };
+            return count / watch.Elapsed.TotalSeconds;
+        }
+        return new Measured(model, timers, Prefill);
     }
 
     /// <summary>Backbone KV bytes allocated for a context of <paramref name="positions"/> sentence positions (start vector included), plus one piece's decoder cache.</summary>
@@ -241,13 +276,6 @@ public static class Benchmark
         long total = 0;
         foreach (var p in pieces) { if (total >= limit) break; kept.Add(p); total += tok.CountTokens(p); }
         return kept;
-    }
-
-    /// <summary>Median seconds of <paramref name="runs"/> timed calls after one warm-up.</summary>
-    private static double Timed(int runs, Func<double> once)
-    {
-        once();
-        return Statistics.Median(Enumerable.Range(0, runs).Select(_ => once()));
     }
 
     private static Dictionary<string, object> Machine(BenchmarkOptions options)
