@@ -93,12 +93,16 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                     .Select(r => new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r])).ToList();
                 var next = codec.Encode(ids);                                                        // (B, 1, C)
                 int length = longest + index + 1;
-                var grown = cat([sequence, next], 1).DetachFromDisposeScope();
-                sequence.Dispose();
-                sequence = grown;
-                var h = useCache
-                    ? model.Backbone(next, Mask(pads, length, device), cache)
-                    : model.Backbone(sequence, Mask(pads, length, device));
+                Tensor h;
+                if (useCache) h = model.Backbone(next, Mask(pads, length, device), cache);
+                else
+                {
+                    // Only the uncached path needs the whole sequence so far.
+                    var grown = cat([sequence, next], 1).DetachFromDisposeScope();
+                    sequence.Dispose();
+                    sequence = grown;
+                    h = model.Backbone(sequence, Mask(pads, length, device));
+                }
                 hidden.Dispose();
                 hidden = Last(h).DetachFromDisposeScope();
                 yield return emitted;
