@@ -23,6 +23,12 @@ public sealed record TrainConfig
     /// <summary>LM: tokens per training window.</summary>
     [JsonPropertyName("seq_len")] public int SeqLen { get; init; } = 256;
 
+    /// <summary>
+    /// VAE: each epoch adds this many (as a fraction of the training pieces) random token spans of the
+    /// training text, cut anywhere, with the length distribution of the pieces; 0: pieces only.
+    /// </summary>
+    [JsonPropertyName("random_spans")] public double RandomSpans { get; init; }
+
     /// <summary>SLLM: most pieces per training window (the backbone sees one more position: the start vector).</summary>
     [JsonPropertyName("window_pieces")] public int WindowPieces { get; init; } = 64;
     /// <summary>SLLM: a trained SentenceVAE model directory to start from (null: train it from scratch too).</summary>
@@ -70,6 +76,7 @@ public sealed record TrainConfig
                      ("checkpoint_every", CheckpointEvery), ("log_every", LogEvery), ("threads", Threads), ("window_pieces", WindowPieces) })
             if (value <= 0) problems.Add($"{name} must be positive (is {value})");
         if (LearningRate <= 0 || MinLearningRate < 0 || MinLearningRate > LearningRate) problems.Add("need 0 ≤ min_lr ≤ lr, lr > 0");
+        if (RandomSpans < 0) problems.Add($"random_spans must be ≥ 0 (is {RandomSpans})");
         if (EmaDecay is <= 0 or >= 1) problems.Add($"ema_decay {EmaDecay} must be in (0, 1)");
         if (problems.Count > 0) throw new InvalidDataException("invalid training config: " + string.Join("; ", problems));
         return this;

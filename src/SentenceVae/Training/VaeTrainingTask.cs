@@ -30,7 +30,7 @@ public sealed class VaeTrainingTask : ITrainingTask
         codec = new SentenceCodec(model, config.BatchSize);
         int budget = modelConfig.MaxSeqLen - 1;                      // BOS takes one position
         var train = CorpusReader.ReadTokenized(config.TrainData, tokenizer, maxTokens: budget).SelectMany(d => d.Sentences).ToList();
-        batches = new PieceBatches(train, config.BatchSize, config.Seed);
+        batches = new PieceBatches(train, config.BatchSize, config.Seed, config.RandomSpans);
         var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = budget, CountTokens = tokenizer.CountTokens });
         validPieces = CorpusReader.ReadDocuments(config.ValidData).SelectMany(splitter.Split).ToList();
     }
