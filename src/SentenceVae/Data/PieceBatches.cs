@@ -9,7 +9,8 @@ namespace SentenceVae.Data;
 /// With <c>randomSpans</c> &gt; 0 each epoch also holds that many (as a fraction of the pieces) random
 /// token spans of the training text, cut anywhere, each as long as a randomly drawn real piece. An
 /// autoencoder should copy any token sequence, not only the pieces it has seen; fresh spans every epoch
-/// keep it from memorising the training pieces (the data augmentation of <c>random_spans</c> in TrainConfig).
+/// work against memorising the training pieces, though they do not stop it (README: "Training the
+/// SentenceVAE"). Set by <c>random_spans</c> in TrainConfig.
 /// </remarks>
 public sealed class PieceBatches
 {
