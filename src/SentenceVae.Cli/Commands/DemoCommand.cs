@@ -27,7 +27,7 @@ internal static class DemoCommand
             using (var vae = SentenceVaeCheckpoint.Load(Models("vae-256-h1")))
             {
                 var tok = TextTokenizers.Load(Models("vae-256-h1"));
-                var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = vae.Config.MaxSeqLen - 1, CountTokens = tok.CountTokens });
+                var splitter = SentenceSplitter.ForModel(vae.Config, tok);
                 var pieces = splitter.Split(firstDocument[..Math.Min(600, firstDocument.Length)]).Take(6).ToList();
                 var codec = new SentenceCodec(vae);
                 var decoded = codec.Decode(codec.Encode(pieces.Select(p => tok.Encode(p).ToArray()).ToList()), new GenerationOptions { MaxNewTokens = vae.Config.MaxSeqLen });

@@ -17,7 +17,7 @@ internal static class EvalCommand
         {
             using var model = SentenceVaeCheckpoint.Load(dir, device);
             var tok = TextTokenizers.Load(dir);
-            var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, model.Config.MaxSeqLen - 1), CountTokens = tok.CountTokens });
+            var splitter = SentenceSplitter.ForModel(model.Config, tok);
             var pieces = docs.SelectMany(splitter.Split).ToList();
             if (limit > 0 && limit < pieces.Count) pieces = pieces.Take(limit).ToList();
             return VaeEvaluator.Evaluate(model, tok, pieces);

@@ -137,7 +137,7 @@ internal static class LmCommand
 
     internal static Device ParseDevice(string spec)
     {
-        try { return new Device(spec); }
-        catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliUsageException($"unknown device '{spec}': expected cpu, cuda or cuda:N"); }
+        try { return Devices.Parse(spec); }
+        catch (ArgumentException e) { throw new CliUsageException(e.Message); }
     }
 }

@@ -17,14 +17,15 @@ internal static class SplitCommand
         var maxTokens = CommonOptions.MaxTokens();
         var tokenizer = CommonOptions.Tokenizer("gpt2");
         var json = CommonOptions.Json();
-        var command = new Command("split", "Cut text into pieces (sentences and clauses).") { file, mode, maxTokens, tokenizer, json };
+        var leading = new Option<bool>("--leading-whitespace") { Description = "put the whitespace after a cut at the start of the next piece (pieces tokenize as the whole text does)" };
+        var command = new Command("split", "Cut text into pieces (sentences and clauses).") { file, mode, maxTokens, tokenizer, json, leading };
         command.SetAction(parse =>
         {
             string? path = parse.GetValue(file);
             var tok = TextTokenizers.Load(parse.GetValue(tokenizer)!);
             var splitter = new SentenceSplitter(new SplitterOptions
             {
-                Mode = parse.GetValue(mode), MaxTokens = parse.GetValue(maxTokens), CountTokens = tok.CountTokens,
+                Mode = parse.GetValue(mode), MaxTokens = parse.GetValue(maxTokens), CountTokens = tok.CountTokens, LeadingWhitespace = parse.GetValue(leading),
             });
             bool asJson = parse.GetValue(json);
             using var reader = CliInput.Open(path, io);

@@ -35,7 +35,7 @@ internal static class VaeCommand
         if (tok.VocabSize > model.Config.VocabSize) throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {model.Config.VocabSize}");
         string? input = parse.GetValue(o.Input);
         string text = input is not null && input != "-" && !File.Exists(input) ? input : CliInput.ReadAll(input, io);
-        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, model.Config.MaxSeqLen - 1), CountTokens = tok.CountTokens });
+        var splitter = SentenceSplitter.ForModel(model.Config, tok);
         var pieces = splitter.Split(text).ToList();
         return new Loaded(model, tok, pieces, pieces.Select(p => tok.Encode(p).ToArray()).ToList());
     }

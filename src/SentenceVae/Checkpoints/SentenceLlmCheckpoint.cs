@@ -29,7 +29,7 @@ public static class SentenceLlmCheckpoint
                 throw new CheckpointException($"{configPath}: svae_path {svaeDir} holds a SentenceVAE of another shape");
             foreach (var (key, tensor) in SentenceVaeCheckpoint.ReadStateDict(SentenceVaeCheckpoint.FindWeights(svaeDir))) state["svae." + key] = tensor;
         }
-        try { StateDicts.LoadStrict(model, state, weightsPath); }
+        try { StateDicts.LoadStrict(model, state, weightsPath, StateDicts.TiedKeys(model)); }
         finally { foreach (var t in state.Values) t.Dispose(); }
         if (device is not null) model.to(device);
         model.eval();
@@ -61,7 +61,7 @@ public static class SentenceLlmCheckpoint
         string relative = Path.GetRelativePath(Path.GetFullPath(directory), Path.GetFullPath(svaeDirectory));
         (model.Config with { SvaePath = relative }).Save(Path.Combine(directory, SentenceVaeCheckpoint.ConfigFile));
         string tmp = Path.Combine(directory, SentenceVaeCheckpoint.WeightsFile + ".tmp");
-        TorchSharp.PyBridge.Safetensors.SaveStateDict(tmp, StateDicts.ForSaving(model.state_dict().Where(kv => !kv.Key.StartsWith("svae.", StringComparison.Ordinal)), dtype));
+        TorchSharp.PyBridge.Safetensors.SaveStateDict(tmp, StateDicts.ForSaving(StateDicts.Untied(model).Where(kv => !kv.Key.StartsWith("svae.", StringComparison.Ordinal)), dtype));
         File.Move(tmp, Path.Combine(directory, SentenceVaeCheckpoint.WeightsFile), overwrite: true);
         tokenizer.Save(directory);
     }

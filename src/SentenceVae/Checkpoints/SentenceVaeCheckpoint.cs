@@ -36,7 +36,7 @@ public static class SentenceVaeCheckpoint
         var config = SentenceVaeConfig.Load(configPath);
         var model = new Modules.SentenceVae(config);
         var state = ReadStateDict(weightsPath);
-        try { StateDicts.LoadStrict(model, state, weightsPath); }
+        try { StateDicts.LoadStrict(model, state, weightsPath, StateDicts.TiedKeys(model)); }
         finally { foreach (var t in state.Values) t.Dispose(); }
         if (device is not null) model.to(device);
         model.eval();
@@ -68,7 +68,7 @@ public static class SentenceVaeCheckpoint
     public static void SaveWeights(nn.Module model, string directory, ScalarType dtype)
     {
         string tmp = Path.Combine(directory, WeightsFile + ".tmp");
-        Safetensors.SaveStateDict(tmp, StateDicts.ForSaving(model.state_dict(), dtype));
+        Safetensors.SaveStateDict(tmp, StateDicts.ForSaving(StateDicts.Untied(model), dtype));
         File.Move(tmp, Path.Combine(directory, WeightsFile), overwrite: true);
     }
 

@@ -27,6 +27,36 @@ public static class StateDicts
         foreach (var (key, tensor) in source) target[key].copy_(tensor);
     }
 
+    /// <summary>
+    /// Keys of the module's state dict that name a tensor an earlier key already names (tied weights:
+    /// one Parameter, several names). They are left out of saved weights and optional when loading.
+    /// </summary>
+    public static HashSet<string> TiedKeys(nn.Module module)
+    {
+        var seen = new HashSet<(IntPtr, long)>();
+        return module.state_dict().Where(kv => !seen.Add(StorageKey(kv.Value))).Select(kv => kv.Key).ToHashSet();
+    }
+
+    /// <summary>
+    /// What identifies a tensor's memory: its storage's address and its offset. Tied weights share it even
+    /// where TorchSharp hands out different wrapper objects (and handles) for them.
+    /// </summary>
+    public static (IntPtr Address, long Offset) StorageKey(Tensor t) => (t.dtype switch
+    {
+        ScalarType.Float32 => t.storage<float>().data_ptr(),
+        ScalarType.Float64 => t.storage<double>().data_ptr(),
+        ScalarType.Float16 => t.storage<Half>().data_ptr(),
+        ScalarType.Int64 => t.storage<long>().data_ptr(),
+        _ => t.Handle,
+    }, t.storage_offset());
+
+    /// <summary>The module's state dict without its <see cref="TiedKeys"/>, ready to save.</summary>
+    public static IEnumerable<KeyValuePair<string, Tensor>> Untied(nn.Module module)
+    {
+        var tied = TiedKeys(module);
+        return module.state_dict().Where(kv => !tied.Contains(kv.Key));
+    }
+
     public static string Shape(long[] shape) => "[" + string.Join(", ", shape) + "]";
 
     private static string List(List<string> items) => string.Join(", ", items.Take(20)) + (items.Count > 20 ? $", … ({items.Count - 20} more)" : "");

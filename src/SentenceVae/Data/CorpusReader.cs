@@ -5,7 +5,7 @@ namespace SentenceVae.Data;
 
 /// <summary>One document of a corpus: its text, its pieces, and each piece's token ids.</summary>
 /// <param name="Index">Position of the document among the non-empty lines of its file, from 0.</param>
-public sealed record TokenizedDocument(int Index, string Text, IReadOnlyList<string> Pieces, IReadOnlyList<int[]> Sentences)
+public sealed record TokenizedDocument(int Index, string Text, IReadOnlyList<string> Pieces, IReadOnlyList<int[]> PieceIds)
 {
     /// <summary>UTF-8 size of the document's text (the unit of bits per byte).</summary>
     public int ByteCount => Encoding.UTF8.GetByteCount(Text);
@@ -38,9 +38,12 @@ public static class CorpusReader
     }
 
     /// <summary>Documents of the file, segmented and tokenized; the splitter's token budget counts with the same tokenizer.</summary>
-    public static IEnumerable<TokenizedDocument> ReadTokenized(string path, ITextTokenizer tokenizer, SegmentationMode mode = SegmentationMode.Lossless, int maxTokens = 64)
+    public static IEnumerable<TokenizedDocument> ReadTokenized(string path, ITextTokenizer tokenizer, SegmentationMode mode = SegmentationMode.Lossless, int maxTokens = 64) =>
+        ReadTokenized(path, tokenizer, new SentenceSplitter(new SplitterOptions { Mode = mode, MaxTokens = maxTokens, CountTokens = tokenizer.CountTokens }));
+
+    /// <summary>Documents of the file, segmented by the given splitter and tokenized.</summary>
+    public static IEnumerable<TokenizedDocument> ReadTokenized(string path, ITextTokenizer tokenizer, SentenceSplitter splitter)
     {
-        var splitter = new SentenceSplitter(new SplitterOptions { Mode = mode, MaxTokens = maxTokens, CountTokens = tokenizer.CountTokens });
         int index = 0;
         foreach (var text in ReadDocuments(path))
             yield return Tokenize(index++, text, splitter, tokenizer);
@@ -49,7 +52,7 @@ public static class CorpusReader
     public static TokenizedDocument Tokenize(int index, string text, SentenceSplitter splitter, ITextTokenizer tokenizer)
     {
         var pieces = splitter.Split(text);
-        var sentences = pieces.Select(p => tokenizer.Encode(p).ToArray()).ToList();
-        return new TokenizedDocument(index, text, pieces, sentences);
+        var pieceIds = pieces.Select(p => tokenizer.Encode(p).ToArray()).ToList();
+        return new TokenizedDocument(index, text, pieces, pieceIds);
     }
 }

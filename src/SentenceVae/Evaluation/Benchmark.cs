@@ -159,7 +159,7 @@ public static class Benchmark
         {
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
-            var input = tensor(prefillIds, new long[] { 1, prefillLength });
+            var input = tensor(prefillIds, new long[] { 1, prefillLength }, device: Devices.DeviceOf(lm));
             var watch = Stopwatch.StartNew();
             lm.forward(input, ones_like(input)).select(1, -1).argmax(-1).item<long>();
             return prefillLength / watch.Elapsed.TotalSeconds;
@@ -174,24 +174,26 @@ public static class Benchmark
         using var cache = lm.NewCache();
         using var scope = NewDisposeScope();
         int prompt = context - 1;
-        lm.forward(zeros(1, prompt, dtype: ScalarType.Int64), ones(1, prompt, dtype: ScalarType.Int64), cache);
-        lm.forward(zeros(1, 1, dtype: ScalarType.Int64), ones(1, context, dtype: ScalarType.Int64), cache);
+        var device = Devices.DeviceOf(lm);
+        lm.forward(zeros(1, prompt, dtype: ScalarType.Int64, device: device), ones(1, prompt, dtype: ScalarType.Int64, device: device), cache);
+        lm.forward(zeros(1, 1, dtype: ScalarType.Int64, device: device), ones(1, context, dtype: ScalarType.Int64, device: device), cache);
         return cache.AllocatedBytes;
     }
 
     private static Measured MeasureSllm(string name, SentenceLlm sllm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
     {
         var quality = SllmEvaluator.Evaluate(sllm, tok, documents, options.EvalTokens);
-        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, sllm.Config.Svae.MaxSeqLen - 1), CountTokens = tok.CountTokens });
+        var splitter = SentenceSplitter.ForModel(sllm.Config.Svae, tok);
         var pieces = documents.SelectMany(splitter.Split).ToList();
         if (options.EvalTokens > 0) pieces = TakeTokens(pieces, tok, options.EvalTokens);
-        var reconstruction = VaeEvaluator.Evaluate(sllm.Svae, tok, pieces);
+        // Reconstruction accuracy means something only where the decoder reads the encoder's vector as it is (the paper's layout).
+        var reconstruction = sllm.Config.Projected || sllm.Config.ReadPreviousPiece ? null : VaeEvaluator.Evaluate(sllm.Svae, tok, pieces);
         var allPieces = splitter.Split(text).Select(p => tok.Encode(p).ToArray()).ToList();
         double tokensPerPiece = allPieces.Average(p => p.Length);
         var model = new BenchmarkModel
         {
-            Name = name, Kind = "sentence-llm", Params = sllm.parameters().Sum(p => p.numel()), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
-            TokenAccuracy = reconstruction.TokenAccuracy, ExactMatch = reconstruction.ExactMatch,
+            Name = name, Kind = "sentence-llm", Params = sllm.parameters().DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel()), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
+            TokenAccuracy = reconstruction?.TokenAccuracy, ExactMatch = reconstruction?.ExactMatch,
             KvBytesPerTokenAnalytic = 2.0 * sllm.NumLayers * sllm.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece,
         };
         var generator = new SentenceLlmGenerator(sllm, tok);
@@ -251,7 +253,7 @@ public static class Benchmark
             using var scope = NewDisposeScope();
             var watch = Stopwatch.StartNew();
             var vectors = cat([sllm.StartVectors(1), codec.Encode(longest).transpose(0, 1)], 1);
-            sllm.StopLogits(sllm.Backbone(vectors, ones(1, vectors.shape[1], dtype: ScalarType.Int64)).select(1, -1)).argmax(-1).item<long>();
+            sllm.StopLogits(sllm.Backbone(vectors, ones(1, vectors.shape[1], dtype: ScalarType.Int64, device: vectors.device)).select(1, -1)).argmax(-1).item<long>();
             return count / watch.Elapsed.TotalSeconds;
         }
         return new Measured(model, timers, Prefill);
@@ -264,9 +266,12 @@ public static class Benchmark
         using var scope = NewDisposeScope();
         using var cache = sllm.NewCache();
         int positions = pieces + 1;
-        sllm.Backbone(zeros(1, positions - 1, sllm.Config.Svae.HiddenSize), ones(1, positions - 1, dtype: ScalarType.Int64), cache);
-        sllm.Backbone(zeros(1, 1, sllm.Config.Svae.HiddenSize), ones(1, positions, dtype: ScalarType.Int64), cache);
-        using var decoderCache = sllm.Svae.Decoder.NewCache(zeros(1, 1, sllm.Config.Svae.HiddenSize));
+        var device = Devices.DeviceOf(sllm);
+        int vector = sllm.Config.Svae.HiddenSize, longest = sllm.Config.Svae.MaxSeqLen;
+        sllm.Backbone(zeros(1, positions - 1, vector, device: device), ones(1, positions - 1, dtype: ScalarType.Int64, device: device), cache);
+        sllm.Backbone(zeros(1, 1, vector, device: device), ones(1, positions, dtype: ScalarType.Int64, device: device), cache);
+        var memory = sllm.DecoderMemory(zeros(1, sllm.Config.Backbone.HiddenSize, device: device), zeros(1, longest, vector, device: device), ones(1, longest, device: device));
+        using var decoderCache = sllm.Svae.Decoder.NewCache(memory.Memory, memory.Mask);   // the largest memory: k vectors and a longest previous piece
         return cache.AllocatedBytes + decoderCache.AllocatedBytes;
     }
 

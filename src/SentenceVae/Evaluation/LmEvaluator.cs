@@ -16,7 +16,7 @@ public static class LmEvaluator
     public static EvalResult Evaluate(OptForCausalLm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0)
     {
         int window = Math.Min(model.Config.MaxPositionEmbeddings, 1024), stride = window / 2;
-        var device = model.parameters().First().device;
+        var device = Devices.DeviceOf(model);
         double nll = 0;
         long tokens = 0, bytes = 0;
         using (new EvaluationMode(model))

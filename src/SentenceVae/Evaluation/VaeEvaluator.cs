@@ -25,7 +25,7 @@ public static class VaeEvaluator
             foreach (var chunk in order.Chunk(batchSize))
             {
                 using var scope = NewDisposeScope();
-                var (input, mask) = codec.Batch(chunk.Select(i => ids[i]).ToList(), model.parameters().First().device);
+                var (input, mask) = codec.Batch(chunk.Select(i => ids[i]).ToList(), Devices.DeviceOf(model));
                 var output = model.forward(input, mask);
                 var real = mask.to(ScalarType.Bool);
                 var logits = output.Logits[real];                                              // (N, V)

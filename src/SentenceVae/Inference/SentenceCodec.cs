@@ -48,6 +48,15 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
         return all;                                                                   // (N, 1, C)
     }
 
+    /// <summary>Sentence vectors (N, 1, C), token states (N, T, C) and their mask (N, T) of a few pieces, encoded as one batch.</summary>
+    public (Tensor Vectors, Tensor States, Tensor Mask) EncodeWithStates(IReadOnlyList<int[]> pieces)
+    {
+        using var noGrad = no_grad();
+        var (ids, mask) = Batch(pieces, Device);
+        var (vectors, states) = model.Encoder.Encode(ids, mask);
+        return (vectors, states, mask);
+    }
+
     /// <summary>
     /// Token ids (without BOS and EOS) decoded from sentence vectors (B, 1, C), one cached step per token.
     /// At most <c>min(MaxNewTokens, max_seq_len − 1)</c> tokens are produced per row, EOS included.
@@ -58,14 +67,18 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
         return Decode(sentenceVectors, options, sampler);
     }
 
-    /// <summary>As <see cref="Decode(Tensor, GenerationOptions)"/>, drawing from a sampler that lives across calls (one random stream for a whole generation).</summary>
-    public List<int[]> Decode(Tensor sentenceVectors, GenerationOptions options, TokenSampler sampler)
+    /// <summary>
+    /// As <see cref="Decode(Tensor, GenerationOptions)"/> from any decoder memory (B, M, C) with its mask
+    /// (B, M) (null: all real), drawing from a sampler that lives across calls (one random stream for a
+    /// whole generation).
+    /// </summary>
+    public List<int[]> Decode(Tensor sentenceVectors, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null)
     {
         int rows = (int)sentenceVectors.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
         var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
         var done = new bool[rows];
         using var noGrad = no_grad();
-        using var cache = model.Decoder.NewCache(sentenceVectors);
+        using var cache = model.Decoder.NewCache(sentenceVectors, memoryMask);
         var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: sentenceVectors.device).DetachFromDisposeScope();
         try
         {
@@ -113,5 +126,5 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
         return prefixes.Select(p => p.Skip(1).TakeWhile(id => !stopAtEos || id != Config.EosId).Select(id => (int)id).ToArray()).ToList();
     }
 
-    private Device Device => model.parameters().First().device;
+    private Device Device => Devices.DeviceOf(model);
 }

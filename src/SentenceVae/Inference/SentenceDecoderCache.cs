@@ -9,14 +9,17 @@ namespace SentenceVae.Inference;
 /// </summary>
 public sealed class SentenceDecoderCache : IDisposable
 {
-    public SentenceDecoderCache(IReadOnlyList<(Tensor Key, Tensor Value)> memory)
+    public SentenceDecoderCache(IReadOnlyList<(Tensor Key, Tensor Value)> memory, Tensor? memoryMask = null)
     {
         Memory = memory.Select(m => (m.Key.DetachFromDisposeScope(), m.Value.DetachFromDisposeScope())).ToList();
+        MemoryMask = memoryMask?.DetachFromDisposeScope();
         Self = new KvCache(memory.Count);
     }
 
     public KvCache Self { get; }
     public IReadOnlyList<(Tensor Key, Tensor Value)> Memory { get; }
+    /// <summary>Additive padding mask of the memory (B, 1, 1, M), or null when all of it is real.</summary>
+    public Tensor? MemoryMask { get; }
 
     /// <summary>Tokens decoded so far (BOS included).</summary>
     public int Length => Self.Length;
@@ -26,6 +29,7 @@ public sealed class SentenceDecoderCache : IDisposable
     public void Dispose()
     {
         Self.Dispose();
+        MemoryMask?.Dispose();
         foreach (var (k, v) in Memory) { k.Dispose(); v.Dispose(); }
     }
 }

@@ -19,8 +19,9 @@ public readonly record struct GeneratedPiece(int Row, int Index, string Text, in
 
 /// <summary>
 /// Sentence-by-sentence generation: prefill the prompt's pieces through the backbone (KV cache); then per
-/// step: stop head → decode the next piece with the KV-cached Sentence Decoder → encode it → one
-/// backbone step reusing the cache. Rows of a batch stop independently.
+/// step: stop head → decode the next piece with the KV-cached Sentence Decoder (reading the backbone's
+/// last output [and the previous piece]) → encode it → one backbone step reusing the cache. Rows of a
+/// batch stop independently.
 /// </summary>
 public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer tokenizer)
 {
@@ -29,7 +30,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     /// <summary>The prompt's pieces as token ids (lossless segmentation within the piece length limit).</summary>
     public List<int[]> PromptPieces(string prompt)
     {
-        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = Math.Max(8, model.Config.Svae.MaxSeqLen - 1), CountTokens = tokenizer.CountTokens });
+        var splitter = SentenceSplitter.ForModel(model.Config.Svae, tokenizer);
         return splitter.Split(prompt).Select(p => tokenizer.Encode(p).ToArray()).ToList();
     }
 
@@ -54,16 +55,16 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
         int rows = prompts.Count;
         int shift = model.Config.UseStartVector ? 1 : 0;
         if (shift == 0 && prompts.Any(p => p.Count == 0)) throw new ArgumentException("a model without a start vector needs at least one prompt piece");
-        int longest = prompts.Max(p => p.Count) + shift;
+        int longest = NextPiecePlan.Position(prompts.Max(p => p.Count), shift == 1) + 1;   // positions up to the one predicting the next piece
         if (longest + options.MaxPieces > model.Config.MaxPositions)
             throw new ArgumentException($"{longest} prompt positions + {options.MaxPieces} pieces exceed the backbone's {model.Config.MaxPositions} positions");
-        var device = model.parameters().First().device;
+        var device = Devices.DeviceOf(model);
         using var evaluation = new EvaluationMode(model);
         using var cache = useCache ? model.NewCache() : null;
         using var sampler = new TokenSampler(options.Tokens, device);
         var pads = prompts.Select(p => longest - shift - p.Count).ToArray();
         var done = new bool[rows];
-        Tensor? sequence = null, hidden = null;
+        Tensor? sequence = null, hidden = null, previousStates = null, previousMask = null;
         try
         {
             // Prefill: [start,] prompt pieces, left-padded.
@@ -77,6 +78,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                         vectors[r, TensorIndex.Slice(pads[r] + shift, longest)] = codec.Encode(prompts[r]).squeeze(1);
                 }
                 sequence = vectors.DetachFromDisposeScope();
+                if (model.Config.ReadPreviousPiece) (previousStates, previousMask) = LastPieces(prompts);
                 hidden = Last(model.Backbone(sequence, Mask(pads, longest, device), cache)).DetachFromDisposeScope();   // (B, C)
             }
             for (int index = 0; index < options.MaxPieces; index++)
@@ -88,10 +90,16 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                     for (int r = 0; r < rows; r++) done[r] |= stop[r] == StopHead.Stop;
                 }
                 if (done.All(d => d)) yield break;
-                var ids = codec.Decode(hidden.unsqueeze(1), options.Tokens, sampler);
+                var (memory, memoryMask) = model.DecoderMemory(hidden, previousStates, previousMask);   // (B, M, C)
+                var ids = codec.Decode(memory, options.Tokens, sampler, memoryMask);
                 var emitted = Enumerable.Range(0, rows).Where(r => !done[r])
                     .Select(r => new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r])).ToList();
-                var next = codec.Encode(ids);                                                        // (B, 1, C)
+                var (next, states, mask) = codec.EncodeWithStates(ids);                              // (B, 1, C), (B, T, C), (B, T)
+                if (model.Config.ReadPreviousPiece)
+                {
+                    previousStates!.Dispose(); previousMask!.Dispose();
+                    (previousStates, previousMask) = (states.DetachFromDisposeScope(), mask.DetachFromDisposeScope());
+                }
                 int length = longest + index + 1;
                 Tensor h;
                 if (useCache) h = model.Backbone(next, Mask(pads, length, device), cache);
@@ -112,7 +120,18 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
         {
             sequence?.Dispose();
             hidden?.Dispose();
+            previousStates?.Dispose();
+            previousMask?.Dispose();
         }
+    }
+
+    /// <summary>Encoder states (B, T, C) and mask (B, T) of each prompt's last piece (mask 0 for an empty prompt), outside any scope.</summary>
+    private (Tensor States, Tensor Mask) LastPieces(IReadOnlyList<List<int[]>> prompts)
+    {
+        using var scope = NewDisposeScope();
+        var (_, states, mask) = codec.EncodeWithStates(prompts.Select(p => p.Count > 0 ? p[^1] : []).ToList());
+        var present = tensor(prompts.Select(p => p.Count > 0 ? 1L : 0L).ToArray(), device: mask.device).unsqueeze(1);
+        return (states.DetachFromDisposeScope(), (mask * present).DetachFromDisposeScope());
     }
 
     private static Tensor Last(Tensor hidden) => hidden.select(1, -1);                           // (B, C)

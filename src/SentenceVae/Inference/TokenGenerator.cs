@@ -53,7 +53,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
         int batch = prompts.Count, longest = prompts.Max(p => p.Length);
         int maxPositions = model.Config.MaxPositionEmbeddings;
         if (longest > maxPositions) throw new ArgumentException($"prompt of {longest} tokens exceeds the model's {maxPositions} positions");
-        var device = model.Decoder.EmbedTokens.weight!.device;
+        var device = Devices.DeviceOf(model);
         int newTokens = Math.Min(options.MaxNewTokens, maxPositions - longest + 1);
 
         // Left padding keeps every row's last prompt token in the last column.

@@ -47,12 +47,12 @@ public sealed class FusedMultiheadAttention : nn.Module
         return (Heads(F.linear(memory, w[1], b[1])), Heads(F.linear(memory, w[2], b[2])));   // (B, nh, M, hs)
     }
 
-    /// <summary>Cross-attention of x (B, T, C) to precomputed memory keys/values; no mask (every query sees the whole memory).</summary>
-    public Tensor CrossAttention(Tensor x, Tensor key, Tensor value)
+    /// <summary>Cross-attention of x (B, T, C) to precomputed memory keys/values; every query sees all real memory slots (additive mask (B, 1, 1, M), or null: all).</summary>
+    public Tensor CrossAttention(Tensor x, Tensor key, Tensor value, Tensor? memoryMask = null)
     {
         var wq = in_proj_weight.chunk(3, 0)[0];
         var bq = in_proj_bias.chunk(3, 0)[0];
-        return Attend(Heads(F.linear(x, wq, bq)), key, value, null);
+        return Attend(Heads(F.linear(x, wq, bq)), key, value, memoryMask);
     }
 
     private Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask)

@@ -6,14 +6,11 @@ namespace SentenceVae.Modules;
 
 /// <summary>
 /// The OPT decoder stack (Hugging Face <c>OPTDecoder</c>): token embedding [→ project_in] + learned
-/// positions → layers → [final_layer_norm] [→ project_out]. Also runs over given embeddings, which
-/// is how the sentence-level LLM uses it.
+/// positions → layers (<see cref="OptLayers.Run"/>, which the sentence-level LLM runs over its own
+/// positions and layers) → [final_layer_norm] [→ project_out].
 /// </summary>
 public sealed class OptDecoder : nn.Module
 {
-    /// <summary>OPT's learned positions are offset by 2: row p+2 holds position p (fairseq kept rows 0-1 for padding).</summary>
-    public const int PositionOffset = 2;
-
     private readonly OptConfig config;
     private readonly Embedding embed_tokens, embed_positions;
     private readonly Linear? project_in, project_out;
@@ -25,7 +22,7 @@ public sealed class OptDecoder : nn.Module
     {
         this.config = config.Validate();
         embed_tokens = nn.Embedding(config.VocabSize, config.EmbedDim, padding_idx: config.PadTokenId);
-        embed_positions = nn.Embedding(config.MaxPositionEmbeddings + PositionOffset, config.HiddenSize);
+        embed_positions = nn.Embedding(config.MaxPositionEmbeddings + OptLayers.PositionOffset, config.HiddenSize);
         if (config.EmbedDim != config.HiddenSize)
         {
             project_in = nn.Linear(config.EmbedDim, config.HiddenSize, hasBias: false);
@@ -50,27 +47,10 @@ public sealed class OptDecoder : nn.Module
         return project_out is null ? ForwardEmbeddings(embeds, attentionMask, cache) : project_out.forward(ForwardEmbeddings(embeds, attentionMask, cache));
     }
 
-    /// <summary>
-    /// Rows of the learned position table for the new positions (B, T): positions come from the mask's
-    /// cumulative sum, so padding does not shift them (padded slots get −1, i.e. row 1), plus the offset of 2.
-    /// </summary>
-    public static Tensor Positions(Tensor mask, int past, long t) => (mask.cumsum(1) * mask - 1).narrow(1, past, t) + PositionOffset;
-
     /// <summary>Positions + layers + final norm over input embeddings (B, T, C); no project_out.</summary>
     public Tensor ForwardEmbeddings(Tensor embeds, Tensor attentionMask, KvCache? cache = null)
     {
-        int past = cache?.Length ?? 0;
-        long t = embeds.shape[1];
-        if (attentionMask.shape[1] != past + t)
-            throw new ArgumentException($"attention mask covers {attentionMask.shape[1]} positions, expected past {past} + new {t}");
-        if (past + t > config.MaxPositionEmbeddings)
-            throw new ArgumentException($"sequence of {past + t} positions exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
-
-        var mask = attentionMask.to(ScalarType.Int64);
-        var x = dropout.forward(embeds + embed_positions.forward(Positions(mask, past, t)));
-
-        using var attnMask = AttentionMasks.CausalPadding(mask, past, t, x.dtype);      // (B, 1, T, past+T)
-        for (int i = 0; i < layers.Count; i++) x = layers[i].forward(x, attnMask, cache, i);
+        var x = OptLayers.Run(embed_positions, layers, dropout, config.MaxPositionEmbeddings, embeds, attentionMask, cache);   // (B, T, C)
         return final_layer_norm is null ? x : final_layer_norm.forward(x); // (B, T, C)
     }
 }

@@ -37,12 +37,8 @@ public sealed class OptForCausalLm : nn.Module
     /// <summary>As Hugging Face's OPTPreTrainedModel: linear and embedding weights ~ N(0, init_std), biases 0, the padding row 0.</summary>
     public void InitWeights()
     {
+        OptLayers.Init(this, Config.InitStd);
         using var noGrad = no_grad();
-        foreach (var (name, p) in named_parameters())
-        {
-            if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
-            else if (p.dim() == 2) p.normal_(0, Config.InitStd);
-        }
         Decoder.EmbedTokens.weight![Config.PadTokenId].zero_();
     }
 

@@ -22,33 +22,48 @@ public sealed class SentenceDecoder : nn.Module
         this.config = config.Validate();
         embed_token = nn.Embedding(config.VocabSize, config.EmbedDim, padding_idx: config.PadId);
         if (config.EmbedDim != config.HiddenSize) project_in = nn.Linear(config.EmbedDim, config.HiddenSize, hasBias: false);
-        decoder = new LayerStack<SentenceDecoderLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new SentenceDecoderLayer(config)));
+        decoder = new LayerStack<SentenceDecoderLayer>(Enumerable.Range(0, config.NumDecoderLayers).Select(_ => new SentenceDecoderLayer(config)));
         linear = nn.Linear(config.HiddenSize, config.VocabSize);
         RegisterComponents();
     }
 
+    public Embedding EmbedToken => embed_token;
+
+    /// <summary>The output layer's weight takes the given one (tied embeddings: one Parameter, several names).</summary>
+    public void TieOutput(Parameter weight) => linear.weight = weight;
+
     /// <summary>Teacher-forced logits.</summary>
     /// <param name="inputIds">(B, T) BOS + piece tokens, right-padded</param>
-    /// <param name="sentence">(B, 1, C) sentence vectors</param>
+    /// <param name="memory">(B, M, C) what the decoder cross-attends to: the sentence vector (M = 1) or several vectors and states</param>
     /// <param name="attentionMask">(B, T) 1 real / 0 padding</param>
+    /// <param name="memoryMask">(B, M) 1 real / 0 padding; null: all of the memory is real</param>
     /// <returns>(B, T, V): position i predicts token i+1 (EOS after the last)</returns>
-    public Tensor forward(Tensor inputIds, Tensor sentence, Tensor attentionMask)
+    public Tensor forward(Tensor inputIds, Tensor memory, Tensor attentionMask, Tensor? memoryMask = null) =>
+        Logits(Hidden(inputIds, memory, attentionMask, memoryMask));                       // (B, T, V)
+
+    /// <summary>The last layer's outputs (B, T, C) of <see cref="forward"/>, before the vocabulary projection.</summary>
+    public Tensor Hidden(Tensor inputIds, Tensor memory, Tensor attentionMask, Tensor? memoryMask = null)
     {
         var x = Embed(inputIds, 0);                                                       // (B, T, C)
         using var mask = AttentionMasks.CausalPadding(attentionMask, 0, inputIds.shape[1], x.dtype);   // (B, 1, T, T)
-        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, mask, decoder[i].MemoryKeysValues(sentence), null, i);
-        return linear.forward(x);                                                         // (B, T, V)
+        using var crossMask = memoryMask is null ? null : AttentionMasks.Padding(memoryMask, x.dtype);  // (B, 1, 1, M)
+        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, mask, decoder[i].MemoryKeysValues(memory), crossMask, null, i);
+        return x;                                                                         // (B, T, C)
     }
 
-    /// <summary>A cache for decoding the given sentence vectors (B, 1, C) step by step.</summary>
-    public SentenceDecoderCache NewCache(Tensor sentence) =>
-        new(Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(sentence)).ToList());
+    /// <summary>Vocabulary logits (…, V) of decoder outputs (…, C): score only the positions you need.</summary>
+    public Tensor Logits(Tensor hidden) => linear.forward(hidden);
+
+    /// <summary>A cache for decoding from the given memory (B, M, C) [with its (B, M) mask] step by step.</summary>
+    public SentenceDecoderCache NewCache(Tensor memory, Tensor? memoryMask = null) =>
+        new(Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(memory)).ToList(),
+            memoryMask is null ? null : AttentionMasks.Padding(memoryMask, memory.dtype));
 
     /// <summary>One cached step: the next token of every row (B, 1) → logits (B, V).</summary>
     public Tensor Step(Tensor inputIds, SentenceDecoderCache cache)
     {
         var x = Embed(inputIds, cache.Length);                                            // (B, 1, C)
-        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, null, cache.Memory[i], cache.Self, i);
+        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, null, cache.Memory[i], cache.MemoryMask, cache.Self, i);
         return linear.forward(x).squeeze(1);                                              // (B, V)
     }
 

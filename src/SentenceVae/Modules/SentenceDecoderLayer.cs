@@ -36,10 +36,11 @@ public sealed class SentenceDecoderLayer : nn.Module
 
     /// <param name="x">(B, T, C) — with a cache, only the new positions</param>
     /// <param name="mask">additive causal + padding mask (B, 1, T, past+T), or null for one cached step</param>
-    public Tensor forward(Tensor x, Tensor? mask, (Tensor Key, Tensor Value) memory, KvCache? cache, int layer)
+    /// <param name="memoryMask">additive padding mask of the memory (B, 1, 1, M), or null when all of it is real</param>
+    public Tensor forward(Tensor x, Tensor? mask, (Tensor Key, Tensor Value) memory, Tensor? memoryMask, KvCache? cache, int layer)
     {
         x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, cache, layer)));
-        x = norm2.forward(x + dropout2.forward(multihead_attn.CrossAttention(x, memory.Key, memory.Value)));
+        x = norm2.forward(x + dropout2.forward(multihead_attn.CrossAttention(x, memory.Key, memory.Value, memoryMask)));
         return norm3.forward(x + dropout3.forward(linear2.forward(dropout.forward(nn.functional.relu(linear1.forward(x))))));   // (B, T, C)
     }
 }

@@ -28,10 +28,15 @@ public sealed class SentenceEncoder : nn.Module
         RegisterComponents();
     }
 
+    public Embedding EmbedToken => embed_token;
+
     /// <param name="inputIds">(B, T) piece tokens, BOS first, right-padded</param>
     /// <param name="attentionMask">(B, T) 1 real / 0 padding</param>
     /// <returns>sentence vectors (B, 1, C)</returns>
-    public Tensor forward(Tensor inputIds, Tensor attentionMask)
+    public Tensor forward(Tensor inputIds, Tensor attentionMask) => Encode(inputIds, attentionMask).Vectors;
+
+    /// <summary>The sentence vectors (B, 1, C) and the token states they are pooled from (B, T, C), padded positions 0.</summary>
+    public (Tensor Vectors, Tensor States) Encode(Tensor inputIds, Tensor attentionMask)
     {
         long t = inputIds.shape[1];
         var x = embed_token.forward(inputIds);                                          // (B, T, E)
@@ -45,6 +50,6 @@ public sealed class SentenceEncoder : nn.Module
         var pooled = la is null
             ? x.sum(dim: 1, keepdim: true)                                              // (B, 1, C)
             : (x * la.forward(x)).sum(dim: 1, keepdim: true);                           // weights (B, T, 1)
-        return lnorm.forward(pooled);                                                   // (B, 1, C)
+        return (lnorm.forward(pooled), x);                                              // (B, 1, C), (B, T, C)
     }
 }

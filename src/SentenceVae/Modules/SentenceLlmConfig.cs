@@ -6,7 +6,8 @@ namespace SentenceVae.Modules;
 /// <summary>
 /// A sentence-level LLM: the SentenceVAE that turns pieces into vectors and back, and the OPT-style
 /// backbone that runs over the vectors (only its positions and layers are used: the sentence vectors
-/// replace token embeddings). The backbone's hidden size must equal the SentenceVAE's.
+/// replace token embeddings). The paper's layout (one memory vector, equal widths) is the default; the
+/// other options change what the Sentence Decoder reads and how wide the backbone is.
 /// </summary>
 public sealed record SentenceLlmConfig
 {
@@ -25,6 +26,21 @@ public sealed record SentenceLlmConfig
     /// </summary>
     [JsonPropertyName("svae_path")] public string? SvaePath { get; init; }
 
+    /// <summary>
+    /// How many vectors the backbone's output at a piece becomes (a projection, <c>to_memory</c>) for the
+    /// Sentence Decoder to cross-attend to. 1 with equal widths: the paper's layout, the output itself.
+    /// </summary>
+    [JsonPropertyName("memory_vectors")] public int MemoryVectors { get; init; } = 1;
+
+    /// <summary>The Sentence Decoder also cross-attends to the encoder's token states of the piece before the one it writes (the text it continues).</summary>
+    [JsonPropertyName("read_previous_piece")] public bool ReadPreviousPiece { get; init; }
+
+    /// <summary>Training only: standard deviation of Gaussian noise added to the decoder's memory vectors (robustness to predicted vectors).</summary>
+    [JsonPropertyName("vector_noise")] public double VectorNoise { get; init; }
+
+    /// <summary>The backbone's output is normalised and projected (<c>final_layer_norm</c>, <c>to_memory</c>): more than one memory vector or a backbone of another width.</summary>
+    [JsonIgnore] public bool Projected => MemoryVectors != 1 || Backbone.HiddenSize != Svae.HiddenSize;
+
     /// <summary>Most positions (start vector included) the backbone can take.</summary>
     [JsonIgnore] public int MaxPositions => Backbone.MaxPositionEmbeddings;
 
@@ -32,8 +48,10 @@ public sealed record SentenceLlmConfig
     {
         Svae.Validate();
         Backbone.Validate();
-        if (Backbone.HiddenSize != Svae.HiddenSize)
-            throw new InvalidDataException($"invalid SentenceLLM config: backbone hidden_size {Backbone.HiddenSize} differs from the SentenceVAE's {Svae.HiddenSize}");
+        var problems = new List<string>();
+        if (MemoryVectors < 1) problems.Add($"memory_vectors must be ≥ 1 (is {MemoryVectors})");
+        if (VectorNoise < 0) problems.Add($"vector_noise must be ≥ 0 (is {VectorNoise})");
+        if (problems.Count > 0) throw new InvalidDataException("invalid SentenceLLM config: " + string.Join("; ", problems));
         return this;
     }
 

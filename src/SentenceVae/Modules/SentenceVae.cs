@@ -26,6 +26,19 @@ public sealed class SentenceVae : nn.Module
         encoder = new SentenceEncoder(config);
         decoder = new SentenceDecoder(config);
         RegisterComponents();
+        if (config.TieWordEmbeddings) TieWeights();
+    }
+
+    /// <summary>
+    /// The encoder's embedding and the decoder's embedding and output layer become one Parameter,
+    /// initialised N(0, 1/hidden) so that the output layer's first logits have unit scale.
+    /// </summary>
+    public void TieWeights()
+    {
+        var weight = encoder.EmbedToken.weight!;
+        using (no_grad()) weight.normal_(0, 1 / Math.Sqrt(Config.HiddenSize));
+        decoder.EmbedToken.weight = weight;
+        decoder.TieOutput(weight);
     }
 
     public SentenceVaeConfig Config { get; }

@@ -15,6 +15,8 @@ public sealed record SentenceVaeConfig
     [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 12;
     /// <summary>Layers of the encoder and, separately, of the decoder (the paper's H1/H2/H4).</summary>
     [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 1;
+    /// <summary>Layers of the Sentence Decoder when it differs from the encoder's num_hidden_layers; null: the same.</summary>
+    [JsonPropertyName("decoder_layers")] public int? DecoderLayers { get; init; }
     /// <summary>Pool by a learned weighting ("learnable add", key <c>encoder.la</c>) instead of a plain sum.</summary>
     [JsonPropertyName("learnable_add")] public bool LearnableAdd { get; init; }
     /// <summary>Token embedding width; when it differs from <see cref="HiddenSize"/>, <c>project_in</c> exists.</summary>
@@ -24,23 +26,38 @@ public sealed record SentenceVaeConfig
     /// <summary>FFN width; the reference fixes it at 2 × hidden.</summary>
     [JsonPropertyName("ffn_dim")] public int? FfnDim { get; init; }
     [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
+    /// <summary>
+    /// How text is cut into this model's pieces: true puts the whitespace after a cut at the start of
+    /// the next piece (pieces then tokenize as the whole text does); false, the paper-compatible default,
+    /// leaves it at the end of the previous piece. See <see cref="Text.SplitterOptions.LeadingWhitespace"/>.
+    /// </summary>
+    [JsonPropertyName("leading_whitespace")] public bool LeadingWhitespace { get; init; }
+    /// <summary>
+    /// One token matrix for the encoder's and decoder's embeddings and the decoder's output layer
+    /// (<c>decoder.linear.weight</c>); needs word_embed_proj_dim = hidden_size. False: the reference's three matrices.
+    /// </summary>
+    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; }
     [JsonPropertyName("bos_id")] public int BosId { get; init; } = 2;
     [JsonPropertyName("pad_id")] public int PadId { get; init; } = 1;
     [JsonPropertyName("eos_id")] public int EosId { get; init; } = 2;
 
     [JsonIgnore] public int EmbedDim => WordEmbedProjDim ?? HiddenSize;
+    [JsonIgnore] public int NumDecoderLayers => DecoderLayers ?? NumHiddenLayers;
     [JsonIgnore] public int Ffn => FfnDim ?? 2 * HiddenSize;
+    /// <summary>Keys that alias <c>encoder.embed_token.weight</c> when the embeddings are tied (left out of saved weights).</summary>
+    [JsonIgnore] public IReadOnlyList<string> TiedKeys => TieWordEmbeddings ? ["decoder.embed_token.weight", "decoder.linear.weight"] : [];
 
     public SentenceVaeConfig Validate()
     {
         var problems = new List<string>();
         foreach (var (name, value) in new[] { ("hidden_size", HiddenSize), ("vocab_size", VocabSize), ("num_attention_heads", NumAttentionHeads),
-                     ("num_hidden_layers", NumHiddenLayers), ("max_seq_len", MaxSeqLen), ("word_embed_proj_dim", EmbedDim), ("ffn_dim", Ffn) })
+                     ("num_hidden_layers", NumHiddenLayers), ("decoder_layers", NumDecoderLayers), ("max_seq_len", MaxSeqLen), ("word_embed_proj_dim", EmbedDim), ("ffn_dim", Ffn) })
             if (value <= 0) problems.Add($"{name} must be positive (is {value})");
         if (HiddenSize % 2 != 0) problems.Add($"hidden_size {HiddenSize} must be even (sinusoidal positions)");
         if (NumAttentionHeads > 0 && HiddenSize % NumAttentionHeads != 0) problems.Add($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         foreach (var (name, id) in new[] { ("bos_id", BosId), ("pad_id", PadId), ("eos_id", EosId) })
             if (id < 0 || id >= VocabSize) problems.Add($"{name} {id} is outside the vocabulary [0, {VocabSize})");
+        if (TieWordEmbeddings && EmbedDim != HiddenSize) problems.Add($"tie_word_embeddings needs word_embed_proj_dim {EmbedDim} = hidden_size {HiddenSize}");
         if (Dropout is < 0 or >= 1) problems.Add($"dropout {Dropout} must be in [0, 1)");
         if (problems.Count > 0) throw new InvalidDataException("invalid SentenceVAE config: " + string.Join("; ", problems));
         return this;

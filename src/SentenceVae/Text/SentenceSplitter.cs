@@ -13,6 +13,18 @@ public sealed class SentenceSplitter
     private const int ReadChunkChars = 1 << 16;
     private readonly Func<string, int> countTokens;
 
+    /// <summary>
+    /// The lossless splitter for a SentenceVAE and its tokenizer: pieces of at most max_seq_len − 1 tokens
+    /// (BOS takes one position). The one rule every model's text goes through: training, evaluation,
+    /// generation and the CLI.
+    /// </summary>
+    public static SentenceSplitter ForModel(Modules.SentenceVaeConfig config, ITextTokenizer tokenizer)
+    {
+        int budget = config.MaxSeqLen - 1;
+        if (budget < 8) throw new InvalidDataException($"max_seq_len {config.MaxSeqLen} is too small: pieces need a budget of at least 8 tokens + BOS");
+        return new SentenceSplitter(new SplitterOptions { MaxTokens = budget, CountTokens = tokenizer.CountTokens, LeadingWhitespace = config.LeadingWhitespace });
+    }
+
     public SentenceSplitter(SplitterOptions? options = null)
     {
         Options = options ?? new SplitterOptions();
@@ -31,7 +43,33 @@ public sealed class SentenceSplitter
     public IEnumerable<string> Split(IEnumerable<string> chunks)
     {
         var raw = CutRaw(chunks);
-        return Options.Mode == SegmentationMode.Reference ? raw : FitBudget(MergeContentless(raw));
+        if (Options.Mode == SegmentationMode.Reference) return raw;
+        var pieces = FitBudget(MergeContentless(raw));
+        return Options.LeadingWhitespace ? MoveWhitespaceRight(pieces) : pieces;
+    }
+
+    /// <summary>Each piece's trailing whitespace moves to the start of the next piece (while that stays within the budget); the last piece keeps its own.</summary>
+    private IEnumerable<string> MoveWhitespaceRight(IEnumerable<string> pieces)
+    {
+        string? previous = null;
+        foreach (var piece in pieces)
+        {
+            if (previous is null) { previous = piece; continue; }
+            int content = previous.Length;
+            while (content > 0 && char.IsWhiteSpace(previous[content - 1])) content--;
+            string moved = previous[content..], next = moved + piece;
+            if (content > 0 && moved.Length > 0 && (Options.MaxTokens == 0 || countTokens(next) <= Options.MaxTokens))
+            {
+                yield return previous[..content];
+                previous = next;
+            }
+            else
+            {
+                yield return previous;
+                previous = piece;
+            }
+        }
+        if (previous is not null) yield return previous;
     }
 
     private static IEnumerable<string> ReadChunks(TextReader reader)

@@ -20,6 +20,14 @@ public sealed record SplitterOptions
     /// </summary>
     public int MaxTokens { get; init; } = 64;
 
+    /// <summary>
+    /// Lossless mode: the whitespace after a cut begins the next piece instead of ending the previous one
+    /// ("said," + " she"), so pieces tokenize exactly as the whole text does with GPT-2-style BPE
+    /// (" she" is one token; a trailing " " and a space-less "she" are not). A move that would push the
+    /// next piece over the budget is not made.
+    /// </summary>
+    public bool LeadingWhitespace { get; init; }
+
     /// <summary>Counts the tokens of a piece for <see cref="MaxTokens"/>; null means GPT-2 BPE.</summary>
     public Func<string, int>? CountTokens { get; init; }
 

@@ -8,13 +8,15 @@ namespace SentenceVae.Text;
 /// <summary>
 /// Creates and loads tokenizers: <c>gpt2</c> (tiktoken data package), <c>compact</c> (the bundled
 /// 8k vocabulary built from the Austen training text), or a directory: one we saved
-/// (<c>svae_tokenizer.json</c>) or a Hugging Face one with <c>vocab.json</c> + <c>merges.txt</c>.
+/// (<c>svae_tokenizer.json</c>) or a Hugging Face one with <c>vocab.json</c> + <c>merges.txt</c> or <c>tokenizer.json</c>.
 /// </summary>
 public static class TextTokenizers
 {
     /// <summary>Our descriptor file in a model directory.</summary>
     public const string DescriptorFile = "svae_tokenizer.json";
     public const string CompactVocabFile = "vocab.tiktoken";
+    /// <summary>Hugging Face's single-file tokenizer format.</summary>
+    public const string TokenizerJsonFile = "tokenizer.json";
     private const string BundledCompactResource = "SentenceVae.Text.compact-8k.tiktoken";
 
     /// <summary>GPT-2's pre-tokenizer: contractions, letters, digits, other symbols, whitespace.</summary>
@@ -59,30 +61,42 @@ public static class TextTokenizers
                 _ => throw new TokenizerLoadException($"{descriptor}: unknown tokenizer type '{type}'"),
             };
         }
-        if (File.Exists(Path.Combine(directory, "vocab.json")) && File.Exists(Path.Combine(directory, "merges.txt")))
+        if (File.Exists(Path.Combine(directory, "vocab.json")) && File.Exists(Path.Combine(directory, "merges.txt")) || File.Exists(Path.Combine(directory, TokenizerJsonFile)))
             return FromHuggingFaceDirectory(directory);
-        throw new TokenizerLoadException($"{directory}: no tokenizer found (looked for {DescriptorFile}, or vocab.json + merges.txt)");
+        throw new TokenizerLoadException($"{directory}: no tokenizer found (looked for {DescriptorFile}, vocab.json + merges.txt, or {TokenizerJsonFile})");
     }
 
     /// <summary>
-    /// A Hugging Face byte-level BPE directory (what OPT and GPT-2 checkpoints ship). Special ids come
-    /// from config.json (bos/eos/pad_token_id), else from the special-token names in
-    /// special_tokens_map.json / tokenizer_config.json, else from &lt;s&gt;, &lt;/s&gt;, &lt;pad&gt;, &lt;|endoftext|&gt;.
+    /// A Hugging Face byte-level BPE directory (what OPT and GPT-2 checkpoints ship): <c>vocab.json</c> +
+    /// <c>merges.txt</c>, or a single <c>tokenizer.json</c> (model type BPE; its added tokens name the
+    /// special tokens). Special ids come from config.json (bos/eos/pad_token_id), else from the
+    /// special-token names in special_tokens_map.json / tokenizer_config.json, else from &lt;s&gt;,
+    /// &lt;/s&gt;, &lt;pad&gt;, &lt;|endoftext|&gt;.
     /// </summary>
     public static ITextTokenizer FromHuggingFaceDirectory(string directory)
     {
-        string vocabPath = Path.Combine(directory, "vocab.json"), mergesPath = Path.Combine(directory, "merges.txt");
-        foreach (var path in new[] { vocabPath, mergesPath })
-            if (!File.Exists(path)) throw new TokenizerLoadException($"{path}: missing");
+        string vocabPath = Path.Combine(directory, "vocab.json"), mergesPath = Path.Combine(directory, "merges.txt"), tokenizerJson = Path.Combine(directory, TokenizerJsonFile);
         Dictionary<string, int> vocab;
-        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)) ?? throw new JsonException("null"); }
-        catch (JsonException e) { throw new TokenizerLoadException($"{vocabPath}: not a JSON object of token → id ({e.Message})"); }
-        if (vocab.Count == 0) throw new TokenizerLoadException($"{vocabPath}: empty vocabulary");
-
-        // merges.txt: an optional "#version" line, then "left right" per line.
-        var merges = File.ReadLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
+        List<string> merges;
+        string[] sources;
+        if (!File.Exists(vocabPath) && !File.Exists(mergesPath) && File.Exists(tokenizerJson))
+        {
+            (vocab, merges) = ReadTokenizerJson(tokenizerJson);
+            sources = [tokenizerJson];
+        }
+        else
+        {
+            foreach (var path in new[] { vocabPath, mergesPath })
+                if (!File.Exists(path)) throw new TokenizerLoadException($"{path}: missing");
+            try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)) ?? throw new JsonException("null"); }
+            catch (JsonException e) { throw new TokenizerLoadException($"{vocabPath}: not a JSON object of token → id ({e.Message})"); }
+            // merges.txt: an optional "#version" line, then "left right" per line.
+            merges = File.ReadLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
+            sources = [vocabPath, mergesPath];
+        }
+        if (vocab.Count == 0) throw new TokenizerLoadException($"{sources[0]}: empty vocabulary");
         int badMerge = merges.FindIndex(m => m.Split(' ').Length != 2);
-        if (badMerge >= 0) throw new TokenizerLoadException($"{mergesPath}: line '{merges[badMerge]}' is not 'left right'");
+        if (badMerge >= 0) throw new TokenizerLoadException($"{sources[^1]}: merge '{merges[badMerge]}' is not 'left right'");
 
         Tokenizer inner;
         try
@@ -118,13 +132,39 @@ public static class TextTokenizers
         int vocabSize = vocab.Values.Max() + 1;
         return new BpeTextTokenizer(inner, "hf-bpe", vocabSize, bos, eos, pad, dir =>
         {
-            CopyIfElsewhere(vocabPath, Path.Combine(dir, "vocab.json"));
-            CopyIfElsewhere(mergesPath, Path.Combine(dir, "merges.txt"));
+            foreach (var source in sources) CopyIfElsewhere(source, Path.Combine(dir, Path.GetFileName(source)));
             WriteDescriptor(dir, new JsonObject
             {
                 ["type"] = "hf-bpe", ["bos_token_id"] = bos, ["eos_token_id"] = eos, ["pad_token_id"] = pad,
             });
         });
+    }
+
+    /// <summary>
+    /// Vocabulary (added tokens included) and merges of a Hugging Face <c>tokenizer.json</c> whose model is
+    /// byte-level BPE; merges may be "left right" strings or [left, right] pairs (newer files).
+    /// </summary>
+    private static (Dictionary<string, int> Vocab, List<string> Merges) ReadTokenizerJson(string path)
+    {
+        var json = ReadJson(path);
+        var model = json["model"] as JsonObject ?? throw new TokenizerLoadException($"{path}: no \"model\" object");
+        string type = (model["type"] as JsonValue)?.GetValue<string>() ?? (model["merges"] is not null ? "BPE" : "unknown");
+        if (type != "BPE") throw new TokenizerLoadException($"{path}: model type {type} is not supported (only byte-level BPE, as GPT-2/OPT/RoBERTa ship)");
+        try
+        {
+            var vocab = (model["vocab"] as JsonObject ?? throw new TokenizerLoadException($"{path}: model has no \"vocab\" object"))
+                .ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>());
+            var merges = (model["merges"] as JsonArray ?? throw new TokenizerLoadException($"{path}: model has no \"merges\" list"))
+                .Select(m => m is JsonArray pair ? string.Join(' ', pair.Select(x => x!.GetValue<string>())) : m!.GetValue<string>()).ToList();
+            if (json["added_tokens"] is JsonArray added)
+                foreach (var token in added.OfType<JsonObject>())
+                    vocab[token["content"]!.GetValue<string>()] = token["id"]!.GetValue<int>();
+            return (vocab, merges);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        {
+            throw new TokenizerLoadException($"{path}: malformed BPE model ({e.Message})");
+        }
     }
 
     /// <summary>A compact tokenizer from its ordinary tokens; pad, bos, eos follow them.</summary>

@@ -39,12 +39,12 @@ public sealed class LmTrainingTask : ITrainingTask
         if (current?.Epoch != epoch) current = (epoch, windows.Epoch(epoch));
         var batch = current.Value.Batches[index];
         int b = batch.Count, t = config.SeqLen;
-        var device = model.parameters().First().device;
+        var device = Devices.DeviceOf(model);
         var all = tensor(batch.SelectMany(w => w.Select(i => (long)i)).ToArray(), new long[] { b, t + 1 }, device: device);
         var input = all.narrow(1, 0, t);                                         // (B, T)
         var targets = all.narrow(1, 1, t).reshape(-1);                           // (B·T)
         var logits = model.forward(input, ones_like(input)).reshape(b * t, -1);  // (B·T, V)
-        var loss = config.Loss == "focal" ? Losses.Focal(logits, targets, config.FocalGamma) : Losses.CrossEntropy(logits, targets);
+        var loss = config.Loss == LossKind.Focal ? Losses.Focal(logits, targets, config.FocalGamma) : Losses.CrossEntropy(logits, targets);
         return (loss, (long)b * t);
     }
 

@@ -9,10 +9,11 @@ using static TorchSharp.torch;
 namespace SentenceVae.Training;
 
 /// <summary>
-/// Sentence-level LLM training: windows of up to N pieces per document; loss = decoder loss on every
-/// next piece + stop-flag loss (focal, as the paper). The SentenceVAE can start from a trained VAE run
-/// and be frozen; the backbone can start from a Hugging Face OPT directory, with all but the first
-/// and last k layers frozen.
+/// Sentence-level LLM training: windows of up to N pieces per document, scored by <see cref="SentenceLlm.forward"/>:
+/// with "ce", the summed NLL of every next piece's tokens + EOS and of every stop decision per token
+/// (what <c>svae eval sllm</c> measures); with "focal", the paper's decoder + stop-flag focal losses.
+/// Trained end to end from scratch, or from a trained VAE (optionally frozen) and a Hugging Face OPT
+/// backbone (optionally all but the first and last k layers frozen).
 /// </summary>
 public sealed class SllmTrainingTask : ITrainingTask
 {
@@ -39,7 +40,7 @@ public sealed class SllmTrainingTask : ITrainingTask
         model.Freeze(config.FreezeSvae, config.FinetuneLayers);
         codec = new SentenceCodec(model.Svae);
 
-        var documents = CorpusReader.ReadTokenized(config.TrainData, tokenizer, maxTokens: svae.MaxSeqLen - 1).Select(d => d.Sentences);
+        var documents = CorpusReader.ReadTokenized(config.TrainData, tokenizer, SentenceSplitter.ForModel(svae, tokenizer)).Select(d => d.PieceIds);
         windows = new PieceWindows(documents, config.WindowPieces, config.BatchSize, config.Seed);
         validDocuments = CorpusReader.ReadDocuments(config.ValidData).ToList();
     }
@@ -72,16 +73,16 @@ public sealed class SllmTrainingTask : ITrainingTask
         if (current?.Epoch != epoch) current = (epoch, windows.Epoch(epoch));
         var batch = current.Value.Batches[index];
         int b = batch.Count, s = batch.Max(w => w.Pieces.Count);
-        var device = model.parameters().First().device;
+        var device = Devices.DeviceOf(model);
         // One padded (B·S, T) block of pieces; missing pieces are empty.
         var flat = batch.SelectMany(w => w.Pieces.Concat(Enumerable.Repeat(Array.Empty<int>(), s - w.Pieces.Count))).ToList();
         var (ids, mask) = codec.Batch(flat, device);
         long t = ids.shape[1];
-        var sentenceMask = tensor(batch.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Pieces.Count ? 1L : 0L)).ToArray(), new long[] { b, s }, device: device);
-        mask = mask * sentenceMask.reshape(b * s, 1);                                              // absent pieces: no tokens at all
-        var loss = model.forward(ids.view(b, s, t), mask.view(b, s, t), sentenceMask,
-            batch.Select(w => w.StartsDocument).ToArray(), batch.Select(w => w.EndsDocument).ToArray(), config.Loss == "focal" ? config.FocalGamma : 0);
-        return (loss.Total, loss.DecodedTokens);
+        var present = tensor(batch.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Pieces.Count ? 1L : 0L)).ToArray(), device: device);
+        mask = mask * present.unsqueeze(1);                                                        // absent pieces: no tokens at all
+        var layout = batch.Select(w => new PieceWindowLayout(w.Pieces.Count, w.StartsDocument, w.EndsDocument)).ToList();
+        var loss = model.forward(ids.view(b, s, t), mask.view(b, s, t), layout, config.Loss, config.FocalGamma, config.ReconstructionWeight);
+        return (loss.Objective, loss.Tokens);
     }
 
     public EvalResult Evaluate(int limit) => SllmEvaluator.Evaluate(model, tokenizer, validDocuments, limit);

@@ -50,8 +50,10 @@ public sealed record TrainConfig
     [JsonPropertyName("beta1")] public double Beta1 { get; init; } = 0.9;
     [JsonPropertyName("beta2")] public double Beta2 { get; init; } = 0.98;
     [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
-    /// <summary>"focal" (the paper's default) or "ce".</summary>
-    [JsonPropertyName("loss")] public string Loss { get; init; } = "focal";
+    /// <summary>"focal" (the paper's default) or "ce" (cross entropy; for the SLLM the summed NLL of tokens, EOS and stop decisions per token — what bits per byte measures).</summary>
+    [JsonPropertyName("loss")] public LossKind Loss { get; init; } = LossKind.Focal;
+    /// <summary>SLLM: weight of an added autoencoder loss (each piece decoded from its own sentence vector); 0: none.</summary>
+    [JsonPropertyName("reconstruction_weight")] public double ReconstructionWeight { get; init; }
     [JsonPropertyName("focal_gamma")] public double FocalGamma { get; init; } = 2.0;
     /// <summary>Exponential moving average of the weights (e.g. 0.999); null: off. Evaluation and the saved model use the average.</summary>
     [JsonPropertyName("ema_decay")] public double? EmaDecay { get; init; }
@@ -70,7 +72,8 @@ public sealed record TrainConfig
     {
         var problems = new List<string>();
         if (Kind is not ("vae" or "lm" or "sllm")) problems.Add($"kind '{Kind}' is not one of vae, lm, sllm");
-        if (Loss is not ("focal" or "ce")) problems.Add($"loss '{Loss}' is not one of focal, ce");
+        if (!Enum.IsDefined(Loss)) problems.Add($"loss {Loss} is not one of focal, ce");
+        if (ReconstructionWeight < 0) problems.Add($"reconstruction_weight must be ≥ 0 (is {ReconstructionWeight})");
         if (ExportDtype is not ("float32" or "float16" or "bfloat16")) problems.Add($"export_dtype '{ExportDtype}' is not one of float32, float16, bfloat16");
         foreach (var (name, value) in new[] { ("batch_size", BatchSize), ("seq_len", SeqLen), ("max_steps", MaxSteps), ("eval_every", EvalEvery),
                      ("checkpoint_every", CheckpointEvery), ("log_every", LogEvery), ("threads", Threads), ("window_pieces", WindowPieces) })

@@ -57,7 +57,7 @@ public sealed class Trainer : IDisposable
 
         // Tied weights appear under two names but are one tensor: optimise it once.
         parameters = task.Model.named_parameters().Where(p => p.parameter.requires_grad)
-            .DistinctBy(p => p.parameter.Handle).Select(p => (p.name, p.parameter)).ToList();
+            .DistinctBy(p => Checkpoints.StateDicts.StorageKey(p.parameter)).Select(p => (p.name, p.parameter)).ToList();
         var decay = parameters.Where(p => p.Param.dim() >= 2).Select(p => p.Param).ToList();
         var noDecay = parameters.Where(p => p.Param.dim() < 2).Select(p => p.Param).ToList();
         optimizer = optim.AdamW(new[]
@@ -104,7 +104,7 @@ public sealed class Trainer : IDisposable
         {
             double loss;
             long tokens;
-            double lr = LearningRateSchedule.At(state.Step, config);
+            double lr = LearningRateSchedule.At(state.Step, startElapsed + clock.Elapsed.TotalSeconds, config);
             using (var scope = NewDisposeScope())
             {
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
@@ -136,7 +136,7 @@ public sealed class Trainer : IDisposable
             if (state.Step % config.EvalEvery == 0) { Evaluate(lr); evaluatedLast = true; }
             if (state.Step % config.CheckpointEvery == 0) Checkpoint();
         }
-        if (!evaluatedLast && state.Step > 0) Evaluate(LearningRateSchedule.At(state.Step, config));
+        if (!evaluatedLast && state.Step > 0) Evaluate(LearningRateSchedule.At(state.Step, state.ElapsedSeconds, config));
         Checkpoint();
         report(Progress(null, 0, null, $"stopped at step {state.Step} after {TimeSpan.FromSeconds(state.ElapsedSeconds):hh\\:mm\\:ss} of training" +
             (cancel.IsCancellationRequested ? " (interrupted; --resume continues)" : "")));
@@ -205,7 +205,7 @@ public sealed class Trainer : IDisposable
         double secondsPerStep = state.Step == 0 ? 0 : state.ElapsedSeconds / state.Step;
         double remainingBySteps = (config.MaxSteps - state.Step) * secondsPerStep;
         double remaining = config.MaxMinutes > 0 ? Math.Min(remainingBySteps, config.MaxMinutes * 60 - state.ElapsedSeconds) : remainingBySteps;
-        return new TrainProgress(state.Step, config.MaxSteps, state.Epoch, LearningRateSchedule.At(state.Step, config), loss, tokensPerSecond,
+        return new TrainProgress(state.Step, config.MaxSteps, state.Epoch, LearningRateSchedule.At(state.Step, state.ElapsedSeconds, config), loss, tokensPerSecond,
             state.TokensSeen, TimeSpan.FromSeconds(state.ElapsedSeconds), state.Step == 0 ? null : TimeSpan.FromSeconds(Math.Max(0, remaining)), val, message);
     }
 

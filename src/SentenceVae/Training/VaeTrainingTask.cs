@@ -28,10 +28,9 @@ public sealed class VaeTrainingTask : ITrainingTask
             throw new InvalidDataException($"model config (vocab {modelConfig.VocabSize}, bos {modelConfig.BosId}, eos {modelConfig.EosId}, pad {modelConfig.PadId}) does not match tokenizer {tokenizer}");
         model = new Modules.SentenceVae(modelConfig);
         codec = new SentenceCodec(model, config.BatchSize);
-        int budget = modelConfig.MaxSeqLen - 1;                      // BOS takes one position
-        var train = CorpusReader.ReadTokenized(config.TrainData, tokenizer, maxTokens: budget).SelectMany(d => d.Sentences).ToList();
+        var splitter = SentenceSplitter.ForModel(modelConfig, tokenizer);
+        var train = CorpusReader.ReadTokenized(config.TrainData, tokenizer, splitter).SelectMany(d => d.PieceIds).ToList();
         batches = new PieceBatches(train, config.BatchSize, config.Seed, config.RandomSpans);
-        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = budget, CountTokens = tokenizer.CountTokens });
         validPieces = CorpusReader.ReadDocuments(config.ValidData).SelectMany(splitter.Split).ToList();
     }
 
@@ -42,9 +41,9 @@ public sealed class VaeTrainingTask : ITrainingTask
     {
         if (current?.Epoch != epoch) current = (epoch, batches.Epoch(epoch));
         var pieces = current.Value.Batches[index];
-        var (ids, mask) = codec.Batch(pieces, model.parameters().First().device);
-        var output = model.forward(ids, mask, config.Loss == "focal" ? config.FocalGamma : 0);
-        return (config.Loss == "focal" ? output.FocalLoss : output.CrossEntropy, pieces.Sum(p => p.Length + 1L));
+        var (ids, mask) = codec.Batch(pieces, Devices.DeviceOf(model));
+        var output = model.forward(ids, mask, config.Loss == LossKind.Focal ? config.FocalGamma : 0);
+        return (config.Loss == LossKind.Focal ? output.FocalLoss : output.CrossEntropy, pieces.Sum(p => p.Length + 1L));
     }
 
     /// <summary>Validation on an evenly spaced subset of the validation pieces (deterministic).</summary>

@@ -17,9 +17,9 @@ public class CorpusReaderTests
         foreach (var doc in docs)
         {
             Assert.Equal(doc.Text, string.Concat(doc.Pieces));
-            Assert.Equal(doc.Pieces.Count, doc.Sentences.Count);
-            Assert.Equal(doc.Text, string.Concat(doc.Sentences.Select(s => tok.Decode(s))));
-            Assert.All(doc.Sentences, s => Assert.InRange(s.Length, 1, 64));
+            Assert.Equal(doc.Pieces.Count, doc.PieceIds.Count);
+            Assert.Equal(doc.Text, string.Concat(doc.PieceIds.Select(s => tok.Decode(s))));
+            Assert.All(doc.PieceIds, s => Assert.InRange(s.Length, 1, 64));
             Assert.Equal(Encoding.UTF8.GetByteCount(doc.Text), doc.ByteCount);
         }
     }

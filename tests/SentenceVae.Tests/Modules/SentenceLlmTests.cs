@@ -16,10 +16,21 @@ public class SentenceLlmTests
         Backbone = new OptConfig { VocabSize = vocab, HiddenSize = 32, NumHiddenLayers = 2, FfnDim = 64, NumAttentionHeads = 4, MaxPositionEmbeddings = 64, Dropout = 0 },
     };
 
-    internal static SentenceLlm Tiny(int seed, bool startVector = true)
+    /// <summary>The richer layout: k memory vectors, the previous piece's states, a wider backbone, tied embeddings.</summary>
+    internal static SentenceLlmConfig RichConfig() => TinyConfig() with
+    {
+        MemoryVectors = 3,
+        ReadPreviousPiece = true,
+        Svae = TinyConfig().Svae with { TieWordEmbeddings = true },
+        Backbone = TinyConfig().Backbone with { HiddenSize = 48, FfnDim = 96 },
+    };
+
+    internal static SentenceLlm Tiny(int seed, bool startVector = true) => Tiny(seed, TinyConfig(startVector));
+
+    internal static SentenceLlm Tiny(int seed, SentenceLlmConfig config)
     {
         manual_seed(seed);
-        var model = new SentenceLlm(TinyConfig(startVector));
+        var model = new SentenceLlm(config);
         model.eval();
         return model;
     }
@@ -49,7 +60,7 @@ public class SentenceLlmTests
         var zeroMask = zeros(1, 1, vectors.shape[1], vectors.shape[1]);
         var layers = model.named_children().Single(c => c.name == "llm_layers").module;
         var pe = (TorchSharp.Modules.Embedding)model.named_children().Single(c => c.name == "llm_pe").module;
-        var x = vectors + pe.forward(arange(vectors.shape[1]).unsqueeze(0) + OptDecoder.PositionOffset);
+        var x = vectors + pe.forward(arange(vectors.shape[1]).unsqueeze(0) + OptLayers.PositionOffset);
         int i = 0;
         foreach (var (_, layer) in layers.named_children()) x = ((OptDecoderLayer)layer).forward(x, zeroMask, null, i++);
         return x;
@@ -81,27 +92,62 @@ public class SentenceLlmTests
         Assert.True((leakA.Hidden.narrow(0, 0, k + 1) - leakB.Hidden.narrow(0, 0, k + 1)).abs().max().item<float>() > 1e-3);
     }
 
-    [Fact]
-    public void TrainingLossIsCausalToo()
+    /// <summary>Scores of one document window (pieces 0..n-1) scoring pieces from <paramref name="firstTarget"/> on.</summary>
+    private static SentenceLlmLoss Score(SentenceLlm model, List<int[]> window, bool ends, int firstTarget = 0)
     {
-        // The loss of a window whose later pieces change differs only through those pieces' own terms:
-        // with windows cut right after piece k, the losses agree.
+        var (ids, mask) = new SentenceCodec(model.Svae).Batch(window);
+        using var noGrad = no_grad();
+        return model.forward(ids.unsqueeze(0), mask.unsqueeze(0), [new PieceWindowLayout(window.Count, true, ends, firstTarget)]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TrainingLossIsCausalToo(bool rich)
+    {
+        // The terms of pieces 0..k-1 (full window minus the window scored from piece k on) must not move
+        // when pieces k.. change; the terms of the later pieces must.
         using var scope = NewDisposeScope();
-        using var model = Tiny(22);
+        using var model = rich ? Tiny(22, RichConfig()) : Tiny(22);
         var rng = new Random(4);
         var pieces = RandomPieces(rng, 8);
-        var codec = new SentenceCodec(model.Svae);
-        SentenceLlmLoss Loss(List<int[]> window)
+        const int k = 4;
+        var changed = pieces.Take(k).Concat(RandomPieces(rng, 4)).ToList();
+        double Early(List<int[]> window)
         {
-            var (ids, mask) = codec.Batch(window);
-            using var noGrad = no_grad();
-            return model.forward(ids.unsqueeze(0), mask.unsqueeze(0), ones(1, window.Count, dtype: ScalarType.Int64), [true], [false]);
+            var all = Score(model, window, ends: false);
+            var late = Score(model, window, ends: false, firstTarget: k);
+            return all.TokenNll.item<float>() + all.StopNll.item<float>() - late.TokenNll.item<float>() - late.StopNll.item<float>();
         }
-        var full = Loss(pieces);
-        Assert.True(full.Total.item<float>() > 0);
-        Assert.True(double.IsFinite(full.Total.item<float>()));
-        Assert.Equal(pieces.Sum(p => p.Length + 1), full.DecodedTokens);
-        Assert.Equal(pieces.Count + 1, full.StopTargets);
+        double Late(List<int[]> window)
+        {
+            var late = Score(model, window, ends: false, firstTarget: k);
+            return late.TokenNll.item<float>() + late.StopNll.item<float>();
+        }
+        Assert.True(Early(pieces) > 1, "the early pieces are scored");
+        Assert.Equal(Early(pieces), Early(changed), 3);
+        Assert.True(Math.Abs(Late(pieces) - Late(changed)) > 1e-2, "the later pieces' terms do change");
+        var full = Score(model, pieces, ends: true);
+        Assert.Equal(pieces.Sum(p => p.Length + 1), full.Tokens);
+        Assert.Equal(pieces.Count + 1, full.Stops);                      // a continue before each piece, stop after the last
+    }
+
+    [Fact]
+    public void EvaluationScoresWhatTrainingMinimises()
+    {
+        // Cross-entropy training minimises (token NLL + stop NLL) / tokens; the evaluator reports the same number for the same document.
+        using var scope = NewDisposeScope();
+        using var model = Tiny(28, RichConfig());
+        var tok = new IdsTokenizer();
+        var rng = new Random(8);
+        var pieces = RandomPieces(rng, 6);
+        string text = string.Concat(pieces.Select(p => string.Join(' ', p) + " . "));
+        var split = SentenceSplitter.ForModel(model.Config.Svae, tok).Split(text).Select(p => tok.Encode(p).ToArray()).ToList();
+        Assert.Equal(pieces.Count, split.Count);
+        var scores = Score(model, split, ends: true);
+        var result = SentenceVae.Evaluation.SllmEvaluator.Evaluate(model, tok, [text]);
+        Assert.Equal(scores.Objective.item<float>(), result.Loss, 4);
+        Assert.Equal(scores.Tokens, result.Tokens);
     }
 
     [Fact]
@@ -133,12 +179,13 @@ public class SentenceLlmTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void CachedGenerationEqualsUncached(bool startVector)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void CachedGenerationEqualsUncached(bool startVector, bool rich)
     {
         using var scope = NewDisposeScope();
-        using var model = Tiny(24, startVector);
+        using var model = rich ? Tiny(24, RichConfig()) : Tiny(24, startVector);
         var tok = new IdsTokenizer();
         var generator = new SentenceLlmGenerator(model, tok);
         var rng = new Random(5);
@@ -160,17 +207,60 @@ public class SentenceLlmTests
     [Fact]
     public void RowsStopIndependently()
     {
+        // The stop head is set to say "stop" exactly when the backbone output's first feature is positive,
+        // so rows stop at different steps depending on their text.
         using var scope = NewDisposeScope();
         using var model = Tiny(25);
+        var fc = model.named_modules().Single(m => m.name == "fc").module;
+        using (no_grad())
+        {
+            var weight = fc.named_parameters().Single(p => p.name == "weight").parameter;
+            var bias = fc.named_parameters().Single(p => p.name == "bias").parameter;
+            weight.zero_(); bias.zero_();
+            weight[StopHead.Stop, 0] = tensor(50f);
+        }
         var generator = new SentenceLlmGenerator(model, new IdsTokenizer());
+        var options = new SentenceGenerationOptions { MaxPieces = 6, Tokens = new GenerationOptions { MaxNewTokens = 6 } };
         var rng = new Random(6);
-        var steps = generator.Steps([RandomPieces(rng, 2), RandomPieces(rng, 3)], new SentenceGenerationOptions { MaxPieces = 5 }, true).ToList();
-        Assert.InRange(steps.Count, 0, 5);
-        for (int r = 0; r < 2; r++)
+        var prompts = Enumerable.Range(0, 8).Select(i => RandomPieces(rng, 1 + i % 3)).ToList();
+        var steps = generator.Steps(prompts, options, true).ToList();
+        var counts = Enumerable.Range(0, prompts.Count).Select(r => steps.SelectMany(s => s).Count(p => p.Row == r)).ToList();
+        Assert.True(counts.Sum() > 0, "some row generated something");
+        Assert.True(counts.Distinct().Count() > 1, $"rows stopped at different steps ({string.Join(",", counts)})");
+        for (int r = 0; r < prompts.Count; r++)
         {
             var indices = steps.SelectMany(s => s).Where(p => p.Row == r).Select(p => p.Index).ToList();
             Assert.Equal(Enumerable.Range(0, indices.Count), indices);      // once a row stops it never comes back
+            var alone = generator.Steps([prompts[r]], options, true).SelectMany(s => s).Count();
+            Assert.Equal(alone, counts[r]);                                 // and it stops where it would alone
         }
+    }
+
+    [Fact]
+    public void TiedEmbeddingsAreSavedOnceAndLoadBack()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(29, RichConfig());
+        string dir = Directory.CreateTempSubdirectory("svae-tied").FullName;
+        try
+        {
+            SentenceLlmCheckpoint.Save(model, dir, new IdsTokenizerWithFiles());
+            var keys = SentenceVaeCheckpoint.ReadStateDict(Path.Combine(dir, "model.safetensors")).Keys.ToList();
+            Assert.Contains("svae.encoder.embed_token.weight", keys);
+            Assert.DoesNotContain("svae.decoder.linear.weight", keys);
+            Assert.DoesNotContain("svae.decoder.embed_token.weight", keys);
+            Assert.Contains("to_memory.weight", keys);
+            Assert.Contains("in_proj.weight", keys);
+            using var loaded = SentenceLlmCheckpoint.Load(dir);
+            var tok = new IdsTokenizer();
+            var options = new SentenceGenerationOptions { MaxPieces = 3, Tokens = new GenerationOptions { MaxNewTokens = 8 }, IgnoreStop = true };
+            var prompt = RandomPieces(new Random(9), 3);
+            var a = new SentenceLlmGenerator(model, tok).Steps([prompt], options, true).SelectMany(s => s).Select(p => string.Join(",", p.Ids)).ToList();
+            var b = new SentenceLlmGenerator(loaded, tok).Steps([prompt], options, true).SelectMany(s => s).Select(p => string.Join(",", p.Ids)).ToList();
+            Assert.Equal(3, a.Count);
+            Assert.Equal(a, b);
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Fact]
@@ -215,16 +305,17 @@ public class SentenceLlmTests
         public void Save(string directory) => File.WriteAllText(Path.Combine(directory, "ids-tokenizer.txt"), "ids\n");
     }
 
-    /// <summary>Ids as text ("5 17 3"), for models over a made-up vocabulary.</summary>
+    /// <summary>Ids as text ("5 17 3"), for models over a made-up vocabulary; "." is id 299, so text can be split into pieces.</summary>
     internal sealed class IdsTokenizer : ITextTokenizer
     {
+        private const int Period = 299;
         public string Kind => "ids";
         public int VocabSize => 300;
         public int BosId => 2;
         public int EosId => 3;
         public int PadId => 1;
-        public IReadOnlyList<int> Encode(string text) => text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
-        public string Decode(IEnumerable<int> ids) => string.Join(' ', ids);
+        public IReadOnlyList<int> Encode(string text) => text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(w => w == "." ? Period : int.Parse(w)).ToList();
+        public string Decode(IEnumerable<int> ids) => string.Join(' ', ids.Select(id => id == Period ? "." : id.ToString()));
         public int CountTokens(string text) => Encode(text).Count;
         public void Save(string directory) => throw new NotSupportedException();
     }

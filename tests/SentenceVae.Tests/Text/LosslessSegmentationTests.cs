@@ -113,4 +113,43 @@ public class LosslessSegmentationTests
     }
 
     private static string Show(string s) => "\"" + s.Replace("\n", "\\n").Replace("\r", "\\r") + "\"";
+
+    [Fact]
+    public void LeadingWhitespaceMovesSpacesToTheNextPiece()
+    {
+        var splitter = new SentenceSplitter(new SplitterOptions { LeadingWhitespace = true });
+        Assert.Equal(new[] { "The cat sat.", " The dog barked!", " Did it?", " Yes;", " it did:", " loudly. " },
+            splitter.Split("The cat sat. The dog barked! Did it? Yes; it did: loudly. ").ToArray());
+        Assert.Equal(new[] { "A line", "\nanother line", "\r\nthird line" }, splitter.Split("A line\nanother line\r\nthird line").ToArray());
+    }
+
+    [Fact]
+    public void LeadingWhitespacePiecesTokenizeAsTheWholeTextAndStayLossless()
+    {
+        // GPT-2-style BPE never merges across the space that starts a word, so pieces that begin with
+        // their whitespace give the whole text's tokens (but where a cut falls inside a token, as in
+        // "afterwards.|--She"); trailing-space pieces add a " " token and space-less words.
+        var tok = TextTokenizers.Compact;
+        string text = File.ReadAllText(TestPaths.Data("austen-valid.txt"))[..60000];
+        var leading = new SentenceSplitter(new SplitterOptions { LeadingWhitespace = true, MaxTokens = 63, CountTokens = tok.CountTokens });
+        var trailing = new SentenceSplitter(new SplitterOptions { MaxTokens = 63, CountTokens = tok.CountTokens });
+        var pieces = leading.Split(text);
+        Assert.Equal(text, string.Concat(pieces));
+        Assert.Equal(trailing.Split(text).Count, pieces.Count);
+        Assert.All(pieces, p => Assert.InRange(tok.CountTokens(p), 1, 63));
+        var whole = tok.Encode(text);
+        var joined = pieces.SelectMany(p => tok.Encode(p)).ToList();
+        Assert.InRange(joined.Count, whole.Count, whole.Count * 1.002);
+        Assert.Equal(whole.Take(800), joined.Take(800));
+        Assert.True(trailing.Split(text).Sum(p => tok.CountTokens(p)) > whole.Count * 1.05, "trailing spaces cost extra tokens");
+
+        var rng = new Random(11);
+        for (int i = 0; i < 500; i++)
+        {
+            string random = RandomText.Next(rng, maxAtoms: 60);
+            var split = leading.Split(random);
+            Assert.Equal(random, string.Concat(split));
+            Assert.Equal(split, leading.Split(RandomText.Chunks(random, rng)).ToList());     // streaming splits the same
+        }
+    }
 }

@@ -138,4 +138,63 @@ public class TokenizerTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    /// <summary>A tokenizer.json built from the committed GPT-2 vocab.json + merges.txt, as Hugging Face's tokenizers library writes it.</summary>
+    private static string TokenizerJsonFixture(bool pairMerges)
+    {
+        string source = TestPaths.Fixture("gpt2-hf");
+        var vocab = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(source, "vocab.json")))!;
+        var merges = File.ReadLines(Path.Combine(source, "merges.txt")).Where(l => l.Length > 0 && !l.StartsWith("#version"))
+            .Select(m => pairMerges ? (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonArray(m.Split(' ').Select(x => (System.Text.Json.Nodes.JsonNode)x!).ToArray()) : m).ToArray();
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["id"] = 50256, ["content"] = "<|endoftext|>", ["special"] = true }),
+            ["pre_tokenizer"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false },
+            ["model"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new System.Text.Json.Nodes.JsonArray(merges) },
+        };
+        string dir = Directory.CreateTempSubdirectory("svae-tokjson").FullName;
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+        return dir;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TokenizerJsonGivesTheIdsOfVocabAndMerges(bool pairMerges)
+    {
+        string dir = TokenizerJsonFixture(pairMerges);
+        try
+        {
+            var fromFiles = TextTokenizers.FromHuggingFaceDirectory(TestPaths.Fixture("gpt2-hf"));
+            var fromJson = TextTokenizers.Load(dir);
+            Assert.Equal((fromFiles.VocabSize, fromFiles.BosId, fromFiles.EosId, fromFiles.PadId), (fromJson.VocabSize, fromJson.BosId, fromJson.EosId, fromJson.PadId));
+            string text = File.ReadAllText(TestPaths.Data("mobydick-ch01-18.txt"))[..20000] + " naïve café — 3.50 ‘quoted’ 😀 <|endoftext|>";
+            var ids = fromJson.Encode(text);
+            Assert.True(ids.Count > 1000);
+            Assert.Equal(fromFiles.Encode(text), ids);
+            Assert.Equal(text, fromJson.Decode(ids));
+
+            string saved = Path.Combine(dir, "saved");
+            fromJson.Save(saved);
+            Assert.Equal(ids, TextTokenizers.Load(saved).Encode(text));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void ANonBpeTokenizerJsonIsAClearError()
+    {
+        string dir = Directory.CreateTempSubdirectory("svae-tokjson").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",0.0]]}}");
+            var e = Assert.Throws<TokenizerLoadException>(() => TextTokenizers.Load(dir));
+            Assert.Contains("Unigram", e.Message);
+            Assert.Contains("tokenizer.json", e.Message);
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}");
+            Assert.Throws<TokenizerLoadException>(() => TextTokenizers.Load(dir));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

@@ -44,7 +44,7 @@ public class TrainerTests : IDisposable
         return new TrainConfig
         {
             Kind = "lm", TrainData = train, ValidData = valid, BatchSize = 4, SeqLen = 32, MaxSteps = steps, WarmupSteps = 5, LearningRate = 3e-3,
-            MinLearningRate = 3e-4, EvalEvery = 1000, EvalLimit = 500, CheckpointEvery = 5, LogEvery = 5, Threads = 1, Seed = 7, Loss = "ce", EmaDecay = 0.9,
+            MinLearningRate = 3e-4, EvalEvery = 1000, EvalLimit = 500, CheckpointEvery = 5, LogEvery = 5, Threads = 1, Seed = 7, Loss = LossKind.CrossEntropy, EmaDecay = 0.9,
             Model = new JsonObject
             {
                 ["vocab_size"] = tok.VocabSize, ["hidden_size"] = 32, ["num_hidden_layers"] = 1, ["ffn_dim"] = 64, ["num_attention_heads"] = 2,
@@ -184,5 +184,20 @@ public class TrainerTests : IDisposable
             return latest is null ? -1 : int.Parse(Path.GetFileName(latest)["step-".Length..]);
         }
         catch (IOException) { return -1; }
+    }
+}
+
+public class LearningRateScheduleTests
+{
+    [Fact]
+    public void ATimeLimitedRunFinishesItsDecayInsideItsMinutes()
+    {
+        var c = new TrainConfig { LearningRate = 1e-3, MinLearningRate = 1e-4, WarmupSteps = 10, MaxSteps = 100_000, MaxMinutes = 10 };
+        Assert.Equal(1e-4, LearningRateSchedule.At(50, 10 * 60, c), 12);                      // budget spent: at the floor
+        Assert.Equal(0.55e-3, LearningRateSchedule.At(50, 5 * 60, c), 9);                     // halfway through the minutes: halfway down
+        Assert.True(LearningRateSchedule.At(50, 60, c) > LearningRateSchedule.At(50, 120, c)); // decays with time at a fixed step
+        var bySteps = c with { MaxMinutes = 0, MaxSteps = 110 };
+        Assert.Equal(1e-4, LearningRateSchedule.At(110, 0, bySteps), 12);                       // without a time limit: by steps, as before
+        Assert.Equal(0.55e-3, LearningRateSchedule.At(60, 1e9, bySteps), 9);
     }
 }

@@ -1,0 +1,54 @@
+using SentenceVae.Inference;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// The OPT layer-stack run shared by <see cref="OptDecoder"/> (over token embeddings) and
+/// <see cref="SentenceLlm"/> (over sentence vectors): learned positions from the mask's cumulative sum,
+/// dropout, then every layer under a causal + padding mask, appending to the KV cache. The modules
+/// stay in their owners, so each keeps its checkpoint keys.
+/// </summary>
+public static class OptLayers
+{
+    /// <summary>OPT's learned positions are offset by 2: row p+2 holds position p (fairseq kept rows 0-1 for padding).</summary>
+    public const int PositionOffset = 2;
+
+    /// <summary>
+    /// Rows of the learned position table for the new positions (B, T): positions come from the mask's
+    /// cumulative sum, so padding does not shift them (padded slots get −1, i.e. row 1), plus the offset of 2.
+    /// </summary>
+    public static Tensor Positions(Tensor mask, int past, long t) => (mask.cumsum(1) * mask - 1).narrow(1, past, t) + PositionOffset;
+
+    /// <param name="embeds">(B, T) inputs (B, T, C): token embeddings or sentence vectors; with a cache only the new positions</param>
+    /// <param name="attentionMask">(B, past+T): 1 real / 0 padding over the cached past and these positions</param>
+    /// <returns>hidden states (B, T, C) after the last layer (no final norm)</returns>
+    public static Tensor Run(Embedding positions, ModuleList<OptDecoderLayer> layers, Dropout dropout, int maxPositions,
+        Tensor embeds, Tensor attentionMask, KvCache? cache)
+    {
+        int past = cache?.Length ?? 0;
+        long t = embeds.shape[1];
+        if (attentionMask.shape[1] != past + t)
+            throw new ArgumentException($"attention mask covers {attentionMask.shape[1]} positions, expected past {past} + new {t}");
+        if (past + t > maxPositions)
+            throw new ArgumentException($"sequence of {past + t} positions exceeds the model's {maxPositions} positions");
+
+        var mask = attentionMask.to(ScalarType.Int64);
+        var x = dropout.forward(embeds + positions.forward(Positions(mask, past, t)));   // (B, T, C)
+        using var attn = AttentionMasks.CausalPadding(mask, past, t, x.dtype);          // (B, 1, T, past+T)
+        for (int i = 0; i < layers.Count; i++) x = layers[i].forward(x, attn, cache, i);
+        return x;                                                                        // (B, T, C)
+    }
+
+    /// <summary>As Hugging Face's OPTPreTrainedModel: 2-D weights ~ N(0, std), biases 0 (norms keep 1).</summary>
+    public static void Init(nn.Module module, double std)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, p) in module.named_parameters())
+        {
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else if (p.dim() == 2) p.normal_(0, std);
+        }
+    }
+}
