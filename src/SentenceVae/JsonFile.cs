@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace SentenceVae;
 
 /// <summary>Reading and writing the project's JSON config files, with errors that name the file.</summary>
-public static class JsonFile
+internal static class JsonFile
 {
     public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 

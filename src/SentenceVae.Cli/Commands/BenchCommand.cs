@@ -19,13 +19,14 @@ internal static class BenchCommand
         var json = new Option<string?>("--json") { Description = "write the JSON report here ('-' for standard output)" };
         var markdown = new Option<string?>("--markdown") { Description = "write the markdown table here" };
         var plot = new Option<string?>("--plot") { Description = "write a PNG of KV-cache bytes and memory growth vs context length" };
+        var pareto = new Option<string?>("--pareto") { Description = "write a PNG of bits per byte vs output tokens/s (at the 256-token prompt, else the middle one) for every model" };
         var runs = new Option<int>("--runs") { Description = "timed runs per figure (median), after a warm-up", DefaultValueFactory = _ => 5 };
         var prompts = new Option<int[]>("--prompt-tokens") { Description = "prompt lengths in tokens", DefaultValueFactory = _ => new[] { 64, 256, 1024 }, AllowMultipleArgumentsPerToken = true };
         var output = new Option<int>("--output-tokens") { Description = "output tokens timed per run", DefaultValueFactory = _ => 32 };
         var evalTokens = new Option<long>("--eval-tokens") { Description = "evaluate only about this many tokens of the text (0: all)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
         var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, json, markdown, plot, runs, prompts, output, evalTokens, threads };
+            { baseline, models, data, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads };
         command.SetAction(parse =>
         {
             var documents = CorpusReader.ReadDocuments(parse.GetValue(data)!).ToList();
@@ -38,6 +39,7 @@ internal static class BenchCommand
             Write(parse.GetValue(markdown), table, io);
             if (parse.GetValue(json) is { } jsonPath) Write(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
             if (parse.GetValue(plot) is { } png) Plot(report, png);
+            if (parse.GetValue(pareto) is { } paretoPng) Pareto(report, paretoPng);
             if (parse.GetValue(json) != "-") io.Out.Write(table);
             return 0;
         });
@@ -76,6 +78,31 @@ internal static class BenchCommand
             }) + " |");
         }
         return sb.ToString();
+    }
+
+    /// <summary>Quality against speed: one labelled point per model (x: output tokens/s at the 256-token prompt, y: bits per byte; lower right is better).</summary>
+    private static void Pareto(BenchmarkReport report, string path)
+    {
+        var prompts = report.Models[0].OutputTokensPerS.Keys.ToList();
+        string prompt = prompts.Contains("256") ? "256" : prompts[prompts.Count / 2];
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int i = 0; i < report.Models.Count; i++)
+        {
+            var model = report.Models[i];
+            double x = model.OutputTokensPerS[prompt], y = model.BitsPerByte;
+            var point = plot.Add.Scatter(new[] { x }, new[] { y }, palette.GetColor(i));
+            point.MarkerSize = 10;
+            point.LegendText = $"{model.Name}: {y:0.000} bpb, {x:0} tok/s";
+            var label = plot.Add.Text(model.Name, x, y);
+            label.LabelFontSize = 11;
+            label.OffsetX = 6;
+        }
+        plot.XLabel($"output tokens/s (batch 1, {prompt}-token prompt)");
+        plot.YLabel("bits per byte (lower is better)");
+        plot.Title($"Quality vs speed, measured in one run ({report.Machine["date"]})");
+        plot.ShowLegend(Alignment.UpperRight);
+        plot.SavePng(path, 1000, 650);
     }
 
     private static void Plot(BenchmarkReport report, string path)

@@ -45,8 +45,13 @@ internal static class EvalCommand
         var command = new Command(kind, description) { model, data, limit, json, device };
         command.SetAction(parse =>
         {
-            var docs = CorpusReader.ReadDocuments(parse.GetValue(data)!).ToList();
+            if (parse.GetValue(limit) < 0) throw new CliUsageException($"--limit must be 0 (all) or positive (is {parse.GetValue(limit)})");
+            string path = parse.GetValue(data)!;
+            var docs = CorpusReader.ReadDocuments(path).ToList();
+            if (docs.Count == 0) throw new InvalidDataException($"{path}: no text to evaluate (every line is empty)");
             var result = evaluate(parse.GetValue(model)!, LmCommand.ParseDevice(parse.GetValue(device)!), docs, parse.GetValue(limit));
+            if (!double.IsFinite(result.Loss) || result.BitsPerByte is double b && !double.IsFinite(b))
+                throw new InvalidDataException($"{parse.GetValue(model)}: the model's loss on {path} is {result.Loss} (non-finite: are its weights damaged?)");
             io.Out.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(result)
                 : $"loss {result.Loss:0.0000}  ppl {result.Ppl:0.00}  bits/byte {Show(result.BitsPerByte, "0.0000")}  token accuracy {Show(result.TokenAccuracy, "P2")}  " +

@@ -18,13 +18,16 @@ internal static class LmCommand
     private static Command Generate(CliIO io)
     {
         var model = new Option<string>("--model") { Description = "model directory: config.json + model.safetensors (or shards / pytorch_model.bin) + tokenizer", Required = true };
-        var prompt = new Option<string>("--prompt") { Description = "text to continue", Required = true };
+        var prompt = new PromptOptions();
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer if the model directory has none: gpt2, compact or a directory" };
         var (maxNew, temperature, topK, topP, seed) = SamplingOptions();
+        maxNew.Description = "tokens to generate at most; BOS + prompt tokens + these − 1 must fit the model's max_position_embeddings (1024 for lm-256, 2048 for OPT)";
         var device = DeviceOption();
-        var command = new Command("generate", "Continue a prompt token by token, printing text as it is produced.") { model, prompt, tokenizer, maxNew, temperature, topK, topP, seed, device };
+        var command = new Command("generate", "Continue a prompt token by token, printing text as it is produced.") { model, tokenizer, maxNew, temperature, topK, topP, seed, device };
+        prompt.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
+            string text = prompt.Read(parse, io);
             string dir = parse.GetValue(model)!;
             var tok = TextTokenizers.Load(parse.GetValue(tokenizer) ?? dir);
             using var lm = HuggingFaceCheckpoint.LoadOpt(dir, ParseDevice(parse.GetValue(device)!));
@@ -35,8 +38,14 @@ internal static class LmCommand
                 MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
                 TopP = parse.GetValue(topP), Seed = parse.GetValue(seed),
             };
-            io.Out.Write(TokenGenerator.TrimPrompt(parse.GetValue(prompt)!));
-            await foreach (var token in new TokenGenerator(lm, tok).StreamAsync(parse.GetValue(prompt)!, options, cancel))
+            options.Validate();
+            var generator = new TokenGenerator(lm, tok);
+            var ids = generator.PromptIds(text);
+            // The last generated token is never fed back, so BOS + prompt + new tokens − 1 positions are used.
+            int keep = prompt.Fit(parse, ids.Length, options.MaxNewTokens, lm.Config.MaxPositionEmbeddings + 1, "token", "--max-new-tokens", "max_position_embeddings (+1)");
+            if (keep < ids.Length) ids = [tok.BosId, .. ids[(ids.Length - keep + 1)..]];
+            io.Out.Write(keep < generator.PromptIds(text).Length ? tok.Decode(ids) : TokenGenerator.TrimPrompt(text));
+            await foreach (var token in generator.StreamAsync(ids, options, cancel))
             {
                 io.Out.Write(token.Text);
                 io.Out.Flush();

@@ -21,20 +21,25 @@ internal static class VaeCommand
         public void Dispose() => Model.Dispose();
     }
 
-    private static (Option<string> Model, Option<string?> Tokenizer, Argument<string?> Input, Option<string> Device) Inputs() => (
+    private sealed record InputOptions(Option<string> Model, Option<string?> Tokenizer, Argument<string?> Input, Option<string?> Text, Option<string> Device);
+
+    private static InputOptions Inputs() => new(
         new Option<string>("--model") { Description = "model directory: config.json + model.safetensors (or one .pth) + tokenizer", Required = true },
         new Option<string?>("--tokenizer") { Description = "tokenizer if the model directory has none: gpt2, compact or a directory" },
-        new Argument<string?>("TEXT|FILE") { Description = "text, a UTF-8 file, or '-' / nothing for standard input", Arity = ArgumentArity.ZeroOrOne },
+        new Argument<string?>("FILE") { Description = "a UTF-8 text file, or '-' / nothing for standard input", Arity = ArgumentArity.ZeroOrOne },
+        new Option<string?>("--text") { Description = "the text itself instead of a file" },
         LmCommand.DeviceOption());
 
-    private static Loaded Load(ParseResult parse, (Option<string> Model, Option<string?> Tokenizer, Argument<string?> Input, Option<string> Device) o, CliIO io)
+    private static Loaded Load(ParseResult parse, InputOptions o, CliIO io)
     {
+        string? input = parse.GetValue(o.Input), literal = parse.GetValue(o.Text);
+        if (input is not null && literal is not null) throw new CliUsageException("give either FILE or --text, not both");
+        // Open the input before loading anything: a missing file is reported at once.
+        string text = literal ?? CliInput.ReadAll(input, io);
         string dir = parse.GetValue(o.Model)!;
         var model = SentenceVaeCheckpoint.Load(dir, LmCommand.ParseDevice(parse.GetValue(o.Device)!));
         var tok = TextTokenizers.Load(parse.GetValue(o.Tokenizer) ?? dir);
         if (tok.VocabSize > model.Config.VocabSize) throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {model.Config.VocabSize}");
-        string? input = parse.GetValue(o.Input);
-        string text = input is not null && input != "-" && !File.Exists(input) ? input : CliInput.ReadAll(input, io);
         var splitter = SentenceSplitter.ForModel(model.Config, tok);
         var pieces = splitter.Split(text).ToList();
         return new Loaded(model, tok, pieces, pieces.Select(p => tok.Encode(p).ToArray()).ToList());
@@ -43,7 +48,7 @@ internal static class VaeCommand
     private static Command Reconstruct(CliIO io)
     {
         var o = Inputs();
-        var command = new Command("reconstruct", "Encode each piece to one vector and decode it back (greedy); marks pieces that do not come back exactly.") { o.Model, o.Tokenizer, o.Input, o.Device };
+        var command = new Command("reconstruct", "Encode each piece to one vector and decode it back (greedy); marks pieces that do not come back exactly.") { o.Model, o.Tokenizer, o.Input, o.Text, o.Device };
         command.SetAction(parse =>
         {
             using var run = Load(parse, o, io);
@@ -69,7 +74,7 @@ internal static class VaeCommand
     private static Command Encode(CliIO io)
     {
         var o = Inputs();
-        var command = new Command("encode", "Print each piece's sentence vector as JSON (one object per line: index, text, vector).") { o.Model, o.Tokenizer, o.Input, o.Device };
+        var command = new Command("encode", "Print each piece's sentence vector as JSON (one object per line: index, text, vector).") { o.Model, o.Tokenizer, o.Input, o.Text, o.Device };
         command.SetAction(parse =>
         {
             using var run = Load(parse, o, io);

@@ -13,8 +13,10 @@ namespace SentenceVae.Checkpoints;
 /// </summary>
 public static class HuggingFaceCheckpoint
 {
+    /// <summary>File names of a Hugging Face model directory: its config, single-file safetensors weights and PyTorch weights.</summary>
     public const string ConfigFile = "config.json", SafetensorsFile = "model.safetensors", BinFile = "pytorch_model.bin";
 
+    /// <summary>Loads an OPT model directory (config.json + model.safetensors, sharded safetensors or pytorch_model.bin) into <paramref name="dtype"/> on <paramref name="device"/>; every key and shape is checked.</summary>
     public static OptForCausalLm LoadOpt(string directory, Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such directory");
@@ -88,6 +90,7 @@ public static class HuggingFaceCheckpoint
         return all;
     }
 
+    /// <summary>The tensors of a .safetensors file by name (fp16/bf16 kept as stored).</summary>
     public static Dictionary<string, Tensor> ReadSafetensors(string path)
     {
         try { return Safetensors.LoadStateDict(path); }

@@ -14,6 +14,7 @@ namespace SentenceVae.Checkpoints;
 /// </summary>
 public static class SafePickle
 {
+    /// <summary>The only Python globals a weights pickle may name: what tensors, storages and ordered dicts need.</summary>
     public static readonly IReadOnlySet<string> AllowedGlobals = new HashSet<string>
     {
         "collections.OrderedDict",

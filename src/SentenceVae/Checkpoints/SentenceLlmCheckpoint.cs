@@ -12,9 +12,11 @@ namespace SentenceVae.Checkpoints;
 /// </summary>
 public static class SentenceLlmCheckpoint
 {
+    /// <summary>Loads a sentence-level LLM model directory (config.json + model.safetensors + tokenizer), in evaluation mode.</summary>
     public static SentenceLlm Load(string directory, Device? device = null) =>
         Load(Path.Combine(directory, SentenceVaeCheckpoint.ConfigFile), SentenceVaeCheckpoint.FindWeights(directory), device);
 
+    /// <summary>Loads a config file and a weights file (.safetensors or a reference .pth), in evaluation mode.</summary>
     public static SentenceLlm Load(string configPath, string weightsPath, Device? device = null)
     {
         var config = SentenceLlmConfig.Load(configPath);
@@ -36,6 +38,7 @@ public static class SentenceLlmCheckpoint
         return model;
     }
 
+    /// <summary>Writes a model directory: config.json, model.safetensors in <paramref name="dtype"/> (tied weights once) and the tokenizer's files.</summary>
     public static void Save(SentenceLlm model, string directory, ITextTokenizer? tokenizer = null, ScalarType dtype = ScalarType.Float32)
     {
         Directory.CreateDirectory(directory);

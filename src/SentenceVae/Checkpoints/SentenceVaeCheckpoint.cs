@@ -13,6 +13,7 @@ namespace SentenceVae.Checkpoints;
 /// </summary>
 public static class SentenceVaeCheckpoint
 {
+    /// <summary>File names of a model directory: the config and the weights.</summary>
     public const string ConfigFile = "config.json", WeightsFile = "model.safetensors";
 
     /// <summary>Loads a model directory, or a config + weights file pair (<c>.safetensors</c> or <c>.pth</c>).</summary>
@@ -31,6 +32,7 @@ public static class SentenceVaeCheckpoint
         return pth.Length == 1 ? pth[0] : throw new CheckpointException($"{directory}: no {WeightsFile} (nor a single .pth file)");
     }
 
+    /// <summary>Loads a config file and a weights file (.safetensors or a reference .pth), in evaluation mode.</summary>
     public static Modules.SentenceVae Load(string configPath, string weightsPath, Device? device = null)
     {
         var config = SentenceVaeConfig.Load(configPath);

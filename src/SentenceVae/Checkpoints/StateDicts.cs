@@ -7,7 +7,7 @@ public static class StateDicts
 {
     /// <summary>
     /// Copies <paramref name="source"/> into the module's parameters and buffers (converting dtype and
-    /// device). Fails, before changing anything, on a missing key (unless in <paramref name="optional"/>),
+    /// device). Fails, before changing anything, on a non-finite value (NaN/Inf), a missing key (unless in <paramref name="optional"/>),
     /// an unexpected key or a shape mismatch, listing them all.
     /// </summary>
     public static void LoadStrict(nn.Module module, IReadOnlyDictionary<string, Tensor> source, string sourceName, IReadOnlySet<string>? optional = null)
@@ -22,6 +22,11 @@ public static class StateDicts
         if (unexpected.Count > 0) problems.Add($"unexpected keys ({unexpected.Count}): {List(unexpected)}");
         if (misshapen.Count > 0) problems.Add($"shape mismatches ({misshapen.Count}): {List(misshapen)}");
         if (problems.Count > 0) throw new CheckpointException($"{sourceName} does not fit {module.GetName()}: {string.Join("; ", problems)}");
+
+        List<string> broken;
+        using (NewDisposeScope())
+            broken = source.Where(kv => kv.Value.is_floating_point() && !kv.Value.isfinite().all().item<bool>()).Select(kv => kv.Key).Order().ToList();
+        if (broken.Count > 0) throw new CheckpointException($"{sourceName}: tensor {broken[0]} holds NaN/Inf{(broken.Count > 1 ? $" (and {broken.Count - 1} more: {List(broken.Skip(1).ToList())})" : "")}; the file is damaged");
 
         using var noGrad = no_grad();
         foreach (var (key, tensor) in source) target[key].copy_(tensor);
@@ -57,6 +62,7 @@ public static class StateDicts
         return module.state_dict().Where(kv => !tied.Contains(kv.Key));
     }
 
+    /// <summary>A shape as "[a, b]" for messages.</summary>
     public static string Shape(long[] shape) => "[" + string.Join(", ", shape) + "]";
 
     private static string List(List<string> items) => string.Join(", ", items.Take(20)) + (items.Count > 20 ? $", … ({items.Count - 20} more)" : "");

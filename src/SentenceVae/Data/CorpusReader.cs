@@ -5,6 +5,9 @@ namespace SentenceVae.Data;
 
 /// <summary>One document of a corpus: its text, its pieces, and each piece's token ids.</summary>
 /// <param name="Index">Position of the document among the non-empty lines of its file, from 0.</param>
+/// <param name="Text">The document as read (one line of the corpus).</param>
+/// <param name="Pieces">Its pieces; they concatenate to <paramref name="Text"/> in lossless mode.</param>
+/// <param name="PieceIds">Each piece's token ids (no BOS/EOS).</param>
 public sealed record TokenizedDocument(int Index, string Text, IReadOnlyList<string> Pieces, IReadOnlyList<int[]> PieceIds)
 {
     /// <summary>UTF-8 size of the document's text (the unit of bits per byte).</summary>
@@ -49,6 +52,7 @@ public static class CorpusReader
             yield return Tokenize(index++, text, splitter, tokenizer);
     }
 
+    /// <summary>One document split by <paramref name="splitter"/> and each piece tokenized.</summary>
     public static TokenizedDocument Tokenize(int index, string text, SentenceSplitter splitter, ITextTokenizer tokenizer)
     {
         var pieces = splitter.Split(text);

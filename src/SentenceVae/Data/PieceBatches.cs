@@ -12,7 +12,7 @@ namespace SentenceVae.Data;
 /// work against memorising the training pieces, though they do not stop it (README: "Training the
 /// SentenceVAE"). Set by <c>random_spans</c> in TrainConfig.
 /// </remarks>
-public sealed class PieceBatches
+internal sealed class PieceBatches
 {
     private const int PoolBatches = 50;      // pieces are sorted by length within pools of 50 batches
     private readonly IReadOnlyList<int[]> pieces;

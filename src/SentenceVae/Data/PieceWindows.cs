@@ -1,13 +1,13 @@
 namespace SentenceVae.Data;
 
 /// <summary>A run of consecutive pieces of one document, and whether it starts / ends the document.</summary>
-public sealed record PieceWindow(IReadOnlyList<int[]> Pieces, bool StartsDocument, bool EndsDocument);
+internal sealed record PieceWindow(IReadOnlyList<int[]> Pieces, bool StartsDocument, bool EndsDocument);
 
 /// <summary>
 /// Training windows for a sentence-level LLM: each document's pieces cut into windows of at most N
 /// pieces. Each epoch visits the windows in an order that is a pure function of (seed, epoch).
 /// </summary>
-public sealed class PieceWindows
+internal sealed class PieceWindows
 {
     private readonly List<PieceWindow> windows = new();
     private readonly int batchSize, seed;

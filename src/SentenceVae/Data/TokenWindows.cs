@@ -5,7 +5,7 @@ namespace SentenceVae.Data;
 /// into windows of seq_len+1 tokens (inputs and next-token targets). Each epoch starts at a different
 /// offset and visits windows in a different order, both pure functions of (seed, epoch).
 /// </summary>
-public sealed class TokenWindows
+internal sealed class TokenWindows
 {
     private readonly int[] stream;
     private readonly int seqLen, batchSize, seed;

@@ -11,27 +11,43 @@ namespace SentenceVae.Evaluation;
 /// <summary>What one model measured in a benchmark run (JSON names as the issue specifies).</summary>
 public sealed record BenchmarkModel
 {
+    /// <summary>The model directory's name.</summary>
     [JsonPropertyName("name")] public required string Name { get; init; }
+    /// <summary>"token-lm" or "sentence-llm".</summary>
     [JsonPropertyName("kind")] public required string Kind { get; init; }
+    /// <summary>Parameters (tied weights counted once).</summary>
     [JsonPropertyName("params")] public long Params { get; init; }
+    /// <summary>Per-token perplexity on the evaluation text (tokens of each model's own kind).</summary>
     [JsonPropertyName("ppl")] public double Ppl { get; init; }
+    /// <summary>Negative log-likelihood of the evaluation text in bits per UTF-8 byte.</summary>
     [JsonPropertyName("bits_per_byte")] public double BitsPerByte { get; init; }
+    /// <summary>Sentence-VAE reconstruction token accuracy (paper layout only).</summary>
     [JsonPropertyName("token_accuracy")] public double? TokenAccuracy { get; init; }
+    /// <summary>Share of pieces reconstructed exactly (paper layout only).</summary>
     [JsonPropertyName("exact_match")] public double? ExactMatch { get; init; }
+    /// <summary>Output tokens per second after the prefill, by prompt length.</summary>
     [JsonPropertyName("output_tokens_per_s")] public Dictionary<string, double> OutputTokensPerS { get; init; } = new();
+    /// <summary>Prompt tokens actually used, by requested prompt length.</summary>
     [JsonPropertyName("prompt_tokens")] public Dictionary<string, int> PromptTokens { get; init; } = new();
+    /// <summary>Prompt tokens per second processed in one prefill.</summary>
     [JsonPropertyName("prefill_tokens_per_s")] public double PrefillTokensPerS { get; set; }
+    /// <summary>KV-cache bytes allocated per context token, by prompt length.</summary>
     [JsonPropertyName("kv_bytes_per_token")] public Dictionary<string, double> KvBytesPerToken { get; init; } = new();
+    /// <summary>KV-cache bytes per context token as computed from the shapes.</summary>
     [JsonPropertyName("kv_bytes_per_token_analytic")] public double KvBytesPerTokenAnalytic { get; init; }
+    /// <summary>Process working-set growth during the run, by prompt length.</summary>
     [JsonPropertyName("memory_growth_bytes")] public Dictionary<string, long> MemoryGrowthBytes { get; init; } = new();
+    /// <summary>This model against the baseline (null for the baseline).</summary>
     [JsonPropertyName("ratios")] public BenchmarkRatios? Ratios { get; set; }
 }
 
+/// <summary>A model against the baseline: throughput and KV ratios by prompt length (medians of interleaved repetitions) and the bits-per-byte ratio.</summary>
 public sealed record BenchmarkRatios(
     [property: JsonPropertyName("throughput")] Dictionary<string, double> Throughput,
     [property: JsonPropertyName("kv")] Dictionary<string, double> Kv,
     [property: JsonPropertyName("bpb")] double Bpb);
 
+/// <summary>A benchmark run: the machine, the settings and one entry per model.</summary>
 public sealed record BenchmarkReport(
     [property: JsonPropertyName("machine")] Dictionary<string, object> Machine,
     [property: JsonPropertyName("settings")] Dictionary<string, object> Settings,
@@ -40,12 +56,15 @@ public sealed record BenchmarkReport(
 /// <summary>Settings of <see cref="Benchmark"/>.</summary>
 public sealed record BenchmarkOptions
 {
+    /// <summary>Prompt lengths (tokens) at which output speed is timed.</summary>
     public int[] PromptTokens { get; init; } = [64, 256, 1024];
     /// <summary>Tokens of output text timed per run (stop decisions and EOS ignored).</summary>
     public int OutputTokens { get; init; } = 32;
+    /// <summary>Timed repetitions per model and prompt length (after one warm-up).</summary>
     public int Runs { get; init; } = 5;
     /// <summary>Cap on the evaluated text, in baseline tokens (0: all of it).</summary>
     public long EvalTokens { get; init; }
+    /// <summary>Intra-op threads for the whole run.</summary>
     public int Threads { get; init; } = 2;
 }
 
@@ -57,6 +76,7 @@ public sealed record BenchmarkOptions
 /// </summary>
 public static class Benchmark
 {
+    /// <summary>Loads the baseline token model and each sentence-level model, scores them on <paramref name="documents"/> and times them interleaved.</summary>
     public static BenchmarkReport Run(string baselineDir, IReadOnlyList<string> modelDirs, IReadOnlyList<string> documents, BenchmarkOptions options, Action<string>? log = null)
     {
         log ??= _ => { };
@@ -259,7 +279,7 @@ public static class Benchmark
         return new Measured(model, timers, Prefill);
     }
 
-    /// <summary>Backbone KV bytes allocated for a context of <paramref name="positions"/> sentence positions (start vector included), plus one piece's decoder cache.</summary>
+    /// <summary>Backbone KV bytes allocated for a context of <paramref name="pieces"/> pieces (start vector included), plus one piece's decoder cache.</summary>
     private static long SllmKvBytes(SentenceLlm sllm, int pieces)
     {
         using var noGrad = no_grad();

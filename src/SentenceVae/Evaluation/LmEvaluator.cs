@@ -13,6 +13,7 @@ namespace SentenceVae.Evaluation;
 /// </summary>
 public static class LmEvaluator
 {
+    /// <summary>Bits per byte and per-token loss of <paramref name="documents"/> under a token model (sliding windows; at most <paramref name="tokenLimit"/> tokens when positive).</summary>
     public static EvalResult Evaluate(OptForCausalLm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0)
     {
         int window = Math.Min(model.Config.MaxPositionEmbeddings, 1024), stride = window / 2;

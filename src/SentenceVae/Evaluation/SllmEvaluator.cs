@@ -16,6 +16,7 @@ namespace SentenceVae.Evaluation;
 /// </summary>
 public static class SllmEvaluator
 {
+    /// <summary>Bits per byte and per-token loss of <paramref name="documents"/> under a sentence-level LLM (at most about <paramref name="tokenLimit"/> tokens when positive).</summary>
     public static EvalResult Evaluate(SentenceLlm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0)
     {
         if (!model.Config.UseStartVector) throw new InvalidOperationException("scoring whole documents needs a start vector (the reference layout cannot predict a document's first piece)");

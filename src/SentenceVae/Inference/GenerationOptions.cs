@@ -3,7 +3,9 @@ namespace SentenceVae.Inference;
 /// <summary>How to pick tokens. Temperature 0 is greedy; otherwise sample from softmax(logits / T), optionally within the top-k and top-p (nucleus) sets.</summary>
 public sealed record GenerationOptions
 {
+    /// <summary>Most tokens to generate (EOS included).</summary>
     public int MaxNewTokens { get; init; } = 64;
+    /// <summary>0: greedy; above 0: sample from the softmax at this temperature.</summary>
     public double Temperature { get; init; } = 0.0;
     /// <summary>0: no top-k filter.</summary>
     public int TopK { get; init; }
@@ -11,10 +13,13 @@ public sealed record GenerationOptions
     public double TopP { get; init; } = 1.0;
     /// <summary>Seed of the sampling generator; null draws from the global generator.</summary>
     public long? Seed { get; init; }
+    /// <summary>Stop a row at EOS (false: always generate MaxNewTokens, for timing).</summary>
     public bool StopAtEos { get; init; } = true;
 
+    /// <summary>True when decoding takes the most likely token.</summary>
     public bool Greedy => Temperature <= 0;
 
+    /// <summary>Checks the ranges; throws <see cref="ArgumentException"/> naming the bad option.</summary>
     public GenerationOptions Validate()
     {
         if (MaxNewTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "must be ≥ 0");

@@ -13,6 +13,7 @@ public sealed class KvCache : IDisposable
     private readonly Tensor?[] keys, values;
     private readonly int[] lengths;
 
+    /// <summary>An empty cache for a model of <paramref name="layers"/> layers.</summary>
     public KvCache(int layers)
     {
         keys = new Tensor?[layers];
@@ -53,6 +54,7 @@ public sealed class KvCache : IDisposable
         return grown;
     }
 
+    /// <summary>Frees the cached tensors.</summary>
     public void Dispose()
     {
         foreach (var t in keys.Concat(values)) t?.Dispose();

@@ -7,6 +7,7 @@ namespace SentenceVae.Inference;
 /// <summary>How a sentence-level LLM continues text: at most <see cref="MaxPieces"/> pieces, each decoded with <see cref="Tokens"/>.</summary>
 public sealed record SentenceGenerationOptions
 {
+    /// <summary>Most pieces to generate per prompt.</summary>
     public int MaxPieces { get; init; } = 8;
     /// <summary>Piece decoding: max tokens per piece, greedy or temperature/top-k/top-p, seed.</summary>
     public GenerationOptions Tokens { get; init; } = new() { MaxNewTokens = 64 };
@@ -34,6 +35,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
         return splitter.Split(prompt).Select(p => tokenizer.Encode(p).ToArray()).ToList();
     }
 
+    /// <summary>The continuation of each prompt as its list of generated pieces (batched; rows stop independently).</summary>
     public List<List<string>> Generate(IReadOnlyList<string> prompts, SentenceGenerationOptions options, bool useCache = true)
     {
         var outputs = prompts.Select(_ => new List<string>()).ToList();
@@ -44,7 +46,14 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
 
     /// <summary>Streams the pieces of one prompt's continuation as they are produced (the loop runs on its own thread).</summary>
     public IAsyncEnumerable<GeneratedPiece> StreamAsync(string prompt, SentenceGenerationOptions options, CancellationToken cancel = default) =>
-        ThreadedStream.Run(() => Steps([PromptPieces(prompt)], options, useCache: true).SelectMany(step => step), "svae-sllm-generate", cancel);
+        StreamAsync(PromptPieces(prompt), options, cancel);
+
+    /// <summary>As <see cref="StreamAsync(string, SentenceGenerationOptions, CancellationToken)"/> from a prompt already cut into pieces' token ids.</summary>
+    public IAsyncEnumerable<GeneratedPiece> StreamAsync(List<int[]> promptPieces, SentenceGenerationOptions options, CancellationToken cancel = default) =>
+        ThreadedStream.Run(() => Steps([promptPieces], options, useCache: true).SelectMany(step => step), "svae-sllm-generate", cancel);
+
+    /// <summary>The tokenizer the pieces are written with.</summary>
+    public ITextTokenizer Tokenizer => tokenizer;
 
     /// <summary>
     /// The loop. Without the cache, the backbone re-runs over the whole sequence every step (for

@@ -9,7 +9,7 @@ namespace SentenceVae.Inference;
 /// another thread after each await, so the torch work must stay on one thread. The loop stops at the
 /// next item when the token is cancelled or the consumer stops enumerating (e.g. breaks out early).
 /// </summary>
-public static class ThreadedStream
+internal static class ThreadedStream
 {
     public static async IAsyncEnumerable<T> Run<T>(Func<IEnumerable<T>> loop, string name, [EnumeratorCancellation] CancellationToken cancel = default)
     {

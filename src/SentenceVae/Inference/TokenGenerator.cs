@@ -28,10 +28,14 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     /// Streams the continuation of one prompt, token by token, with its text. The loop runs on its own
     /// thread (TorchSharp's dispose scopes and no-grad state are per thread) and hands tokens over a channel.
     /// </summary>
-    public IAsyncEnumerable<GeneratedToken> StreamAsync(string prompt, GenerationOptions options, CancellationToken cancel = default)
+    public IAsyncEnumerable<GeneratedToken> StreamAsync(string prompt, GenerationOptions options, CancellationToken cancel = default) =>
+        StreamAsync(PromptIds(prompt), options, cancel);
+
+    /// <summary>As <see cref="StreamAsync(string, GenerationOptions, CancellationToken)"/> from prompt ids (BOS first, see <see cref="PromptIds"/>).</summary>
+    public IAsyncEnumerable<GeneratedToken> StreamAsync(int[] promptIds, GenerationOptions options, CancellationToken cancel = default)
     {
         var decoder = new IncrementalDecoder(tokenizer);
-        return ThreadedStream.Run(() => Steps([PromptIds(prompt)], options).SelectMany(step => step.Select(t => new GeneratedToken(t.Row, t.Id, decoder.Add(t.Id)))),
+        return ThreadedStream.Run(() => Steps([promptIds], options).SelectMany(step => step.Select(t => new GeneratedToken(t.Row, t.Id, decoder.Add(t.Id)))),
             "svae-generate", cancel);
     }
 
@@ -106,6 +110,7 @@ public sealed class IncrementalDecoder(ITextTokenizer tokenizer)
     private readonly List<int> ids = new();
     private int emitted;
 
+    /// <summary>Adds a token and returns the text it completes (empty while a multi-byte character is still open).</summary>
     public string Add(int id)
     {
         if (id == tokenizer.EosId || id == tokenizer.BosId || id == tokenizer.PadId) return "";

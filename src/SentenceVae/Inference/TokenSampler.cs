@@ -8,6 +8,7 @@ public sealed class TokenSampler : IDisposable
     private readonly GenerationOptions options;
     private readonly Generator? generator;
 
+    /// <summary>A sampler for <paramref name="options"/> whose random numbers come from a generator on <paramref name="device"/> (seeded when options give a seed).</summary>
     public TokenSampler(GenerationOptions options, Device device)
     {
         this.options = options.Validate();
@@ -36,5 +37,6 @@ public sealed class TokenSampler : IDisposable
         return scaled.softmax(-1).multinomial(1, generator: generator).squeeze(-1);       // (B)
     }
 
+    /// <summary>Frees the random generator.</summary>
     public void Dispose() => generator?.Dispose();
 }

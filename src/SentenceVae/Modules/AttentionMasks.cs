@@ -7,7 +7,7 @@ namespace SentenceVae.Modules;
 /// most negative finite value elsewhere (as Hugging Face does: a query whose keys are all padding
 /// gets uniform attention instead of NaN).
 /// </summary>
-public static class AttentionMasks
+internal static class AttentionMasks
 {
     /// <summary>Query i (absolute position past+i) may see key j when j ≤ past+i and key j is real: (B, 1, T, past+T).</summary>
     public static Tensor CausalPadding(Tensor paddingMask, int past, long t, ScalarType dtype)

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace SentenceVae.Modules;
 
 /// <summary>Puts a module in eval mode without gradients until disposed, then restores its training flag.</summary>
-public sealed class EvaluationMode : IDisposable
+internal sealed class EvaluationMode : IDisposable
 {
     private readonly nn.Module module;
     private readonly bool wasTraining;

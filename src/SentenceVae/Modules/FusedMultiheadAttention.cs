@@ -11,7 +11,7 @@ namespace SentenceVae.Modules;
 /// <c>in_proj_weight</c> (3C, C) / <c>in_proj_bias</c> (3C) for q, k, v, and <c>out_proj</c>.
 /// Used as self-attention (optionally with a KV cache) and as cross-attention over given keys/values.
 /// </summary>
-public sealed class FusedMultiheadAttention : nn.Module
+internal sealed class FusedMultiheadAttention : nn.Module
 {
     private readonly int numHeads, hidden;
     private readonly double dropout;

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace SentenceVae.Modules;
 
 /// <summary>A numbered list of layers under the key <c>layers</c>, as PyTorch's nn.TransformerEncoder/Decoder hold them.</summary>
-public sealed class LayerStack<TLayer> : nn.Module where TLayer : nn.Module
+internal sealed class LayerStack<TLayer> : nn.Module where TLayer : nn.Module
 {
     private readonly ModuleList<TLayer> layers;
 

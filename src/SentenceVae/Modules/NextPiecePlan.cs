@@ -29,6 +29,7 @@ public sealed record NextPiecePlan(IReadOnlyList<PiecePrediction> Predictions, I
     /// <summary>The backbone position whose output predicts piece <paramref name="piece"/> (−1: none can).</summary>
     public static int Position(int piece, bool startVector) => piece - 1 + (startVector ? 1 : 0);
 
+    /// <summary>The plan for a batch of windows; <paramref name="startVector"/>: the backbone's first position is the start vector.</summary>
     public static NextPiecePlan For(IReadOnlyList<PieceWindowLayout> rows, bool startVector)
     {
         var predictions = new List<PiecePrediction>();

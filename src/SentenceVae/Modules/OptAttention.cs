@@ -6,7 +6,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace SentenceVae.Modules;
 
 /// <summary>OPT's multi-head self-attention: separate q/k/v projections; scores scaled by 1/sqrt(head_dim) (SDPA's default).</summary>
-public sealed class OptAttention : nn.Module
+internal sealed class OptAttention : nn.Module
 {
     private readonly int numHeads, headDim;
     private readonly double dropout;
@@ -26,6 +26,8 @@ public sealed class OptAttention : nn.Module
 
     /// <param name="hidden">(B, T, C)</param>
     /// <param name="mask">additive float mask (B, 1, T, past+T): 0 where attending is allowed, a large negative number elsewhere</param>
+    /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
+    /// <param name="layer">this layer's index in the cache</param>
     public Tensor forward(Tensor hidden, Tensor mask, KvCache? cache, int layer)
     {
         long b = hidden.shape[0], t = hidden.shape[1];

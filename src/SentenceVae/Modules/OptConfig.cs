@@ -9,32 +9,52 @@ namespace SentenceVae.Modules;
 /// </summary>
 public sealed record OptConfig
 {
+    /// <summary>Always "opt".</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "opt";
+    /// <summary>Token ids.</summary>
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 50272;
+    /// <summary>Width of the layers.</summary>
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
+    /// <summary>Decoder layers.</summary>
     [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 12;
+    /// <summary>Width of each layer's feed-forward block.</summary>
     [JsonPropertyName("ffn_dim")] public int FfnDim { get; init; } = 3072;
+    /// <summary>Attention heads per layer.</summary>
     [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 12;
+    /// <summary>Most positions (tokens, or pieces in a sentence-level LLM).</summary>
     [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; init; } = 2048;
     /// <summary>Pre-norm (true: OPT-125M/1.3B) or post-norm (false: OPT-350M).</summary>
     [JsonPropertyName("do_layer_norm_before")] public bool DoLayerNormBefore { get; init; } = true;
     /// <summary>Embedding width; when it differs from <see cref="HiddenSize"/>, project_in/project_out exist.</summary>
     [JsonPropertyName("word_embed_proj_dim")] public int? WordEmbedProjDim { get; init; }
+    /// <summary>The FFN activation; only "relu" (OPT's) is supported.</summary>
     [JsonPropertyName("activation_function")] public string ActivationFunction { get; init; } = "relu";
+    /// <summary>Linear layers have biases.</summary>
     [JsonPropertyName("enable_bias")] public bool EnableBias { get; init; } = true;
+    /// <summary>Layer norms have a scale and shift.</summary>
     [JsonPropertyName("layer_norm_elementwise_affine")] public bool LayerNormElementwiseAffine { get; init; } = true;
+    /// <summary>Drop the final layer norm of a pre-norm model (as some OPT checkpoints do).</summary>
     [JsonPropertyName("_remove_final_layer_norm")] public bool RemoveFinalLayerNorm { get; init; }
+    /// <summary>Dropout on embeddings, attention outputs and FFN outputs while training.</summary>
     [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
+    /// <summary>Dropout on attention weights while training.</summary>
     [JsonPropertyName("attention_dropout")] public double AttentionDropout { get; init; }
     /// <summary>Standard deviation of the normal initialisation of linear and embedding weights (Hugging Face's init_std).</summary>
     [JsonPropertyName("init_std")] public double InitStd { get; init; } = 0.02;
+    /// <summary>The LM head shares the token embedding's weight.</summary>
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; } = true;
+    /// <summary>Padding token id.</summary>
     [JsonPropertyName("pad_token_id")] public int PadTokenId { get; init; } = 1;
+    /// <summary>Beginning-of-sequence token id.</summary>
     [JsonPropertyName("bos_token_id")] public int BosTokenId { get; init; } = 2;
+    /// <summary>End-of-sequence token id.</summary>
     [JsonPropertyName("eos_token_id")] public int EosTokenId { get; init; } = 2;
 
+    /// <summary>Width of the token embedding (word_embed_proj_dim, else hidden_size).</summary>
     [JsonIgnore] public int EmbedDim => WordEmbedProjDim ?? HiddenSize;
+    /// <summary>Width of one attention head.</summary>
     [JsonIgnore] public int HeadDim => HiddenSize / NumAttentionHeads;
+    /// <summary>Whether the decoder ends with final_layer_norm.</summary>
     [JsonIgnore] public bool HasFinalLayerNorm => DoLayerNormBefore && !RemoveFinalLayerNorm;
 
     /// <summary>Throws with every problem found, so a bad config fails before any weight is read.</summary>
@@ -53,15 +73,20 @@ public sealed record OptConfig
         return this;
     }
 
+    /// <summary>Reads and validates a config.json.</summary>
     public static OptConfig Load(string path) => JsonFile.Load<OptConfig>(path).Validate();
 
+    /// <summary>Writes the config as JSON (Hugging Face names).</summary>
     public void Save(string path) => JsonFile.Save(this, path);
 
     /// <summary>The published OPT shapes, and our small token-level baseline.</summary>
     public static class Presets
     {
+        /// <summary>facebook/opt-125m.</summary>
         public static OptConfig Opt125M => new();
+        /// <summary>facebook/opt-350m (post-norm, 512-wide embeddings projected in and out).</summary>
         public static OptConfig Opt350M => new() { HiddenSize = 1024, NumHiddenLayers = 24, FfnDim = 4096, NumAttentionHeads = 16, WordEmbedProjDim = 512, DoLayerNormBefore = false };
+        /// <summary>facebook/opt-1.3b.</summary>
         public static OptConfig Opt1_3B => new() { HiddenSize = 2048, NumHiddenLayers = 24, FfnDim = 8192, NumAttentionHeads = 32 };
 
         /// <summary>
@@ -74,6 +99,7 @@ public sealed record OptConfig
             PadTokenId = 8189, BosTokenId = 8190, EosTokenId = 8191, Dropout = 0.1,
         };
 
+        /// <summary>A preset by name: opt-125m, opt-350m, opt-1.3b or lm-256.</summary>
         public static OptConfig ByName(string name) => name.ToLowerInvariant() switch
         {
             "opt-125m" => Opt125M,

@@ -18,6 +18,7 @@ public sealed class OptDecoder : nn.Module
     private readonly ModuleList<OptDecoderLayer> layers;
     private readonly Dropout dropout;
 
+    /// <summary>The decoder stack for <paramref name="config"/> (weights uninitialised; see <see cref="OptForCausalLm.InitWeights"/>).</summary>
     public OptDecoder(OptConfig config) : base(nameof(OptDecoder))
     {
         this.config = config.Validate();
@@ -34,12 +35,15 @@ public sealed class OptDecoder : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The token embedding (embed_tokens).</summary>
     public Embedding EmbedTokens => embed_tokens;
+    /// <summary>Number of layers.</summary>
     public int NumLayers => layers.Count;
 
     /// <param name="inputIds">(B, T) token ids</param>
     /// <param name="attentionMask">(B, past+T): 1 for real positions, 0 for padding, over the cached past and these tokens</param>
     /// <returns>(B, T, word_embed_proj_dim) hidden states, ready for the tied LM head</returns>
+    /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache? cache = null)
     {
         var embeds = embed_tokens.forward(inputIds);                        // (B, T, E)

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace SentenceVae.Modules;
 
 /// <summary>One OPT block: self-attention and a ReLU FFN, each with a residual; layer norms before (pre-norm) or after (post-norm).</summary>
-public sealed class OptDecoderLayer : nn.Module
+internal sealed class OptDecoderLayer : nn.Module
 {
     private readonly bool preNorm;
     private readonly OptAttention self_attn;
@@ -26,6 +26,9 @@ public sealed class OptDecoderLayer : nn.Module
     }
 
     /// <param name="x">(B, T, C)</param>
+    /// <param name="mask">additive causal + padding mask (B, 1, T, past+T)</param>
+    /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
+    /// <param name="layer">this layer's index in the cache</param>
     public Tensor forward(Tensor x, Tensor mask, KvCache? cache, int layer)
     {
         var h = preNorm ? self_attn_layer_norm.forward(x) : x;

@@ -9,12 +9,14 @@ public sealed class OptModel : nn.Module
 {
     private readonly OptDecoder decoder;
 
+    /// <summary>The OPT model for <paramref name="config"/>.</summary>
     public OptModel(OptConfig config) : base(nameof(OptModel))
     {
         decoder = new OptDecoder(config);
         RegisterComponents();
     }
 
+    /// <summary>The decoder stack.</summary>
     public OptDecoder Decoder => decoder;
 }
 
@@ -24,6 +26,7 @@ public sealed class OptForCausalLm : nn.Module
     private readonly OptModel model;
     private readonly Linear lm_head;
 
+    /// <summary>A new model, initialised as Hugging Face does, the head tied when the config says so.</summary>
     public OptForCausalLm(OptConfig config) : base(nameof(OptForCausalLm))
     {
         Config = config.Validate();
@@ -42,7 +45,9 @@ public sealed class OptForCausalLm : nn.Module
         Decoder.EmbedTokens.weight![Config.PadTokenId].zero_();
     }
 
+    /// <summary>The model's shape.</summary>
     public OptConfig Config { get; }
+    /// <summary>The decoder stack (model.decoder).</summary>
     public OptDecoder Decoder => model.Decoder;
 
     /// <summary>The LM head shares the token embedding's weight (one Parameter, two names).</summary>
@@ -51,9 +56,11 @@ public sealed class OptForCausalLm : nn.Module
     /// <param name="inputIds">(B, T)</param>
     /// <param name="attentionMask">(B, past+T), 1 real / 0 padding</param>
     /// <returns>logits (B, T, V)</returns>
+    /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache? cache = null) =>
         lm_head.forward(model.Decoder.forward(inputIds, attentionMask, cache));
 
+    /// <summary>An empty KV cache for incremental decoding.</summary>
     public KvCache NewCache() => new(Decoder.NumLayers);
 
     /// <summary>Parameters, the tied LM head counted once; without the position table when <paramref name="nonEmbedding"/>.</summary>

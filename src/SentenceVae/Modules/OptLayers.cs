@@ -10,7 +10,7 @@ namespace SentenceVae.Modules;
 /// dropout, then every layer under a causal + padding mask, appending to the KV cache. The modules
 /// stay in their owners, so each keeps its checkpoint keys.
 /// </summary>
-public static class OptLayers
+internal static class OptLayers
 {
     /// <summary>OPT's learned positions are offset by 2: row p+2 holds position p (fairseq kept rows 0-1 for padding).</summary>
     public const int PositionOffset = 2;
@@ -24,6 +24,11 @@ public static class OptLayers
     /// <param name="embeds">(B, T) inputs (B, T, C): token embeddings or sentence vectors; with a cache only the new positions</param>
     /// <param name="attentionMask">(B, past+T): 1 real / 0 padding over the cached past and these positions</param>
     /// <returns>hidden states (B, T, C) after the last layer (no final norm)</returns>
+    /// <param name="positions">the learned position table (offset by 2)</param>
+    /// <param name="layers">the OPT layers, run in order</param>
+    /// <param name="dropout">dropout on the inputs + positions</param>
+    /// <param name="maxPositions">most positions the table holds</param>
+    /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
     public static Tensor Run(Embedding positions, ModuleList<OptDecoderLayer> layers, Dropout dropout, int maxPositions,
         Tensor embeds, Tensor attentionMask, KvCache? cache)
     {

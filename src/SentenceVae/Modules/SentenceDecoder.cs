@@ -17,6 +17,7 @@ public sealed class SentenceDecoder : nn.Module
     private readonly LayerStack<SentenceDecoderLayer> decoder;
     private readonly Linear linear;
 
+    /// <summary>A Sentence Decoder of <paramref name="config"/>'s shape (PyTorch default initialisation).</summary>
     public SentenceDecoder(SentenceVaeConfig config) : base(nameof(SentenceDecoder))
     {
         this.config = config.Validate();
@@ -27,6 +28,7 @@ public sealed class SentenceDecoder : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The token embedding (embed_token).</summary>
     public Embedding EmbedToken => embed_token;
 
     /// <summary>The output layer's weight takes the given one (tied embeddings: one Parameter, several names).</summary>

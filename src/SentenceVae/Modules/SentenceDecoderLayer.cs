@@ -8,7 +8,7 @@ namespace SentenceVae.Modules;
 /// PyTorch's post-norm nn.TransformerDecoderLayer (ReLU): causal self-attention, cross-attention to the
 /// sentence vector, FFN — each followed by its residual and norm.
 /// </summary>
-public sealed class SentenceDecoderLayer : nn.Module
+internal sealed class SentenceDecoderLayer : nn.Module
 {
     private readonly FusedMultiheadAttention self_attn, multihead_attn;
     private readonly Linear linear1, linear2;
@@ -37,6 +37,9 @@ public sealed class SentenceDecoderLayer : nn.Module
     /// <param name="x">(B, T, C) — with a cache, only the new positions</param>
     /// <param name="mask">additive causal + padding mask (B, 1, T, past+T), or null for one cached step</param>
     /// <param name="memoryMask">additive padding mask of the memory (B, 1, 1, M), or null when all of it is real</param>
+    /// <param name="memory">this layer's cross-attention keys/values of the memory</param>
+    /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
+    /// <param name="layer">this layer's index in the cache</param>
     public Tensor forward(Tensor x, Tensor? mask, (Tensor Key, Tensor Value) memory, Tensor? memoryMask, KvCache? cache, int layer)
     {
         x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, cache, layer)));

@@ -17,6 +17,7 @@ public sealed class SentenceEncoder : nn.Module
     private readonly Linear? la;
     private readonly LayerNorm lnorm;
 
+    /// <summary>A Sentence Encoder of <paramref name="config"/>'s shape (PyTorch default initialisation).</summary>
     public SentenceEncoder(SentenceVaeConfig config) : base(nameof(SentenceEncoder))
     {
         this.config = config.Validate();
@@ -28,6 +29,7 @@ public sealed class SentenceEncoder : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The token embedding (embed_token).</summary>
     public Embedding EmbedToken => embed_token;
 
     /// <param name="inputIds">(B, T) piece tokens, BOS first, right-padded</param>

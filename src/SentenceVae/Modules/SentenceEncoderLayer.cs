@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace SentenceVae.Modules;
 
 /// <summary>PyTorch's post-norm nn.TransformerEncoderLayer (ReLU): x = norm1(x + attn(x)); x = norm2(x + ffn(x)).</summary>
-public sealed class SentenceEncoderLayer : nn.Module
+internal sealed class SentenceEncoderLayer : nn.Module
 {
     private readonly FusedMultiheadAttention self_attn;
     private readonly Linear linear1, linear2;

@@ -37,6 +37,7 @@ public sealed class SentenceLlm : nn.Module
     private readonly Parameter? start_vector;
     private readonly Dropout dropout;
 
+    /// <summary>A new model: backbone initialised as OPT (N(0, init_std)), the SentenceVAE as PyTorch does.</summary>
     public SentenceLlm(SentenceLlmConfig config) : base(nameof(SentenceLlm))
     {
         Config = config.Validate();
@@ -61,9 +62,13 @@ public sealed class SentenceLlm : nn.Module
         using (no_grad()) start_vector?.normal_(0, config.Backbone.InitStd);
     }
 
+    /// <summary>The model's shape.</summary>
     public SentenceLlmConfig Config { get; }
+    /// <summary>The Sentence Encoder and Decoder.</summary>
     public Modules.SentenceVae Svae => svae;
+    /// <summary>Backbone layers.</summary>
     public int NumLayers => llm_layers.Count;
+    /// <summary>An empty backbone KV cache for generation.</summary>
     public KvCache NewCache() => new(llm_layers.Count);
 
     /// <summary>The backbone over sentence vectors (B, S, C_vae) with mask (B, past+S): outputs (B, S, C_backbone), causal.</summary>
@@ -105,6 +110,7 @@ public sealed class SentenceLlm : nn.Module
     /// <param name="layout">per row: how many pieces are real, whether the window starts / ends its document, the first piece to score</param>
     /// <param name="loss">cross entropy (the objective is the summed NLL per token, what bits per byte measures) or the paper's focal loss</param>
     /// <param name="reconstructionWeight">adds this times the autoencoder loss (each piece decoded from its own vector)</param>
+    /// <param name="focalGamma">γ of the focal loss (only with <see cref="LossKind.Focal"/>)</param>
     public SentenceLlmLoss forward(Tensor pieceIds, Tensor pieceMask, IReadOnlyList<PieceWindowLayout> layout,
         LossKind loss = LossKind.CrossEntropy, double focalGamma = 2.0, double reconstructionWeight = 0)
     {

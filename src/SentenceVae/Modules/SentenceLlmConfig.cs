@@ -11,8 +11,11 @@ namespace SentenceVae.Modules;
 /// </summary>
 public sealed record SentenceLlmConfig
 {
+    /// <summary>Always "sentence_llm".</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "sentence_llm";
+    /// <summary>The SentenceVAE (encoder and decoder) config.</summary>
     [JsonPropertyName("svae")] public SentenceVaeConfig Svae { get; init; } = new();
+    /// <summary>The backbone's OPT config (its token embedding is not used).</summary>
     [JsonPropertyName("backbone")] public OptConfig Backbone { get; init; } = new();
     /// <summary>
     /// Prepend a learned start vector so the first piece of a document is predicted too (every byte
@@ -44,6 +47,7 @@ public sealed record SentenceLlmConfig
     /// <summary>Most positions (start vector included) the backbone can take.</summary>
     [JsonIgnore] public int MaxPositions => Backbone.MaxPositionEmbeddings;
 
+    /// <summary>Checks both parts and the options; throws <see cref="InvalidDataException"/> listing every problem.</summary>
     public SentenceLlmConfig Validate()
     {
         Svae.Validate();
@@ -55,7 +59,9 @@ public sealed record SentenceLlmConfig
         return this;
     }
 
+    /// <summary>Reads and validates a config.json.</summary>
     public static SentenceLlmConfig Load(string path) => JsonFile.Load<SentenceLlmConfig>(path).Validate();
 
+    /// <summary>Writes the config as JSON.</summary>
     public void Save(string path) => JsonFile.Save(this, path);
 }

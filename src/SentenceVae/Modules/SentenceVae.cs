@@ -20,6 +20,7 @@ public sealed class SentenceVae : nn.Module
     private readonly SentenceEncoder encoder;
     private readonly SentenceDecoder decoder;
 
+    /// <summary>A SentenceVAE of <paramref name="config"/>'s shape, its embeddings tied when the config says so.</summary>
     public SentenceVae(SentenceVaeConfig config) : base(nameof(SentenceVae))
     {
         Config = config.Validate();
@@ -41,12 +42,16 @@ public sealed class SentenceVae : nn.Module
         decoder.TieOutput(weight);
     }
 
+    /// <summary>The model's shape.</summary>
     public SentenceVaeConfig Config { get; }
+    /// <summary>The Sentence Encoder (tokens → vector).</summary>
     public SentenceEncoder Encoder => encoder;
+    /// <summary>The Sentence Decoder (vector → tokens).</summary>
     public SentenceDecoder Decoder => decoder;
 
     /// <param name="inputIds">(B, T) BOS + piece tokens, right-padded with PAD</param>
     /// <param name="attentionMask">(B, T) 1 real / 0 padding</param>
+    /// <param name="focalGamma">γ of the focal loss in the output</param>
     public SentenceVaeOutput forward(Tensor inputIds, Tensor attentionMask, double focalGamma = 2.0)
     {
         var vectors = encoder.forward(inputIds, attentionMask);                      // (B, 1, C)

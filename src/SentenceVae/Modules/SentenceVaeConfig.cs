@@ -9,9 +9,13 @@ namespace SentenceVae.Modules;
 /// </summary>
 public sealed record SentenceVaeConfig
 {
+    /// <summary>Always "sentence_vae".</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "sentence_vae";
+    /// <summary>Width of the sentence vector and of every layer.</summary>
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
+    /// <summary>Token ids.</summary>
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 50272;
+    /// <summary>Attention heads per layer.</summary>
     [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 12;
     /// <summary>Layers of the encoder and, separately, of the decoder (the paper's H1/H2/H4).</summary>
     [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 1;
@@ -25,6 +29,7 @@ public sealed record SentenceVaeConfig
     [JsonPropertyName("max_seq_len")] public int MaxSeqLen { get; init; } = 64;
     /// <summary>FFN width; the reference fixes it at 2 × hidden.</summary>
     [JsonPropertyName("ffn_dim")] public int? FfnDim { get; init; }
+    /// <summary>Dropout inside the layers while training.</summary>
     [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
     /// <summary>
     /// How text is cut into this model's pieces: true puts the whitespace after a cut at the start of
@@ -37,16 +42,23 @@ public sealed record SentenceVaeConfig
     /// (<c>decoder.linear.weight</c>); needs word_embed_proj_dim = hidden_size. False: the reference's three matrices.
     /// </summary>
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; }
+    /// <summary>Id that starts every piece.</summary>
     [JsonPropertyName("bos_id")] public int BosId { get; init; } = 2;
+    /// <summary>Padding id.</summary>
     [JsonPropertyName("pad_id")] public int PadId { get; init; } = 1;
+    /// <summary>Id the decoder writes after a piece.</summary>
     [JsonPropertyName("eos_id")] public int EosId { get; init; } = 2;
 
+    /// <summary>Width of the token embedding.</summary>
     [JsonIgnore] public int EmbedDim => WordEmbedProjDim ?? HiddenSize;
+    /// <summary>Layers of the Sentence Decoder.</summary>
     [JsonIgnore] public int NumDecoderLayers => DecoderLayers ?? NumHiddenLayers;
+    /// <summary>Feed-forward width.</summary>
     [JsonIgnore] public int Ffn => FfnDim ?? 2 * HiddenSize;
     /// <summary>Keys that alias <c>encoder.embed_token.weight</c> when the embeddings are tied (left out of saved weights).</summary>
     [JsonIgnore] public IReadOnlyList<string> TiedKeys => TieWordEmbeddings ? ["decoder.embed_token.weight", "decoder.linear.weight"] : [];
 
+    /// <summary>Checks the values; throws <see cref="InvalidDataException"/> listing every problem.</summary>
     public SentenceVaeConfig Validate()
     {
         var problems = new List<string>();
@@ -63,7 +75,9 @@ public sealed record SentenceVaeConfig
         return this;
     }
 
+    /// <summary>Reads and validates a config.json.</summary>
     public static SentenceVaeConfig Load(string path) => JsonFile.Load<SentenceVaeConfig>(path).Validate();
 
+    /// <summary>Writes the config as JSON (the reference's names).</summary>
     public void Save(string path) => JsonFile.Save(this, path);
 }

@@ -7,7 +7,7 @@ namespace SentenceVae.Modules;
 /// pe[p, 2i] = sin(p·w_i), pe[p, 2i+1] = cos(p·w_i), w_i = 10000^(-2i/H). Computed for the positions
 /// asked for, so a cached decoding step costs one row.
 /// </summary>
-public static class SinusoidalPositions
+internal static class SinusoidalPositions
 {
     /// <summary>Encodings of positions [start, start+count): (count, hidden).</summary>
     public static Tensor Encode(long start, long count, int hidden, ScalarType dtype, Device device)

@@ -10,10 +10,12 @@ namespace SentenceVae.Modules;
 /// </summary>
 public sealed class StopHead : nn.Module<Tensor, Tensor>
 {
+    /// <summary>The two classes of the head: the document ends here / another piece follows.</summary>
     public const int Stop = 0, Continue = 1;
 
     private readonly Parameter weight, bias;
 
+    /// <summary>A head over <paramref name="hidden"/>-wide outputs, initialised as PyTorch's nn.Linear.</summary>
     public StopHead(int hidden) : base(nameof(StopHead))
     {
         using var linear = nn.Linear(hidden, 2);                    // PyTorch's default initialisation
@@ -22,5 +24,6 @@ public sealed class StopHead : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Logits (…, 2) of hidden states (…, C).</summary>
     public override Tensor forward(Tensor hidden) => nn.functional.linear(hidden, weight, bias);   // (…, 2)
 }

@@ -16,6 +16,7 @@ public static class CompactVocabulary
 {
     /// <summary>Number of special ids appended after the ordinary tokens: pad, bos, eos.</summary>
     public const int SpecialCount = 3;
+    /// <summary>The three special tokens that follow the ordinary ones.</summary>
     public const string PadToken = "<|pad|>", BosToken = "<|bos|>", EosToken = "<|eos|>";
 
     /// <summary>

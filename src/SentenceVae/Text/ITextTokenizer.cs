@@ -9,8 +9,11 @@ public interface ITextTokenizer
     /// <summary>Number of ids, special ids included: every id is in [0, VocabSize).</summary>
     int VocabSize { get; }
 
+    /// <summary>Id that starts a piece or a document.</summary>
     int BosId { get; }
+    /// <summary>Id that ends a piece.</summary>
     int EosId { get; }
+    /// <summary>Padding id.</summary>
     int PadId { get; }
 
     /// <summary>Token ids of the text; no BOS/EOS is added and special-token text is encoded literally.</summary>
@@ -19,6 +22,7 @@ public interface ITextTokenizer
     /// <summary>The text of the ids; BOS, EOS and PAD are skipped.</summary>
     string Decode(IEnumerable<int> ids);
 
+    /// <summary>How many tokens <paramref name="text"/> encodes to.</summary>
     int CountTokens(string text);
 
     /// <summary>Writes the tokenizer's files into a model directory, so that <see cref="TextTokenizers.FromDirectory"/> loads it back.</summary>

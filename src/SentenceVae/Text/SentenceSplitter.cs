@@ -25,6 +25,7 @@ public sealed class SentenceSplitter
         return new SentenceSplitter(new SplitterOptions { MaxTokens = budget, CountTokens = tokenizer.CountTokens, LeadingWhitespace = config.LeadingWhitespace });
     }
 
+    /// <summary>A splitter with these options (defaults: lossless, 64 GPT-2 tokens).</summary>
     public SentenceSplitter(SplitterOptions? options = null)
     {
         Options = options ?? new SplitterOptions();
@@ -33,10 +34,13 @@ public sealed class SentenceSplitter
         countTokens = Options.CountTokens ?? (s => TextTokenizers.Gpt2.CountTokens(s));
     }
 
+    /// <summary>The options in force.</summary>
     public SplitterOptions Options { get; }
 
+    /// <summary>The pieces of <paramref name="text"/>; in lossless mode they concatenate to it.</summary>
     public IReadOnlyList<string> Split(string text) => Split(new[] { text }).ToList();
 
+    /// <summary>The pieces of everything the reader gives, streamed (same pieces as splitting the whole string).</summary>
     public IEnumerable<string> Split(TextReader reader) => Split(ReadChunks(reader));
 
     /// <summary>Splits text that arrives in chunks (any sizes, cut anywhere).</summary>

@@ -10,6 +10,7 @@ public sealed record SplitterOptions
         "capt", "col", "gen", "lt", "sgt", "mt", "ft", "vs", "cf", "viz", "e.g", "i.e", "etc",
     };
 
+    /// <summary>Lossless (the default) or the paper's reference cutter.</summary>
     public SegmentationMode Mode { get; init; } = SegmentationMode.Lossless;
 
     /// <summary>
@@ -31,5 +32,6 @@ public sealed record SplitterOptions
     /// <summary>Counts the tokens of a piece for <see cref="MaxTokens"/>; null means GPT-2 BPE.</summary>
     public Func<string, int>? CountTokens { get; init; }
 
+    /// <summary>Words whose trailing full stop does not end a piece.</summary>
     public IReadOnlySet<string> Abbreviations { get; init; } = DefaultAbbreviations;
 }

@@ -14,6 +14,7 @@ public static class TextTokenizers
 {
     /// <summary>Our descriptor file in a model directory.</summary>
     public const string DescriptorFile = "svae_tokenizer.json";
+    /// <summary>The compact vocabulary's file in a model directory.</summary>
     public const string CompactVocabFile = "vocab.tiktoken";
     /// <summary>Hugging Face's single-file tokenizer format.</summary>
     public const string TokenizerJsonFile = "tokenizer.json";
@@ -46,6 +47,7 @@ public static class TextTokenizers
         _ => throw new TokenizerLoadException($"unknown tokenizer '{spec}': expected gpt2, compact, or a directory with {DescriptorFile} or vocab.json + merges.txt"),
     };
 
+    /// <summary>The tokenizer a directory holds: ours (svae_tokenizer.json) or Hugging Face's files.</summary>
     public static ITextTokenizer FromDirectory(string directory)
     {
         string descriptor = Path.Combine(directory, DescriptorFile);

@@ -6,7 +6,9 @@ namespace SentenceVae.Training;
 /// <summary>What the <see cref="Trainer"/> needs from a kind of model: its module, batches, loss, evaluation and export.</summary>
 public interface ITrainingTask : IDisposable
 {
+    /// <summary>The model being trained.</summary>
     nn.Module Model { get; }
+    /// <summary>Batches in one pass over the training data.</summary>
     int BatchesPerEpoch { get; }
 
     /// <summary>The loss of batch <paramref name="index"/> of <paramref name="epoch"/> (a scalar with gradient) and the number of target tokens in it.</summary>

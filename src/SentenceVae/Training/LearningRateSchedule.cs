@@ -9,6 +9,7 @@ public static class LearningRateSchedule
 {
     /// <param name="step">steps done</param>
     /// <param name="elapsedSeconds">training time so far, over all sessions of the run</param>
+    /// <param name="c">the run's schedule settings</param>
     public static double At(int step, double elapsedSeconds, TrainConfig c)
     {
         if (step < c.WarmupSteps) return c.LearningRate * (step + 1) / c.WarmupSteps;

@@ -17,6 +17,7 @@ public sealed class LmTrainingTask : ITrainingTask
     private readonly List<string> validDocuments;
     private (int Epoch, List<List<int[]>> Batches)? current;
 
+    /// <summary>Reads and tokenizes the training data and builds the model of <paramref name="config"/>.</summary>
     public LmTrainingTask(TrainConfig config)
     {
         this.config = config;
@@ -31,9 +32,12 @@ public sealed class LmTrainingTask : ITrainingTask
         validDocuments = CorpusReader.ReadDocuments(config.ValidData).ToList();
     }
 
+    /// <inheritdoc/>
     public nn.Module Model => model;
+    /// <inheritdoc/>
     public int BatchesPerEpoch => windows.BatchesPerEpoch;
 
+    /// <inheritdoc/>
     public (Tensor Loss, long Tokens) Loss(int epoch, int index)
     {
         if (current?.Epoch != epoch) current = (epoch, windows.Epoch(epoch));
@@ -51,11 +55,13 @@ public sealed class LmTrainingTask : ITrainingTask
     /// <summary>Validation bits per byte on the first documents, up to <paramref name="limit"/> tokens (0: all).</summary>
     public EvalResult Evaluate(int limit) => LmEvaluator.Evaluate(model, tokenizer, validDocuments, limit);
 
+    /// <inheritdoc/>
     public void SaveModel(string directory, ScalarType dtype)
     {
         HuggingFaceCheckpoint.SaveOpt(model, directory, dtype);
         tokenizer.Save(directory);
     }
 
+    /// <inheritdoc/>
     public void Dispose() => model.Dispose();
 }

@@ -6,6 +6,8 @@ namespace SentenceVae.Training;
 [JsonConverter(typeof(JsonStringEnumConverter<LossKind>))]
 public enum LossKind
 {
+    /// <summary>The paper's focal loss (γ = focal_gamma).</summary>
     [JsonStringEnumMemberName("focal")] Focal,
+    /// <summary>Cross entropy.</summary>
     [JsonStringEnumMemberName("ce")] CrossEntropy,
 }

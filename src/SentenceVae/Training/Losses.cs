@@ -11,6 +11,8 @@ public static class Losses
     /// </summary>
     /// <param name="logits">(N, V)</param>
     /// <param name="targets">(N) ids</param>
+    /// <param name="gamma">focusing exponent γ</param>
+    /// <param name="eps">added inside the log, as the reference does</param>
     public static Tensor Focal(Tensor logits, Tensor targets, double gamma = 2.0, double eps = 1e-6)
     {
         var logProbs = logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);   // (N)

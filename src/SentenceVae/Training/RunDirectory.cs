@@ -17,7 +17,7 @@ public sealed record TrainState(int Step, int Epoch, int Index, long TokensSeen,
 /// directory chosen on validation). Every write is atomic (temporary name, then rename), so a process
 /// killed at any moment leaves the previous checkpoint intact and loadable.
 /// </summary>
-public sealed class RunDirectory(string path)
+internal sealed class RunDirectory(string path)
 {
     public const string ConfigFile = "train_config.json", MetricsFile = "metrics.csv", BestDir = "best";
     private const string Latest = "latest", ModelFile = "model.safetensors", EmaFile = "ema.safetensors", OptimizerFile = "optimizer.bin", StateFile = "state.json";

@@ -25,6 +25,7 @@ public sealed class SllmTrainingTask : ITrainingTask
     private readonly SentenceCodec codec;
     private (int Epoch, List<List<PieceWindow>> Batches)? current;
 
+    /// <summary>Reads, splits and tokenizes the training data, builds the model of <paramref name="config"/> and applies its initialisation and freezing.</summary>
     public SllmTrainingTask(TrainConfig config)
     {
         this.config = config;
@@ -65,9 +66,12 @@ public sealed class SllmTrainingTask : ITrainingTask
         StateDicts.LoadStrict(model, mapped.Concat(keep).ToDictionary(), directory);
     }
 
+    /// <inheritdoc/>
     public nn.Module Model => model;
+    /// <inheritdoc/>
     public int BatchesPerEpoch => windows.BatchesPerEpoch;
 
+    /// <inheritdoc/>
     public (Tensor Loss, long Tokens) Loss(int epoch, int index)
     {
         if (current?.Epoch != epoch) current = (epoch, windows.Epoch(epoch));
@@ -85,9 +89,12 @@ public sealed class SllmTrainingTask : ITrainingTask
         return (loss.Objective, loss.Tokens);
     }
 
+    /// <inheritdoc/>
     public EvalResult Evaluate(int limit) => SllmEvaluator.Evaluate(model, tokenizer, validDocuments, limit);
 
+    /// <inheritdoc/>
     public void SaveModel(string directory, ScalarType dtype) => SentenceLlmCheckpoint.Save(model, directory, tokenizer, dtype);
 
+    /// <inheritdoc/>
     public void Dispose() => model.Dispose();
 }

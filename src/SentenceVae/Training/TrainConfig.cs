@@ -14,8 +14,11 @@ public sealed record TrainConfig
     [JsonPropertyName("kind")] public string Kind { get; init; } = "vae";
     /// <summary>The model's own config (SentenceVAE or OPT, Hugging Face names).</summary>
     [JsonPropertyName("model")] public JsonObject Model { get; init; } = new();
+    /// <summary>"compact", "gpt2" or a tokenizer directory.</summary>
     [JsonPropertyName("tokenizer")] public string Tokenizer { get; init; } = "compact";
+    /// <summary>Training corpus: UTF-8, one document per line.</summary>
     [JsonPropertyName("train_data")] public string TrainData { get; init; } = "data/austen-train.txt";
+    /// <summary>Validation corpus, same format; the best checkpoint is chosen on it.</summary>
     [JsonPropertyName("valid_data")] public string ValidData { get; init; } = "data/austen-valid.txt";
 
     /// <summary>VAE: pieces per batch. LM: windows per batch.</summary>
@@ -40,34 +43,49 @@ public sealed record TrainConfig
     /// <summary>SLLM: train only the first and last k backbone layers (the reference's finetune_layers); −1: all.</summary>
     [JsonPropertyName("finetune_layers")] public int FinetuneLayers { get; init; } = -1;
 
+    /// <summary>Optimizer steps at most (the cosine schedule ends here unless max_minutes ends it first).</summary>
     [JsonPropertyName("max_steps")] public int MaxSteps { get; init; } = 10_000;
     /// <summary>Stop (with a checkpoint) after this much training wall time in this and earlier sessions; 0: no limit.</summary>
     [JsonPropertyName("max_minutes")] public double MaxMinutes { get; init; }
+    /// <summary>Peak learning rate.</summary>
     [JsonPropertyName("lr")] public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Learning rate at the end of the cosine decay.</summary>
     [JsonPropertyName("min_lr")] public double MinLearningRate { get; init; } = 1e-4;
+    /// <summary>Steps of linear warmup.</summary>
     [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 200;
+    /// <summary>AdamW weight decay of 2-D weights.</summary>
     [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 0.01;
+    /// <summary>AdamW β1.</summary>
     [JsonPropertyName("beta1")] public double Beta1 { get; init; } = 0.9;
+    /// <summary>AdamW β2.</summary>
     [JsonPropertyName("beta2")] public double Beta2 { get; init; } = 0.98;
+    /// <summary>Gradient-norm clipping threshold.</summary>
     [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
     /// <summary>"focal" (the paper's default) or "ce" (cross entropy; for the SLLM the summed NLL of tokens, EOS and stop decisions per token — what bits per byte measures).</summary>
     [JsonPropertyName("loss")] public LossKind Loss { get; init; } = LossKind.Focal;
     /// <summary>SLLM: weight of an added autoencoder loss (each piece decoded from its own sentence vector); 0: none.</summary>
     [JsonPropertyName("reconstruction_weight")] public double ReconstructionWeight { get; init; }
+    /// <summary>γ of the focal loss.</summary>
     [JsonPropertyName("focal_gamma")] public double FocalGamma { get; init; } = 2.0;
     /// <summary>Exponential moving average of the weights (e.g. 0.999); null: off. Evaluation and the saved model use the average.</summary>
     [JsonPropertyName("ema_decay")] public double? EmaDecay { get; init; }
 
+    /// <summary>Validate every this many steps.</summary>
     [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 500;
     /// <summary>Validation subset used during training (pieces for the VAE, tokens for the LM); 0: all.</summary>
     [JsonPropertyName("eval_limit")] public int EvalLimit { get; init; } = 4000;
+    /// <summary>Write a resumable checkpoint every this many steps.</summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 250;
+    /// <summary>Log training loss and speed every this many steps.</summary>
     [JsonPropertyName("log_every")] public int LogEvery { get; init; } = 50;
+    /// <summary>Seed of initialisation, data order and dropout.</summary>
     [JsonPropertyName("seed")] public int Seed { get; init; } = 1234;
+    /// <summary>Intra-op threads (1 each for two runs side by side on two cores).</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; } = 2;
     /// <summary>Weights dtype of the exported best model ("float32", "float16", "bfloat16"); loaded back as fp32.</summary>
     [JsonPropertyName("export_dtype")] public string ExportDtype { get; init; } = "float32";
 
+    /// <summary>Checks the values; throws <see cref="InvalidDataException"/> listing every problem.</summary>
     public TrainConfig Validate()
     {
         var problems = new List<string>();
@@ -85,9 +103,12 @@ public sealed record TrainConfig
         return this;
     }
 
+    /// <summary>Reads and validates a training config.</summary>
     public static TrainConfig Load(string path) => JsonFile.Load<TrainConfig>(path).Validate();
 
+    /// <summary>Writes the config as JSON.</summary>
     public void Save(string path) => JsonFile.Save(this, path);
 
+    /// <summary>The "model" block as the model's config type.</summary>
     public T ModelConfig<T>() => Model.Deserialize<T>() ?? throw new InvalidDataException("training config: \"model\" is empty");
 }

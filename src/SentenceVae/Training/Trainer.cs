@@ -80,9 +80,12 @@ public sealed class Trainer : IDisposable
         }
     }
 
+    /// <summary>The run's config (as saved in the run directory).</summary>
     public TrainConfig Config => config;
+    /// <summary>Where the run is: step, epoch, tokens seen, time, best validation loss.</summary>
     public TrainState State => state;
-    public RunDirectory Run => run;
+    internal RunDirectory Run => run;
+    /// <summary>The model, data and loss being trained.</summary>
     public ITrainingTask Task => task;
 
     /// <summary>
@@ -189,6 +192,7 @@ public sealed class Trainer : IDisposable
 
     private sealed class Restore(Action action) : IDisposable
     {
+        /// <summary>Frees the optimizer, the EMA copy and the task.</summary>
         public void Dispose() => action();
     }
 
@@ -209,6 +213,7 @@ public sealed class Trainer : IDisposable
             state.TokensSeen, TimeSpan.FromSeconds(state.ElapsedSeconds), state.Step == 0 ? null : TimeSpan.FromSeconds(Math.Max(0, remaining)), val, message);
     }
 
+    /// <summary>Frees the optimizer, the EMA copy and the task.</summary>
     public void Dispose()
     {
         optimizer.Dispose();

@@ -19,6 +19,7 @@ public sealed class VaeTrainingTask : ITrainingTask
     private readonly SentenceCodec codec;
     private (int Epoch, List<List<int[]>> Batches)? current;
 
+    /// <summary>Reads, splits and tokenizes the training data and builds the SentenceVAE of <paramref name="config"/>.</summary>
     public VaeTrainingTask(TrainConfig config)
     {
         this.config = config;
@@ -34,9 +35,12 @@ public sealed class VaeTrainingTask : ITrainingTask
         validPieces = CorpusReader.ReadDocuments(config.ValidData).SelectMany(splitter.Split).ToList();
     }
 
+    /// <inheritdoc/>
     public nn.Module Model => model;
+    /// <inheritdoc/>
     public int BatchesPerEpoch => batches.BatchesPerEpoch;
 
+    /// <inheritdoc/>
     public (Tensor Loss, long Tokens) Loss(int epoch, int index)
     {
         if (current?.Epoch != epoch) current = (epoch, batches.Epoch(epoch));
@@ -54,7 +58,9 @@ public sealed class VaeTrainingTask : ITrainingTask
         return VaeEvaluator.Evaluate(model, tokenizer, subset, config.BatchSize);
     }
 
+    /// <inheritdoc/>
     public void SaveModel(string directory, ScalarType dtype) => SentenceVaeCheckpoint.Save(model, directory, tokenizer, dtype);
 
+    /// <inheritdoc/>
     public void Dispose() => model.Dispose();
 }

@@ -107,7 +107,7 @@ public class CliTests
                    { HiddenSize = 32, NumAttentionHeads = 4, VocabSize = tok.VocabSize, BosId = tok.BosId, EosId = tok.EosId, PadId = tok.PadId, MaxSeqLen = 16 }))
                 SentenceVae.Checkpoints.SentenceVaeCheckpoint.Save(model, dir, tok);
 
-            var (code, output, err) = Run("vae", "reconstruct", "--model", dir, "Call me Ishmael. Some years ago, never mind how long");
+            var (code, output, err) = Run("vae", "reconstruct", "--model", dir, "--text", "Call me Ishmael. Some years ago, never mind how long");
             Assert.Equal("", err);
             Assert.Equal(0, code);
             var lines = output.TrimEnd('\n').Split('\n');
@@ -120,9 +120,19 @@ public class CliTests
             Assert.Equal(new[] { "One. ", "Two." }, objects.Select(o => o.GetProperty("text").GetString()));
             Assert.All(objects, o => Assert.Equal(32, o.GetProperty("vector").GetArrayLength()));
 
-            (code, _, err) = Run("vae", "reconstruct", "--model", Path.Combine(dir, "missing"), "x");
+            (code, _, err) = Run("vae", "reconstruct", "--model", Path.Combine(dir, "missing"), "--text", "x");
             Assert.Equal(1, code);
             Assert.StartsWith("svae: ", err);
+
+            // A FILE argument is a file: a missing one or a directory is an error, never text to reconstruct.
+            foreach (var notAFile in new[] { Path.Combine(dir, "nope.txt"), dir })
+            {
+                (code, output, err) = Run("vae", "reconstruct", "--model", dir, notAFile);
+                Assert.Equal(1, code);
+                Assert.Equal("", output);
+                Assert.Contains(notAFile, err);
+                Assert.Single(err.TrimEnd('\n').Split('\n'));
+            }
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -1,0 +1,122 @@
+using System.Text;
+using SentenceVae.Checkpoints;
+using SentenceVae.Cli;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Tests.Cli;
+
+/// <summary>Bad input to the CLI: one line on stderr naming the file/option and the limit, a non-zero exit, nothing on stdout.</summary>
+public class CliHardeningTests : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("svae-cli-hard").FullName;
+    private string Sllm => Path.Combine(dir, "sllm");
+    private string Lm => Path.Combine(dir, "lm");
+
+    public CliHardeningTests()
+    {
+        var tok = TextTokenizers.Compact;
+        manual_seed(5);
+        var svae = new SentenceVaeConfig { HiddenSize = 16, NumAttentionHeads = 2, VocabSize = tok.VocabSize, BosId = tok.BosId, EosId = tok.EosId, PadId = tok.PadId, MaxSeqLen = 24, Dropout = 0, TieWordEmbeddings = true };
+        var backbone = new OptConfig { VocabSize = tok.VocabSize, HiddenSize = 16, NumHiddenLayers = 1, FfnDim = 32, NumAttentionHeads = 2, MaxPositionEmbeddings = 12, Dropout = 0 };
+        using (var model = new SentenceLlm(new SentenceLlmConfig { Svae = svae, Backbone = backbone })) SentenceLlmCheckpoint.Save(model, Sllm, tok);
+        using (var lm = new OptForCausalLm(backbone with { MaxPositionEmbeddings = 20, PadTokenId = tok.PadId, BosTokenId = tok.BosId, EosTokenId = tok.EosId }))
+        {
+            HuggingFaceCheckpoint.SaveOpt(lm, Lm);
+            tok.Save(Lm);
+        }
+    }
+
+    public void Dispose() => Directory.Delete(dir, true);
+
+    private static (int Code, string Out, string Err) Run(byte[] stdin, params string[] args)
+    {
+        var output = new MemoryStream();
+        var error = new StringWriter();
+        int code = SvaeCli.Run(args, new MemoryStream(stdin), output, error);
+        return (code, Encoding.UTF8.GetString(output.ToArray()), error.ToString());
+    }
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => Run([], args);
+
+    private static void AssertOneLineError((int Code, string Out, string Err) r, params string[] mentions)
+    {
+        Assert.NotEqual(0, r.Code);
+        Assert.NotEqual(70, r.Code);                                                     // not an internal error
+        Assert.Equal("", r.Out);                                                         // nothing written before the error
+        Assert.StartsWith("svae: ", r.Err);
+        Assert.Single(r.Err.TrimEnd('\n').Split('\n'));
+        foreach (var m in mentions) Assert.Contains(m, r.Err);
+    }
+
+    private const string Long = "One, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve, thirteen.";
+
+    [Fact]
+    public void AnOverlongPromptIsAnErrorBeforeAnyOutputUnlessTruncated()
+    {
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", Long, "--max-pieces", "2"), "14 pieces", "12", "--truncate-prompt");
+        var ok = Run("generate", "--model", Sllm, "--prompt", Long, "--max-pieces", "2", "--truncate-prompt", "--ignore-stop", "--max-new-tokens", "3");
+        Assert.Equal(0, ok.Code);
+        Assert.StartsWith("five, six, ", ok.Out);                                     // the last 9 pieces of the prompt (12 − start − 2)
+        Assert.DoesNotContain("One,", ok.Out);
+
+        AssertOneLineError(Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-new-tokens", "4"), "--truncate-prompt", "21");
+        Assert.Equal(0, Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-new-tokens", "4", "--truncate-prompt").Code);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("5000")]
+    public void MaxPiecesOutOfRangeIsAnError(string value) =>
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", "Hello.", "--max-pieces", value), "--max-pieces", value);
+
+    [Fact]
+    public void PromptComesFromAFileOrStandardInputAndAMissingFileIsNamed()
+    {
+        string file = Path.Combine(dir, "prompt.txt");
+        File.WriteAllText(file, "It was a dark night.");
+        var fromFile = Run("generate", "--model", Sllm, "--prompt-file", file, "--max-pieces", "1", "--ignore-stop", "--max-new-tokens", "2");
+        Assert.Equal(0, fromFile.Code);
+        Assert.StartsWith("It was a dark night.", fromFile.Out);
+        var fromStdin = Run(Encoding.UTF8.GetBytes("It was a dark night."), "generate", "--model", Sllm, "--prompt-file", "-", "--max-pieces", "1", "--ignore-stop", "--max-new-tokens", "2");
+        Assert.Equal(fromFile.Out, fromStdin.Out);
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt-file", Path.Combine(dir, "nope.txt")), "nope.txt");
+        AssertOneLineError(Run("lm", "generate", "--model", Lm, "--prompt-file", Path.Combine(dir, "nope.txt")), "nope.txt");
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", "a", "--prompt-file", file), "exactly one");
+    }
+
+    [Fact]
+    public void EvaluationRefusesNothingToScoreAndNegativeLimits()
+    {
+        string empty = Path.Combine(dir, "empty.txt");
+        File.WriteAllText(empty, "\n\n");
+        AssertOneLineError(Run("eval", "sllm", "--model", Sllm, "--data", empty, "--json"), "empty.txt", "no text");
+        AssertOneLineError(Run("eval", "lm", "--model", Lm, "--data", empty), "empty.txt");
+        AssertOneLineError(Run("eval", "lm", "--model", Lm, "--data", TestPaths.Data("austen-valid.txt"), "--limit", "-5"), "--limit");
+    }
+
+    [Fact]
+    public void WeightsHoldingNaNAreRefusedAtLoadNamingTheTensor()
+    {
+        string broken = Path.Combine(dir, "broken");
+        using (var model = SentenceLlmCheckpoint.Load(Sllm))
+        {
+            using (no_grad()) model.named_parameters().Single(p => p.name == "fc.bias").parameter[1] = tensor(float.NaN);
+            SentenceLlmCheckpoint.Save(model, broken, TextTokenizers.Compact);
+        }
+        string valid = Path.Combine(dir, "valid.txt");
+        File.WriteAllText(valid, "Some text. More text.\n");
+        AssertOneLineError(Run("eval", "sllm", "--model", broken, "--data", valid, "--json"), "fc.bias", "NaN");
+        var e = Assert.Throws<CheckpointException>(() => SentenceLlmCheckpoint.Load(broken));
+        Assert.Contains("fc.bias", e.Message);
+    }
+
+    [Fact]
+    public void ACudaDeviceWithoutCudaIsOneClearLine()
+    {
+        if (cuda.is_available()) return;                                                // a CUDA machine runs it for real
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", "Hi.", "--device", "cuda"), "cuda", "CUDA");
+    }
+}
