@@ -1,10 +1,10 @@
 // QuickStart: stream a sentence-level LLM's continuation piece by piece, then encode a sentence to a vector.
-// Usage: dotnet run -- [MODEL_DIR]   (default: ../../models/sllm-256-h1 from this folder)
+// Usage: dotnet run -- [MODEL_DIR]   (default: ../../models/sllm-256-e2e from this folder)
 using SentenceVae.Checkpoints;
 using SentenceVae.Inference;
 using SentenceVae.Text;
 
-string dir = args.Length > 0 ? args[0] : Path.Combine("..", "..", "models", "sllm-256-h1");
+string dir = args.Length > 0 ? args[0] : Path.Combine("..", "..", "models", "sllm-256-e2e");
 using var model = SentenceLlmCheckpoint.Load(dir);
 var tokenizer = TextTokenizers.Load(dir);
 

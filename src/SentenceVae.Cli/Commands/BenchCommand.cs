@@ -29,7 +29,12 @@ internal static class BenchCommand
             { baseline, models, data, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads };
         command.SetAction(parse =>
         {
+            // Every output's folder must exist before a run of many minutes starts.
+            foreach (var path in new[] { parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(pareto) })
+                if (path is not null && path != "-" && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder && !Directory.Exists(folder))
+                    throw new DirectoryNotFoundException($"{path}: the folder {folder} does not exist");
             var documents = CorpusReader.ReadDocuments(parse.GetValue(data)!).ToList();
+            if (documents.Count == 0) throw new InvalidDataException($"{parse.GetValue(data)}: no text to benchmark on (every line is empty)");
             var report = Benchmark.Run(parse.GetValue(baseline)!, parse.GetValue(models)!, documents, new BenchmarkOptions
             {
                 Runs = parse.GetValue(runs), PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),

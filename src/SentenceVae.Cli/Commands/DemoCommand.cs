@@ -8,13 +8,18 @@ using SentenceVae.Text;
 
 namespace SentenceVae.Cli.Commands;
 
-/// <summary><c>svae demo</c>: the shipped models in one minute — reconstruction, streamed generation, and the benchmark on a short slice.</summary>
+/// <summary><c>svae demo</c>: the shipped models in one minute — next-piece prediction, streamed generation beside the token model, and the benchmark on a short slice.</summary>
 internal static class DemoCommand
 {
+    /// <summary>The shipped sentence-level model the demo shows.</summary>
+    public const string Sllm = "sllm-256-e2e";
+
+    private static string Show(string piece) => piece.Replace("\n", "\\n");
+
     public static Command Create(CliIO io)
     {
         var root = new Option<string?>("--repo") { Description = "folder holding models/ and data/ (default: found from the current directory upwards)" };
-        var command = new Command("demo", "Show the shipped models: SentenceVAE reconstruction, sentence-by-sentence generation, benchmark table.") { root };
+        var command = new Command("demo", "Show the shipped models: next-sentence prediction, generation beside the token model, benchmark table.") { root };
         command.SetAction(async (parse, cancel) =>
         {
             var watch = Stopwatch.StartNew();
@@ -23,42 +28,54 @@ internal static class DemoCommand
             string valid = Path.Combine(repo, "data", "austen-valid.txt");
             var firstDocument = CorpusReader.ReadDocuments(valid).First();
 
-            io.Out.WriteLine("== SentenceVAE: each piece → one vector → back (models/vae-256-h1)");
-            using (var vae = SentenceVaeCheckpoint.Load(Models("vae-256-h1")))
+            io.Out.WriteLine($"== Next-sentence prediction: the model reads the text so far and writes the next piece (models/{Sllm})");
+            using var sllm = SentenceLlmCheckpoint.Load(Models(Sllm));
+            var tok = TextTokenizers.Load(Models(Sllm));
+            var generator = new SentenceLlmGenerator(sllm, tok);
+            var pieces = generator.PromptPieces(firstDocument[..Math.Min(1500, firstDocument.Length)]);
+            var greedy = new SentenceGenerationOptions { MaxPieces = 1, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = 40 } };
+            for (int i = 2; i < Math.Min(8, pieces.Count); i++)
             {
-                var tok = TextTokenizers.Load(Models("vae-256-h1"));
-                var splitter = SentenceSplitter.ForModel(vae.Config, tok);
-                var pieces = splitter.Split(firstDocument[..Math.Min(600, firstDocument.Length)]).Take(6).ToList();
-                var codec = new SentenceCodec(vae);
-                var decoded = codec.Decode(codec.Encode(pieces.Select(p => tok.Encode(p).ToArray()).ToList()), new GenerationOptions { MaxNewTokens = vae.Config.MaxSeqLen });
-                for (int i = 0; i < pieces.Count; i++)
-                {
-                    string back = tok.Decode(decoded[i]);
-                    io.Out.WriteLine($"  {(back == pieces[i] ? "=" : "≠")} {pieces[i].TrimEnd()}");
-                    if (back != pieces[i]) io.Out.WriteLine($"    → {back.TrimEnd()}");
-                }
+                var predicted = generator.Steps([pieces.Take(i).ToList()], greedy, useCache: true).SelectMany(step => step).Single();
+                io.Out.WriteLine($"  after …{Show(tok.Decode(pieces[i - 1]))}");
+                io.Out.WriteLine($"    text:  {Show(tok.Decode(pieces[i]))}");
+                io.Out.WriteLine($"    model: {Show(predicted.Text)}");
             }
 
-            const string prompt = "It was a fine morning at Longbourn, and Elizabeth walked out with her sister. ";
+            const string prompt = "It was a fine morning at Longbourn, and Elizabeth walked out with her sister.";
             io.Out.WriteLine();
-            io.Out.WriteLine("== Sentence-level LLM: one backbone step per piece, streamed (models/sllm-256-h1)");
-            io.Out.Write("  " + prompt);
+            io.Out.WriteLine($"== Generation from the same prompt, greedy: the sentence-level model (one backbone step per [piece]) and the token model (models/lm-256)");
+            io.Out.Write($"  {Sllm}: " + prompt);
             io.Out.Flush();
-            using (var sllm = SentenceLlmCheckpoint.Load(Models("sllm-256-h1")))
+            var sllmWatch = Stopwatch.StartNew();
+            int sllmTokens = 0;
+            await foreach (var piece in generator.StreamAsync(prompt, new SentenceGenerationOptions { MaxPieces = 6, Tokens = new GenerationOptions { MaxNewTokens = 40 } }, cancel))
             {
-                var generator = new SentenceLlmGenerator(sllm, TextTokenizers.Load(Models("sllm-256-h1")));
-                await foreach (var piece in generator.StreamAsync(prompt, new SentenceGenerationOptions { MaxPieces = 6, Tokens = new GenerationOptions { MaxNewTokens = 40 } }, cancel))
-                {
-                    io.Out.Write($"[{piece.Text}]");
-                    io.Out.Flush();
-                }
+                io.Out.Write($"[{piece.Text}]");
+                io.Out.Flush();
+                sllmTokens += piece.Ids.Length;
             }
-            io.Out.WriteLine();
+            io.Out.WriteLine($"  ({sllmTokens / sllmWatch.Elapsed.TotalSeconds:0} tokens/s with the prefill)");
+            using (var lm = HuggingFaceCheckpoint.LoadOpt(Models("lm-256")))
+            {
+                var tokenGenerator = new TokenGenerator(lm, TextTokenizers.Load(Models("lm-256")));
+                io.Out.Write("  lm-256: " + prompt);
+                var lmWatch = Stopwatch.StartNew();
+                int lmTokens = 0;
+                await foreach (var token in tokenGenerator.StreamAsync(prompt, new GenerationOptions { MaxNewTokens = Math.Max(8, sllmTokens) }, cancel))
+                {
+                    io.Out.Write(token.Text);
+                    io.Out.Flush();
+                    lmTokens++;
+                }
+                io.Out.WriteLine($"  ({lmTokens / lmWatch.Elapsed.TotalSeconds:0} tokens/s with the prefill)");
+            }
+            sllm.Dispose();
 
             io.Out.WriteLine();
-            io.Out.WriteLine("== Benchmark on the first ~6,000 characters of data/austen-valid.txt (models/lm-256 vs models/sllm-256-h1)");
+            io.Out.WriteLine($"== Benchmark on the first ~6,000 characters of data/austen-valid.txt (models/lm-256 vs models/{Sllm})");
             var slice = new List<string> { firstDocument[..Math.Min(6000, firstDocument.Length)] };
-            var report = Benchmark.Run(Models("lm-256"), [Models("sllm-256-h1")], slice,
+            var report = Benchmark.Run(Models("lm-256"), [Models(Sllm)], slice,
                 new BenchmarkOptions { Runs = 3, PromptTokens = [64, 256, 1024], OutputTokens = 24 });
             io.Out.Write(BenchCommand.Markdown(report));
             io.Out.WriteLine();

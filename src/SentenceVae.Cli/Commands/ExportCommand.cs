@@ -23,7 +23,12 @@ internal static class ExportCommand
             var type = parse.GetValue(dtype) switch { "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, _ => ScalarType.Float32 };
             string configPath = Path.Combine(source, "config.json");
             if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file", configPath);
-            string kind = JsonNode.Parse(File.ReadAllText(configPath))?["model_type"]?.GetValue<string>() ?? "";
+            string kind;
+            try { kind = (JsonNode.Parse(File.ReadAllText(configPath))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{configPath}: invalid JSON ({e.Message})");
+            }
             var tok = TextTokenizers.Load(source);
             switch (kind)
             {

@@ -17,6 +17,7 @@ internal static class VocabCommand
         {
             string corpusPath = parse.GetValue(corpus)!, outPath = parse.GetValue(output)!;
             var documents = CorpusReader.ReadDocuments(corpusPath).ToList();
+            if (documents.Count == 0) throw new InvalidDataException($"{corpusPath}: no text to build a vocabulary from (every line is empty)");
             var tokens = CompactVocabulary.Build(documents, parse.GetValue(size));
             string? dir = Path.GetDirectoryName(Path.GetFullPath(outPath));
             if (dir is not null) Directory.CreateDirectory(dir);

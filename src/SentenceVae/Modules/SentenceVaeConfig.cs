@@ -39,7 +39,10 @@ public sealed record SentenceVaeConfig
     [JsonPropertyName("leading_whitespace")] public bool LeadingWhitespace { get; init; }
     /// <summary>
     /// One token matrix for the encoder's and decoder's embeddings and the decoder's output layer
-    /// (<c>decoder.linear.weight</c>); needs word_embed_proj_dim = hidden_size. False: the reference's three matrices.
+    /// (<c>decoder.linear.weight</c>); needs word_embed_proj_dim = hidden_size. The matrix starts at
+    /// N(0, 1/hidden) so the first logits have unit scale, and embeddings are multiplied by √hidden on
+    /// the way in, so tokens weigh as much as the sinusoidal positions added to them (as in the
+    /// original Transformer). False: the reference's three matrices.
     /// </summary>
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; }
     /// <summary>Id that starts every piece.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using SentenceVae.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
+using System.Runtime.InteropServices;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -21,6 +22,8 @@ internal sealed class RunDirectory(string path)
 {
     public const string ConfigFile = "train_config.json", MetricsFile = "metrics.csv", BestDir = "best";
     private const string Latest = "latest", ModelFile = "model.safetensors", EmaFile = "ema.safetensors", OptimizerFile = "optimizer.bin", StateFile = "state.json";
+    /// <summary>The run's config as it was when the checkpoint was written (what an edited train_config.json is checked against).</summary>
+    public const string ConfigSnapshotFile = "train_config.json";
     private const int KeepCheckpoints = 2;
 
     public string Path { get; } = path;
@@ -40,7 +43,7 @@ internal sealed class RunDirectory(string path)
         }
     }
 
-    public void Save(TrainState state, nn.Module model, OptimizerHelper optimizer, IReadOnlyDictionary<string, Tensor>? ema)
+    public void Save(TrainState state, nn.Module model, OptimizerHelper optimizer, IReadOnlyDictionary<string, Tensor>? ema, TrainConfig config)
     {
         Directory.CreateDirectory(Checkpoints);
         string name = $"step-{state.Step:D7}";
@@ -50,6 +53,7 @@ internal sealed class RunDirectory(string path)
         if (ema is not null) Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, EmaFile), StateDicts.ForSaving(ema, ScalarType.Float32));
         optimizer.save_state_dict(System.IO.Path.Combine(tmp, OptimizerFile));
         File.WriteAllText(System.IO.Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, JsonFile.Indented));
+        config.Save(System.IO.Path.Combine(tmp, ConfigSnapshotFile));
 
         string final = System.IO.Path.Combine(Checkpoints, name);
         if (Directory.Exists(final)) Directory.Delete(final, true);
@@ -60,10 +64,46 @@ internal sealed class RunDirectory(string path)
         foreach (var stale in Directory.GetDirectories(Checkpoints, ".tmp-*")) Directory.Delete(stale, true);
     }
 
-    /// <summary>Restores model, optimizer and EMA from the latest checkpoint; returns its state.</summary>
-    public TrainState Load(nn.Module model, OptimizerHelper optimizer, Dictionary<string, Tensor>? ema)
+    /// <summary>The config saved with the latest checkpoint, or null (a checkpoint from before snapshots were kept).</summary>
+    public TrainConfig? ConfigSnapshot()
     {
-        string dir = LatestCheckpoint ?? throw new CheckpointException($"{Path}: no checkpoint to resume from");
+        string? dir = LatestCheckpoint;
+        string path = dir is null ? "" : System.IO.Path.Combine(dir, ConfigSnapshotFile);
+        return File.Exists(path) ? TrainConfig.Load(path) : null;
+    }
+
+    /// <summary>
+    /// Restores model, optimizer and EMA from the newest checkpoint that reads whole, starting at the
+    /// latest; a damaged one (truncated file, broken state.json, …) is skipped for the one before it,
+    /// and <paramref name="warn"/> says so. Returns the state of the checkpoint used.
+    /// </summary>
+    public TrainState Load(nn.Module model, OptimizerHelper optimizer, Dictionary<string, Tensor>? ema, Action<string>? warn = null)
+    {
+        string latest = LatestCheckpoint ?? throw new CheckpointException($"{Path}: no checkpoint to resume from");
+        var candidates = Directory.GetDirectories(Checkpoints, "step-*").Where(d => string.CompareOrdinal(d, latest) <= 0).OrderDescending().ToList();
+        var problems = new List<string>();
+        foreach (var dir in candidates)
+        {
+            try
+            {
+                var state = LoadOne(dir, model, optimizer, ema);
+                if (problems.Count > 0) warn?.Invoke($"{string.Join("; ", problems)}; resumed from {System.IO.Path.GetFileName(dir)} instead");
+                return state;
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or JsonException or ArgumentException or InvalidOperationException or ExternalException)
+            {
+                problems.Add($"checkpoint {System.IO.Path.GetFileName(dir)} is damaged ({e.Message})");
+            }
+        }
+        throw new CheckpointException($"{Path}: no checkpoint could be read: {string.Join("; ", problems)}");
+    }
+
+    private static TrainState LoadOne(string dir, nn.Module model, OptimizerHelper optimizer, Dictionary<string, Tensor>? ema)
+    {
+        string statePath = System.IO.Path.Combine(dir, StateFile);
+        TrainState state;
+        try { state = JsonSerializer.Deserialize<TrainState>(File.ReadAllText(statePath)) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw new CheckpointException($"{statePath}: not a valid state file ({e.Message})"); }
         var weights = HuggingFaceCheckpoint.ReadSafetensors(System.IO.Path.Combine(dir, ModelFile));
         StateDicts.LoadStrict(model, weights, dir);
         if (ema is not null)
@@ -71,9 +111,13 @@ internal sealed class RunDirectory(string path)
             using var noGrad = no_grad();
             foreach (var (key, value) in HuggingFaceCheckpoint.ReadSafetensors(System.IO.Path.Combine(dir, EmaFile))) ema[key].copy_(value);
         }
-        optimizer.load_state_dict(System.IO.Path.Combine(dir, OptimizerFile));
-        return JsonSerializer.Deserialize<TrainState>(File.ReadAllText(System.IO.Path.Combine(dir, StateFile)))
-            ?? throw new CheckpointException($"{dir}: empty {StateFile}");
+        string optimizerPath = System.IO.Path.Combine(dir, OptimizerFile);
+        try { optimizer.load_state_dict(optimizerPath); }
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException)
+        {
+            throw new CheckpointException($"{optimizerPath}: unreadable optimizer state ({e.Message})");
+        }
+        return state;
     }
 
     public static string WriteAtomically(string path, string text)

@@ -33,10 +33,12 @@ public sealed class Trainer : IDisposable
         {
             if (!File.Exists(savedConfig)) throw new FileNotFoundException($"{runDir}: nothing to resume ({RunDirectory.ConfigFile} missing)", savedConfig);
             var saved = TrainConfig.Load(savedConfig);
-            // Only the budget (max_steps, max_minutes) and the thread count may change when a run is continued.
-            static TrainConfig Essentials(TrainConfig c) => c with { MaxSteps = 0, MaxMinutes = 0, Threads = 1 };
-            if (config is not null && JsonSerializer.Serialize(Essentials(config)) != JsonSerializer.Serialize(Essentials(saved)))
-                throw new InvalidDataException($"{runDir} was started with a different config; resume without --config, or start a new run");
+            // Only the budget (max_steps, max_minutes) and the thread count may change when a run is
+            // continued: neither through --config nor by editing the run's train_config.json.
+            if (run.ConfigSnapshot() is { } snapshot && ChangedKeys(snapshot, saved) is { Count: > 0 } edited)
+                throw new InvalidDataException($"{savedConfig} was edited since the last checkpoint ({string.Join(", ", edited)}); only max_steps, max_minutes and threads may change on resume (use the CLI options)");
+            if (config is not null && ChangedKeys(saved, config) is { Count: > 0 } changed)
+                throw new InvalidDataException($"{runDir} was started with a different config ({string.Join(", ", changed)}); resume without --config, or start a new run");
             this.config = config ?? saved;
             if (config is not null) config.Save(savedConfig);
         }
@@ -72,7 +74,7 @@ public sealed class Trainer : IDisposable
         state = new TrainState(0, 0, 0, 0, 0, null, "");
         if (resume && run.LatestCheckpoint is not null)
         {
-            state = run.Load(task.Model, optimizer, ema);
+            state = run.Load(task.Model, optimizer, ema, warning => this.report(Progress(null, 0, null, warning)));
             using var rng = tensor(Convert.FromBase64String(state.RngState));
             random.set_rng_state(rng);
             run.TruncateMetricsAfter(state.Step);
@@ -168,7 +170,26 @@ public sealed class Trainer : IDisposable
     {
         using var rng = random.get_rng_state();
         state = state with { RngState = Convert.ToBase64String(rng.data<byte>().ToArray()) };
-        run.Save(state, task.Model, optimizer, ema);
+        run.Save(state, task.Model, optimizer, ema, config);
+    }
+
+    /// <summary>The keys (dotted paths into "model") whose values differ between two configs, budget keys (max_steps, max_minutes, threads) aside.</summary>
+    internal static List<string> ChangedKeys(TrainConfig a, TrainConfig b)
+    {
+        static System.Text.Json.Nodes.JsonNode? Essentials(TrainConfig c) =>
+            System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(c with { MaxSteps = 0, MaxMinutes = 0, Threads = 1 }));
+        var changed = new List<string>();
+        void Compare(System.Text.Json.Nodes.JsonNode? x, System.Text.Json.Nodes.JsonNode? y, string path)
+        {
+            if (x is System.Text.Json.Nodes.JsonObject ox && y is System.Text.Json.Nodes.JsonObject oy)
+            {
+                foreach (var key in ox.Select(kv => kv.Key).Union(oy.Select(kv => kv.Key)))
+                    Compare(ox[key], oy[key], path.Length == 0 ? key : $"{path}.{key}");
+            }
+            else if (!System.Text.Json.Nodes.JsonNode.DeepEquals(x, y)) changed.Add(path);
+        }
+        Compare(Essentials(a), Essentials(b), "");
+        return changed;
     }
 
     private void UpdateEma(double decay)

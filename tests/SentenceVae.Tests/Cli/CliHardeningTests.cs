@@ -119,4 +119,24 @@ public class CliHardeningTests : IDisposable
         if (cuda.is_available()) return;                                                // a CUDA machine runs it for real
         AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", "Hi.", "--device", "cuda"), "cuda", "CUDA");
     }
+
+    [Fact]
+    public void SmallerCasesAreOneClearLine()
+    {
+        // export with a config that is not JSON
+        string bad = Path.Combine(dir, "badconfig");
+        Directory.CreateDirectory(bad);
+        File.WriteAllText(Path.Combine(bad, "config.json"), "{ not json");
+        AssertOneLineError(Run("export", "--model", bad, "--out", Path.Combine(dir, "out")), "config.json", "invalid JSON");
+
+        // bench --json into a folder that does not exist: refused before the run
+        AssertOneLineError(Run("bench", "--baseline", Lm, "--models", Sllm, "--data", TestPaths.Data("austen-valid.txt"), "--json", Path.Combine(dir, "no", "such", "bench.json")), "does not exist");
+
+        // a vocabulary from an empty corpus
+        string empty = Path.Combine(dir, "empty-corpus.txt");
+        File.WriteAllText(empty, "\n");
+        string vocab = Path.Combine(dir, "v.tiktoken");
+        AssertOneLineError(Run("vocab", "build", "--corpus", empty, "--out", vocab), "empty-corpus.txt");
+        Assert.False(File.Exists(vocab));
+    }
 }

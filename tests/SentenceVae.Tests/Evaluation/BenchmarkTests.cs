@@ -78,9 +78,9 @@ public class BenchmarkTests : IDisposable
     }
 
     [Fact]
-    public void DemoShowsReconstructionGenerationAndTheTable()
+    public void DemoShowsNextPiecePredictionGenerationBesideTheTokenModelAndTheTable()
     {
-        SaveTinyModels(Path.Combine(dir, "models", "lm-256"), Path.Combine(dir, "models", "sllm-256-h1"), Path.Combine(dir, "models", "vae-256-h1"));
+        SaveTinyModels(Path.Combine(dir, "models", "lm-256"), Path.Combine(dir, "models", SentenceVae.Cli.Commands.DemoCommand.Sllm));
         Directory.CreateDirectory(Path.Combine(dir, "data"));
         File.Copy(TestPaths.Data("austen-valid.txt"), Path.Combine(dir, "data", "austen-valid.txt"));
         var output = new MemoryStream();
@@ -88,8 +88,10 @@ public class BenchmarkTests : IDisposable
         int code = SvaeCli.Run(["demo", "--repo", dir], new MemoryStream(), output, error);
         Assert.True(code == 0, error.ToString());
         string text = System.Text.Encoding.UTF8.GetString(output.ToArray());
-        Assert.Contains("== SentenceVAE", text);
-        Assert.Contains("== Sentence-level LLM", text);
-        Assert.Contains("| sllm-256-h1 |", text);
+        Assert.Contains("== Next-sentence prediction", text);
+        Assert.Equal(6, text.Split('\n').Count(l => l.StartsWith("    model: ")));     // six next pieces predicted
+        Assert.Contains("== Generation from the same prompt", text);
+        Assert.Contains("  lm-256: It was a fine morning", text);
+        Assert.Contains($"| {SentenceVae.Cli.Commands.DemoCommand.Sllm} |", text);
     }
 }

@@ -53,7 +53,7 @@ public class QuickStartSampleTests
             Assert.True(build.Code == 0, build.Output);
             Assert.False(File.Exists(Path.Combine(output, "svae.dll")), "the sample must not see the repository's projects");
 
-            var run = Run(output, Path.Combine(output, "QuickStart.dll"), Path.Combine(TestPaths.RepoRoot, "models", "sllm-256-h1"));
+            var run = Run(output, Path.Combine(output, "QuickStart.dll"), Path.Combine(TestPaths.RepoRoot, "models", "sllm-256-e2e"));
             Assert.True(run.Code == 0, run.Output);
             var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Contains(lines, l => l.StartsWith("piece 0: ") && l.Length > "piece 0: ".Length);

@@ -37,4 +37,15 @@ public class RealTrainingTests : IDisposable
         // A uniform model over 8192 ids costs 13 bits per token, ~3.4 bits per byte at ~0.265 tokens/byte.
         Assert.True(validation.BitsPerByte < 2.5, $"bits per byte {validation.BitsPerByte}");
     }
+
+    [TrainingFact]
+    public void Sllm256E2eLearnsEndToEndFromScratch()
+    {
+        var config = Shipped("sllm-256-e2e") with { MaxSteps = 60, MaxMinutes = 0, EvalEvery = 60, EvalLimit = 3000, CheckpointEvery = 60 };
+        using var trainer = new Trainer(config, Path.Combine(dir, "sllm"), false, c => new SllmTrainingTask(c));
+        var losses = trainer.Train();
+        Assert.True(losses.TakeLast(10).Average() < losses.Take(10).Average() - 1, "the loss falls");
+        var validation = trainer.Task.Evaluate(3000);
+        Assert.True(validation.BitsPerByte < 3.0, $"bits per byte {validation.BitsPerByte}");
+    }
 }

@@ -109,6 +109,51 @@ public class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void AnEditedRunConfigIsRefusedNamingTheChangedKeys()
+    {
+        string run = Path.Combine(dir, "edited");
+        using (var first = new Trainer(TinyVae(20), run, false, Factory)) first.Train(pauseAt: 10);
+        string configPath = Path.Combine(run, "train_config.json");
+        var json = JsonNode.Parse(File.ReadAllText(configPath))!;
+        json["lr"] = 0.5;
+        json["model"]!["dropout"] = 0.3;
+        json["max_steps"] = 30;                                             // the budget may change
+        File.WriteAllText(configPath, json.ToJsonString());
+        var e = Assert.Throws<InvalidDataException>(() => new Trainer(null, run, resume: true, Factory));
+        Assert.Contains("lr", e.Message);
+        Assert.Contains("model.dropout", e.Message);
+        Assert.Contains("(model.dropout, lr)", e.Message);                 // exactly the edited keys, the budget not among them
+
+        // A budget change alone resumes.
+        json["lr"] = TinyVae(20).LearningRate;
+        json["model"]!["dropout"] = 0.1;
+        File.WriteAllText(configPath, json.ToJsonString());
+        using var resumed = new Trainer(null, run, resume: true, Factory);
+        Assert.Equal(10, resumed.State.Step);
+        Assert.Equal(30, resumed.Config.MaxSteps);
+    }
+
+    [Fact]
+    public void ADamagedLatestCheckpointFallsBackToThePreviousOneAndSaysSo()
+    {
+        string run = Path.Combine(dir, "damaged");
+        using (var first = new Trainer(TinyVae(20), run, false, Factory)) first.Train(pauseAt: 10);   // checkpoints at steps 5 and 10
+        string latest = Path.Combine(run, "checkpoints", "step-0000010");
+        var weights = Path.Combine(latest, "model.safetensors");
+        File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..1000]);   // cut, as a full disk would
+        var messages = new List<string>();
+        using (var resumed = new Trainer(null, run, resume: true, Factory, p => { if (p.Message is { } m) messages.Add(m); }))
+            Assert.Equal(5, resumed.State.Step);
+        Assert.Contains(messages, m => m.Contains("step-0000010") && m.Contains("damaged") && m.Contains("resumed from step-0000005"));
+
+        // With every checkpoint broken, the error names the files.
+        File.WriteAllText(Path.Combine(run, "checkpoints", "step-0000005", "state.json"), "{ broken");
+        var e = Assert.Throws<SentenceVae.Checkpoints.CheckpointException>(() => new Trainer(null, run, resume: true, Factory));
+        Assert.Contains("state.json", e.Message);
+        Assert.Contains("model.safetensors", e.Message);
+    }
+
+    [Fact]
     public void SllmLossFallsAndItsBestModelScoresEveryByte()
     {
         using var trainer = new Trainer(TinySllm(40), Path.Combine(dir, "sllm"), resume: false, Factory);
