@@ -319,8 +319,10 @@ public sealed class SentenceSplitter
     }
 
     /// <summary>
-    /// Last resort for one over-long word: the longest prefixes within budget, cut between code points,
-    /// preferring cuts that leave content (not only punctuation) on both sides.
+    /// Last resort for one over-long word: the longest prefixes within budget, cut between grapheme
+    /// clusters (never inside a ZWJ sequence, a keycap, a flag, a skin-tone modifier or a \r\n),
+    /// preferring cuts that leave content (not only punctuation) on both sides. A single cluster over
+    /// the budget stays whole.
     /// </summary>
     private List<string> SplitBetweenCharacters(string word, int max)
     {
@@ -334,7 +336,7 @@ public sealed class SentenceSplitter
             for (int k = start; k < word.Length && ends.Count < max * 16;)
             {
                 seenContent |= IsContent(word[k]) || char.IsSurrogate(word[k]);
-                k += char.IsHighSurrogate(word[k]) && k + 1 < word.Length ? 2 : 1;
+                k += StringInfo.GetNextTextElementLength(word, k);     // whole grapheme clusters (ZWJ emoji, keycaps, \r\n)
                 if (seenContent && (k <= lastContent || k == word.Length)) ends.Add(k);
             }
             if (ends.Count == 0 || countTokens(word[start..ends[0]]) > max)
@@ -342,7 +344,7 @@ public sealed class SentenceSplitter
                 ends.Clear();                                   // pathological: no content-respecting cut fits
                 for (int k = start; k < word.Length && ends.Count < max * 16;)
                 {
-                    k += char.IsHighSurrogate(word[k]) && k + 1 < word.Length ? 2 : 1;
+                    k += StringInfo.GetNextTextElementLength(word, k);
                     ends.Add(k);
                 }
             }

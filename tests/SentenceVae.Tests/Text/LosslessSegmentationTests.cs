@@ -1,3 +1,4 @@
+using System.Text;
 using SentenceVae.Text;
 
 namespace SentenceVae.Tests.Text;
@@ -150,6 +151,35 @@ public class LosslessSegmentationTests
             var split = leading.Split(random);
             Assert.Equal(random, string.Concat(split));
             Assert.Equal(split, leading.Split(RandomText.Chunks(random, rng)).ToList());     // streaming splits the same
+        }
+    }
+
+    [Fact]
+    public void SmallBudgetsNeverCutInsideAGraphemeClusterOrACrLf()
+    {
+        // ZWJ families, keycaps, flags, skin tones, combining marks and \r\n are one text element each.
+        string[] clusters = { "👨‍👩‍👧", "👩🏽‍💻", "1️⃣", "#️⃣", "🇫🇷", "👍🏽", "é", "e\u0301", "\r\n", "ก่", "🏳️‍🌈" };
+        var rng = new Random(7);
+        var tok = TextTokenizers.Gpt2;
+        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = 8, CountTokens = tok.CountTokens });
+        for (int i = 0; i < 2000; i++)
+        {
+            var sb = new StringBuilder();
+            int n = 1 + rng.Next(40);
+            for (int k = 0; k < n; k++)
+                sb.Append(rng.Next(3) == 0 ? clusters[rng.Next(clusters.Length)] : RandomText.Next(rng, 2));
+            string text = sb.ToString();
+            var pieces = splitter.Split(text);
+            Assert.Equal(text, string.Concat(pieces));
+            var boundaries = new HashSet<int>(System.Globalization.StringInfo.ParseCombiningCharacters(text)) { text.Length };
+            int at = 0;
+            foreach (var piece in pieces)
+            {
+                at += piece.Length;
+                Assert.True(boundaries.Contains(at), $"cut inside a text element at {at} in {Show(text)}");
+                Assert.True(tok.CountTokens(piece) <= 8 || new System.Globalization.StringInfo(piece).LengthInTextElements == 1, $"piece over budget: {Show(piece)}");
+            }
+            Assert.Equal(pieces, splitter.Split(RandomText.Chunks(text, rng)).ToList());
         }
     }
 }
