@@ -9,7 +9,8 @@ namespace SentenceVae.Evaluation;
 /// Likelihood of whole documents under a token-level LM. Each document is scored as BOS + tokens + EOS:
 /// every token after BOS is predicted (EOS marks the end, so every byte of the text is accounted for).
 /// Documents longer than the model's positions are scored in overlapping windows (stride half a
-/// window), each token once, with as much left context as fits.
+/// window), each token once, with as much left context as fits. A token limit stops after the
+/// whole pieces that hold about that many text tokens, inside a document if need be.
 /// </summary>
 public static class LmEvaluator
 {
@@ -22,10 +23,16 @@ public static class LmEvaluator
         long tokens = 0, bytes = 0;
         using (new EvaluationMode(model))
         {
-            foreach (var doc in documents)
+            long textTokens = 0;
+            foreach (var document in documents)
             {
-                if (tokenLimit > 0 && tokens >= tokenLimit) break;
-                int[] ids = [tokenizer.BosId, .. tokenizer.Encode(doc), tokenizer.EosId];
+                if (tokenLimit > 0 && textTokens >= tokenLimit) break;
+                var (doc, complete) = EvaluationLimit.Prefix(document, tokenizer, null, tokenLimit > 0 ? tokenLimit - textTokens : 0);
+                var body = tokenizer.Encode(doc);
+                textTokens += body.Count;
+                // A document cut by the limit is scored without its EOS: its end is not in the scored text.
+                int[] ids = complete ? [tokenizer.BosId, .. body, tokenizer.EosId] : [tokenizer.BosId, .. body];
+                if (ids.Length < 2) continue;
                 int scoredUpTo = 1;                                 // next target position to score
                 for (int begin = 0; scoredUpTo < ids.Length; begin += stride)
                 {

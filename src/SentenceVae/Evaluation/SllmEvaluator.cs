@@ -12,7 +12,9 @@ namespace SentenceVae.Evaluation;
 /// and EOS given the previous pieces, plus every stop decision (continue before each piece, stop after
 /// the last). The document's pieces concatenate to its text, so bits per byte is over exactly the text
 /// the token baseline scores. Documents longer than the backbone's positions are scored in overlapping
-/// windows ([start,] pieces), each piece once, with as much left context as fits.
+/// windows ([start,] pieces), each piece once, with as much left context as fits. A token limit (text
+/// tokens, EOS not counted) stops after the whole pieces that hold about that many, inside a
+/// document if need be; a document cut there has no "stop" decision scored.
 /// </summary>
 public static class SllmEvaluator
 {
@@ -28,10 +30,13 @@ public static class SllmEvaluator
         long tokens = 0, bytes = 0;
         using (new EvaluationMode(model))
         {
-            foreach (var doc in documents)
+            long textTokens = 0;
+            foreach (var document in documents)
             {
-                if (tokenLimit > 0 && tokens >= tokenLimit) break;
+                if (tokenLimit > 0 && textTokens >= tokenLimit) break;
+                var (doc, complete) = EvaluationLimit.Prefix(document, tokenizer, splitter, tokenLimit > 0 ? tokenLimit - textTokens : 0);
                 var pieces = splitter.Split(doc).Select(p => tokenizer.Encode(p).ToArray()).ToList();
+                textTokens += pieces.Sum(p => p.Length);
                 int scoredUpTo = 0;                                      // next piece to score
                 for (int begin = 0; ; begin += stride)
                 {
@@ -40,7 +45,7 @@ public static class SllmEvaluator
                     var context = pieces.GetRange(begin, end - begin);
                     var (ids, mask) = context.Count > 0 ? codec.Batch(context, device) : codec.Batch([[]], device);
                     if (context.Count == 0) mask.zero_();
-                    var layout = new PieceWindowLayout(context.Count, begin == 0, end == pieces.Count, scoredUpTo - begin);
+                    var layout = new PieceWindowLayout(context.Count, begin == 0, end == pieces.Count && complete, scoredUpTo - begin);
                     var scores = model.forward(ids.unsqueeze(0), mask.unsqueeze(0), [layout]);
                     nll += scores.TokenNll.item<float>() + scores.StopNll.item<float>();
                     tokens += scores.Tokens;

@@ -139,4 +139,19 @@ public class CliHardeningTests : IDisposable
         AssertOneLineError(Run("vocab", "build", "--corpus", empty, "--out", vocab), "empty-corpus.txt");
         Assert.False(File.Exists(vocab));
     }
+
+    [Theory]
+    [InlineData("lm")]
+    [InlineData("sllm")]
+    public void EvalLimitCutsInsideALongDocument(string kind)
+    {
+        string data = TestPaths.Data("austen-valid.txt");
+        int firstDocumentBytes = Encoding.UTF8.GetByteCount(File.ReadLines(data).First());
+        var r = Run("eval", kind, "--model", kind == "lm" ? Lm : Sllm, "--data", data, "--limit", "300", "--json");
+        Assert.Equal(0, r.Code);
+        using var json = System.Text.Json.JsonDocument.Parse(r.Out);
+        long bytes = json.RootElement.GetProperty("bytes").GetInt64(), tokens = json.RootElement.GetProperty("tokens").GetInt64();
+        Assert.InRange(bytes, 500, firstDocumentBytes / 2);                              // a part of the first document only
+        Assert.InRange(tokens, 200, 400);                                                 // about 300 text tokens (+ the SLLM's EOS per piece)
+    }
 }
