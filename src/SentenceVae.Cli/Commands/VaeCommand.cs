@@ -16,10 +16,17 @@ internal static class VaeCommand
 {
     public static Command Create(CliIO io) => new("vae", "SentenceVAE models: pieces → vectors → pieces.") { Reconstruct(io), Encode(io), Bench(io) };
 
-    private sealed record Loaded(SentenceVae.Modules.SentenceVae Model, ITextTokenizer Tokenizer, List<string> Pieces, List<int[]> Ids) : IDisposable
+    /// <summary>A loaded model and its input, streamed: pieces come in batches as the text is read, so memory stays bounded for any input size.</summary>
+    private sealed record Loaded(SentenceVae.Modules.SentenceVae Model, ITextTokenizer Tokenizer, IEnumerable<List<string>> Batches, TextReader? Reader) : IDisposable
     {
-        public void Dispose() => Model.Dispose();
+        public void Dispose()
+        {
+            Model.Dispose();
+            Reader?.Dispose();
+        }
     }
+
+    private const int BatchPieces = 64;
 
     private sealed record InputOptions(Option<string> Model, Option<string?> Tokenizer, Argument<string?> Input, Option<string?> Text, Option<string> Device);
 
@@ -35,14 +42,14 @@ internal static class VaeCommand
         string? input = parse.GetValue(o.Input), literal = parse.GetValue(o.Text);
         if (input is not null && literal is not null) throw new CliUsageException("give either FILE or --text, not both");
         // Open the input before loading anything: a missing file is reported at once.
-        string text = literal ?? CliInput.ReadAll(input, io);
+        var reader = literal is null ? CliInput.Open(input, io) : null;
         string dir = parse.GetValue(o.Model)!;
         var model = SentenceVaeCheckpoint.Load(dir, LmCommand.ParseDevice(parse.GetValue(o.Device)!));
         var tok = TextTokenizers.Load(parse.GetValue(o.Tokenizer) ?? dir);
         if (tok.VocabSize > model.Config.VocabSize) throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {model.Config.VocabSize}");
         var splitter = SentenceSplitter.ForModel(model.Config, tok);
-        var pieces = splitter.Split(text).ToList();
-        return new Loaded(model, tok, pieces, pieces.Select(p => tok.Encode(p).ToArray()).ToList());
+        var pieces = reader is null ? splitter.Split(literal!) : splitter.Split(CliInput.Chunks(reader, input));
+        return new Loaded(model, tok, pieces.Chunk(BatchPieces).Select(c => c.ToList()), reader);
     }
 
     private static Command Reconstruct(CliIO io)
@@ -52,20 +59,25 @@ internal static class VaeCommand
         command.SetAction(parse =>
         {
             using var run = Load(parse, o, io);
-            if (run.Pieces.Count == 0) { io.Out.WriteLine("(no text)"); return 0; }
             var codec = new SentenceCodec(run.Model);
-            using var scope = NewDisposeScope();
-            var decoded = codec.Decode(codec.Encode(run.Ids), new GenerationOptions { MaxNewTokens = run.Model.Config.MaxSeqLen });
-            int exact = 0;
-            for (int i = 0; i < run.Pieces.Count; i++)
+            int exact = 0, total = 0;
+            foreach (var batch in run.Batches)
             {
-                string back = run.Tokenizer.Decode(decoded[i]);
-                bool same = back == run.Pieces[i];
-                exact += same ? 1 : 0;
-                io.Out.WriteLine($"{(same ? "=" : "≠")} {Show(run.Pieces[i])}");
-                if (!same) io.Out.WriteLine($"  → {Show(back)}");
+                using var scope = NewDisposeScope();
+                var ids = batch.Select(p => run.Tokenizer.Encode(p).ToArray()).ToList();
+                var decoded = codec.Decode(codec.Encode(ids), new GenerationOptions { MaxNewTokens = run.Model.Config.MaxSeqLen });
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    string back = run.Tokenizer.Decode(decoded[i]);
+                    bool same = back == batch[i];
+                    exact += same ? 1 : 0;
+                    io.Out.WriteLine($"{(same ? "=" : "≠")} {Show(batch[i])}");
+                    if (!same) io.Out.WriteLine($"  → {Show(back)}");
+                }
+                total += batch.Count;
+                io.Out.Flush();                                                                  // shown as it goes
             }
-            io.Out.WriteLine($"{exact}/{run.Pieces.Count} pieces reconstructed exactly");
+            io.Out.WriteLine(total == 0 ? "(no text)" : $"{exact}/{total} pieces reconstructed exactly");
             return 0;
         });
         return command;
@@ -78,11 +90,16 @@ internal static class VaeCommand
         command.SetAction(parse =>
         {
             using var run = Load(parse, o, io);
-            if (run.Pieces.Count == 0) return 0;
-            using var scope = NewDisposeScope();
-            var vectors = new SentenceCodec(run.Model).Encode(run.Ids).squeeze(1).cpu();           // (N, C)
-            for (int i = 0; i < run.Pieces.Count; i++)
-                io.Out.WriteLine(JsonSerializer.Serialize(new { index = i, text = run.Pieces[i], vector = vectors[i].data<float>().ToArray() }, SplitCommand.JsonLines));
+            var codec = new SentenceCodec(run.Model);
+            int index = 0;
+            foreach (var batch in run.Batches)
+            {
+                using var scope = NewDisposeScope();
+                var vectors = codec.Encode(batch.Select(p => run.Tokenizer.Encode(p).ToArray()).ToList()).squeeze(1).cpu();   // (N, C)
+                for (int i = 0; i < batch.Count; i++)
+                    io.Out.WriteLine(JsonSerializer.Serialize(new { index = index++, text = batch[i], vector = vectors[i].data<float>().ToArray() }, SplitCommand.JsonLines));
+                io.Out.Flush();
+            }
             return 0;
         });
         return command;
