@@ -6,15 +6,9 @@ namespace SentenceVae.Tests.Cli;
 
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(byte[] stdin, params string[] args)
-    {
-        var output = new MemoryStream();
-        var error = new StringWriter();
-        int code = SvaeCli.Run(args, new MemoryStream(stdin), output, error);
-        return (code, Encoding.UTF8.GetString(output.ToArray()), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(byte[] stdin, params string[] args) => CliRunner.Run(stdin, args);
 
-    private static (int Code, string Out, string Err) Run(params string[] args) => Run([], args);
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     [Theory]
     [InlineData("mobydick-ch01-18.txt", "lossless")]
