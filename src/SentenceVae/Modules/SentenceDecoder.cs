@@ -72,7 +72,7 @@ public sealed class SentenceDecoder : nn.Module
     private Tensor Embed(Tensor inputIds, int start)
     {
         var x = embed_token.forward(inputIds);                                            // (B, T, E)
-        if (config.TieWordEmbeddings) x = x * Math.Sqrt(config.HiddenSize);              // tied: unit-scale logits, √C-scale inputs (as the Transformer)
+        if (config.EmbedScale != 1.0) x = x * config.EmbedScale;              // tied: unit-scale logits, √C-scale inputs (as the Transformer)
         if (project_in is not null) x = project_in.forward(x);                            // (B, T, C)
         return x + SinusoidalPositions.Encode(start, inputIds.shape[1], config.HiddenSize, x.dtype, x.device);
     }

@@ -42,7 +42,7 @@ public sealed class SentenceEncoder : nn.Module
     {
         long t = inputIds.shape[1];
         var x = embed_token.forward(inputIds);                                          // (B, T, E)
-        if (config.TieWordEmbeddings) x = x * Math.Sqrt(config.HiddenSize);            // tied: unit-scale logits, √C-scale inputs (as the Transformer)
+        if (config.EmbedScale != 1.0) x = x * config.EmbedScale;            // tied: unit-scale logits, √C-scale inputs (as the Transformer)
         if (project_in is not null) x = project_in.forward(x);                          // (B, T, C)
         x = x + SinusoidalPositions.Encode(0, t, config.HiddenSize, x.dtype, x.device); // (B, T, C)
 

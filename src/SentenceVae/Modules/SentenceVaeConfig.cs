@@ -45,6 +45,10 @@ public sealed record SentenceVaeConfig
     /// original Transformer). False: the reference's three matrices.
     /// </summary>
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; }
+    /// <summary>With tied embeddings: multiply input embeddings by √hidden (true, the default). False only reproduces early ablations that lacked the scale.</summary>
+    [JsonPropertyName("scale_embeddings")] public bool ScaleEmbeddings { get; init; } = true;
+    /// <summary>The factor token embeddings are multiplied by on the way in.</summary>
+    [JsonIgnore] public double EmbedScale => TieWordEmbeddings && ScaleEmbeddings ? Math.Sqrt(HiddenSize) : 1.0;
     /// <summary>Id that starts every piece.</summary>
     [JsonPropertyName("bos_id")] public int BosId { get; init; } = 2;
     /// <summary>Padding id.</summary>
