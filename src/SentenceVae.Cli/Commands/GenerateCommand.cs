@@ -28,7 +28,7 @@ internal static class GenerateCommand
             var generator = new SentenceLlmGenerator(sllm, TextTokenizers.Load(dir));
             // Positions: the start vector, the prompt's pieces, then one per generated piece.
             var pieces = generator.PromptPieces(text);
-            int keep = prompt.Fit(parse, pieces.Count + 1, parse.GetValue(maxPieces), sllm.Config.MaxPositions, "piece", "--max-pieces", "max_position_embeddings") - 1;
+            int keep = prompt.Fit(parse, pieces.Count, parse.GetValue(maxPieces), sllm.Config.MaxPositions - 1, "piece", "--max-pieces", "max_position_embeddings (less the start vector)");
             var kept = pieces.Skip(pieces.Count - keep).ToList();
             string shown = string.Concat(kept.Select(p => generator.Tokenizer.Decode(p)));
             var options = new SentenceGenerationOptions

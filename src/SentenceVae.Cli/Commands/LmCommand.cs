@@ -41,10 +41,11 @@ internal static class LmCommand
             options.Validate();
             var generator = new TokenGenerator(lm, tok);
             var ids = generator.PromptIds(text);
-            // The last generated token is never fed back, so BOS + prompt + new tokens − 1 positions are used.
-            int keep = prompt.Fit(parse, ids.Length, options.MaxNewTokens, lm.Config.MaxPositionEmbeddings + 1, "token", "--max-new-tokens", "max_position_embeddings (+1)");
-            if (keep < ids.Length) ids = [tok.BosId, .. ids[(ids.Length - keep + 1)..]];
-            io.Out.Write(keep < generator.PromptIds(text).Length ? tok.Decode(ids) : TokenGenerator.TrimPrompt(text));
+            // BOS + prompt + new tokens − 1 positions are used (the last generated token is never fed back).
+            int textTokens = ids.Length - 1;
+            int keep = prompt.Fit(parse, textTokens, options.MaxNewTokens, lm.Config.MaxPositionEmbeddings, "token", "--max-new-tokens", "max_position_embeddings");
+            if (keep < textTokens) ids = [tok.BosId, .. ids[(ids.Length - keep)..]];
+            io.Out.Write(keep < textTokens ? tok.Decode(ids) : TokenGenerator.TrimPrompt(text));
             await foreach (var token in generator.StreamAsync(ids, options, cancel))
             {
                 io.Out.Write(token.Text);

@@ -36,7 +36,7 @@ internal sealed class PromptOptions
     {
         if (newUnits < 1) throw new CliUsageException($"{newOption} must be at least 1 (is {newUnits})");
         if (newUnits > capacity - 1)
-            throw new CliUsageException($"{newOption} {newUnits} exceeds what the model's {limitName} allows ({capacity - 1} with a one-{unit} prompt)");
+            throw new CliUsageException($"{newOption} {newUnits} exceeds what the model's {limitName} allow ({capacity - 1} with a one-{unit} prompt)");
         if (promptUnits + newUnits <= capacity) return promptUnits;
         if (parse.GetValue(Truncate)) return capacity - newUnits;
         throw new CliUsageException($"the prompt has {promptUnits} {unit}s and {newOption} asks for {newUnits}, but the model's {limitName} hold {capacity}; " +

@@ -49,13 +49,13 @@ public class CliHardeningTests : IDisposable
     [Fact]
     public void AnOverlongPromptIsAnErrorBeforeAnyOutputUnlessTruncated()
     {
-        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", Long, "--max-pieces", "2"), "14 pieces", "12", "--truncate-prompt");
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", Long, "--max-pieces", "2"), "13 pieces", "hold 11", "--truncate-prompt");
         var ok = Run("generate", "--model", Sllm, "--prompt", Long, "--max-pieces", "2", "--truncate-prompt", "--ignore-stop", "--max-new-tokens", "3");
         Assert.Equal(0, ok.Code);
         Assert.StartsWith("five, six, ", ok.Out);                                     // the last 9 pieces of the prompt (12 − start − 2)
         Assert.DoesNotContain("One,", ok.Out);
 
-        AssertOneLineError(Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-new-tokens", "4"), "--truncate-prompt", "21");
+        AssertOneLineError(Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-new-tokens", "4"), "--truncate-prompt", "hold 20");
         Assert.Equal(0, Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-new-tokens", "4", "--truncate-prompt").Code);
     }
 
