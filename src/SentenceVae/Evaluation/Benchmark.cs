@@ -86,6 +86,10 @@ public static class Benchmark
         var measured = new List<Measured>();
         try
         {
+            // Prompts are cut from the text: it must hold the longest one (and an output after it).
+            int available = TextTokenizers.Load(baselineDir).Encode(text).Count, longest = options.PromptTokens.Max();
+            if (available < longest + options.OutputTokens)
+                throw new InvalidDataException($"the benchmark text holds {available} tokens, fewer than the longest prompt ({longest}) + the output ({options.OutputTokens}); give more text or smaller --prompt-tokens");
             log($"baseline {baselineDir}");
             var lm = HuggingFaceCheckpoint.LoadOpt(baselineDir);
             loaded.Add(lm);
