@@ -14,8 +14,6 @@ internal static class DemoCommand
     /// <summary>The shipped sentence-level model the demo shows.</summary>
     public const string Sllm = "sllm-256-e2e";
 
-    private static string Show(string piece) => piece.Replace("\n", "\\n");
-
     public static Command Create(CliIO io)
     {
         var root = new Option<string?>("--repo") { Description = "folder holding models/ and data/ (default: found from the current directory upwards)" };
@@ -37,9 +35,9 @@ internal static class DemoCommand
             for (int i = 2; i < Math.Min(8, pieces.Count); i++)
             {
                 var predicted = generator.Steps([pieces.Take(i).ToList()], greedy, useCache: true).SelectMany(step => step).Single();
-                io.Out.WriteLine($"  after …{Show(tok.Decode(pieces[i - 1]))}");
-                io.Out.WriteLine($"    text:  {Show(tok.Decode(pieces[i]))}");
-                io.Out.WriteLine($"    model: {Show(predicted.Text)}");
+                io.Out.WriteLine($"  after …{VaeCommand.Show(tok.Decode(pieces[i - 1]))}");
+                io.Out.WriteLine($"    text:  {VaeCommand.Show(tok.Decode(pieces[i]))}");
+                io.Out.WriteLine($"    model: {VaeCommand.Show(predicted.Text)}");
             }
 
             const string prompt = "It was a fine morning at Longbourn, and Elizabeth walked out with her sister.";

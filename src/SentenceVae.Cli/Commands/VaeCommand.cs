@@ -169,6 +169,7 @@ internal static class VaeCommand
         return command;
     }
 
-    private static string Show(string piece) => piece.Replace("\r", "\\r").Replace("\n", "\\n");
+    /// <summary>A piece on one line: line breaks shown as \r and \n.</summary>
+    internal static string Show(string piece) => piece.Replace("\r", "\\r").Replace("\n", "\\n");
 
 }

@@ -6,25 +6,36 @@ namespace SentenceVae.Evaluation;
 internal static class EvaluationLimit
 {
     /// <summary>
-    /// The start of <paramref name="document"/> made of whole pieces holding at most
-    /// <paramref name="remaining"/> text tokens (at least one piece), and whether that is all of it.
-    /// <paramref name="remaining"/> ≤ 0: no limit. The pieces are the model's (its splitter) or, for a
-    /// token model, lossless pieces with no budget.
+    /// The pieces of <paramref name="document"/> (by <paramref name="splitter"/>) up to the last whole
+    /// piece within <paramref name="remaining"/> text tokens (at least one piece; ≤ 0: no limit), and
+    /// whether that is all of the document.
     /// </summary>
-    public static (string Text, bool Complete) Prefix(string document, ITextTokenizer tokenizer, SentenceSplitter? splitter, long remaining)
+    public static (List<string> Pieces, bool Complete) Pieces(string document, SentenceSplitter splitter, ITextTokenizer tokenizer, long remaining)
     {
-        if (remaining <= 0) return (document, true);
-        splitter ??= new SentenceSplitter(new SplitterOptions { MaxTokens = 0, CountTokens = tokenizer.CountTokens });
+        var pieces = new List<string>();
         long used = 0;
-        int length = 0, taken = 0;
         foreach (var piece in splitter.Split(document))
         {
-            int count = tokenizer.CountTokens(piece);
-            if (taken > 0 && used + count > remaining) return (document[..length], false);
-            used += count;
-            length += piece.Length;
-            taken++;
+            if (remaining > 0)
+            {
+                int count = tokenizer.CountTokens(piece);
+                if (pieces.Count > 0 && used + count > remaining) return (pieces, false);
+                used += count;
+            }
+            pieces.Add(piece);
         }
-        return (document, true);
+        return (pieces, true);
+    }
+
+    /// <summary>
+    /// For a token model: the document itself without a limit, else its start made of whole lossless
+    /// pieces (no budget) holding at most <paramref name="remaining"/> text tokens.
+    /// </summary>
+    public static (string Text, bool Complete) Prefix(string document, ITextTokenizer tokenizer, long remaining)
+    {
+        if (remaining <= 0) return (document, true);
+        var splitter = new SentenceSplitter(new SplitterOptions { MaxTokens = 0, CountTokens = tokenizer.CountTokens });
+        var (pieces, complete) = Pieces(document, splitter, tokenizer, remaining);
+        return (complete ? document : string.Concat(pieces), complete);
     }
 }

@@ -27,7 +27,7 @@ public static class LmEvaluator
             foreach (var document in documents)
             {
                 if (tokenLimit > 0 && textTokens >= tokenLimit) break;
-                var (doc, complete) = EvaluationLimit.Prefix(document, tokenizer, null, tokenLimit > 0 ? tokenLimit - textTokens : 0);
+                var (doc, complete) = EvaluationLimit.Prefix(document, tokenizer, tokenLimit > 0 ? tokenLimit - textTokens : 0);
                 var body = tokenizer.Encode(doc);
                 textTokens += body.Count;
                 // A document cut by the limit is scored without its EOS: its end is not in the scored text.

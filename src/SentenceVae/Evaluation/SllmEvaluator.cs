@@ -34,8 +34,8 @@ public static class SllmEvaluator
             foreach (var document in documents)
             {
                 if (tokenLimit > 0 && textTokens >= tokenLimit) break;
-                var (doc, complete) = EvaluationLimit.Prefix(document, tokenizer, splitter, tokenLimit > 0 ? tokenLimit - textTokens : 0);
-                var pieces = splitter.Split(doc).Select(p => tokenizer.Encode(p).ToArray()).ToList();
+                var (texts, complete) = EvaluationLimit.Pieces(document, splitter, tokenizer, tokenLimit > 0 ? tokenLimit - textTokens : 0);
+                var pieces = texts.Select(p => tokenizer.Encode(p).ToArray()).ToList();
                 textTokens += pieces.Sum(p => p.Length);
                 int scoredUpTo = 0;                                      // next piece to score
                 for (int begin = 0; ; begin += stride)
@@ -52,7 +52,7 @@ public static class SllmEvaluator
                     scoredUpTo = end;
                     if (end == pieces.Count) break;
                 }
-                bytes += Encoding.UTF8.GetByteCount(doc);
+                bytes += texts.Sum(p => Encoding.UTF8.GetByteCount(p));
             }
         }
         double loss = nll / Math.Max(1, tokens);

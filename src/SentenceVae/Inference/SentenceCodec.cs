@@ -72,14 +72,14 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     /// (B, M) (null: all real), drawing from a sampler that lives across calls (one random stream for a
     /// whole generation).
     /// </summary>
-    public List<int[]> Decode(Tensor sentenceVectors, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null)
+    public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null)
     {
-        int rows = (int)sentenceVectors.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
+        int rows = (int)memory.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
         var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
         var done = new bool[rows];
         using var noGrad = no_grad();
-        using var cache = model.Decoder.NewCache(sentenceVectors, memoryMask);
-        var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: sentenceVectors.device).DetachFromDisposeScope();
+        using var cache = model.Decoder.NewCache(memory, memoryMask);
+        var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: memory.device).DetachFromDisposeScope();
         try
         {
             for (int step = 0; step < limit && !done.All(d => d); step++)
