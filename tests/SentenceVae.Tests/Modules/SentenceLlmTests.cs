@@ -148,6 +148,13 @@ public class SentenceLlmTests
         var result = SentenceVae.Evaluation.SllmEvaluator.Evaluate(model, tok, [text]);
         Assert.Equal(scores.Objective.item<float>(), result.Loss, 4);
         Assert.Equal(scores.Tokens, result.Tokens);
+        // …and that number is the real thing: every token and EOS scored, an untrained model near ln(300) nats
+        // per token, a stop decision for every piece and the end, and the bytes of exactly this text.
+        Assert.Equal(split.Sum(p => p.Length + 1), result.Tokens);
+        Assert.InRange(result.Loss, 0.7 * Math.Log(300), 1.5 * Math.Log(300));
+        Assert.InRange(scores.StopNll.item<float>(), 0.3 * (pieces.Count + 1), 3.0 * (pieces.Count + 1));
+        Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(text), result.Bytes);
+        Assert.Equal(result.Loss * result.Tokens / Math.Log(2) / result.Bytes, result.BitsPerByte!.Value, 6);
     }
 
     [Fact]
