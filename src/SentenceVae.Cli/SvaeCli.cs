@@ -21,6 +21,8 @@ public static class SvaeCli
             VocabCommand.Create(io),
             VaeCommand.Create(io),
             GenerateCommand.Create(io),
+            ServeCommand.Create(io),
+            ServeCommand.CreateBench(io),
             LmCommand.Create(io),
             BenchCommand.Create(io),
             ExportCommand.Create(io),

@@ -85,7 +85,7 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
             for (int step = 0; step < limit && !done.All(d => d); step++)
             {
                 using var scope = NewDisposeScope();
-                var chosen = sampler.Sample(model.Decoder.Step(next, cache));          // (B)
+                var chosen = sampler.Sample(model.Decoder.Step(next, cache), done);    // (B)
                 var ids = chosen.cpu().data<long>().ToArray();
                 for (int b = 0; b < rows; b++)
                 {

@@ -59,18 +59,33 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     /// The loop. Without the cache, the backbone re-runs over the whole sequence every step (for
     /// equivalence tests and timing).
     /// </summary>
-    public IEnumerable<List<GeneratedPiece>> Steps(IReadOnlyList<List<int[]>> prompts, SentenceGenerationOptions options, bool useCache)
+    public IEnumerable<List<GeneratedPiece>> Steps(IReadOnlyList<List<int[]>> prompts, SentenceGenerationOptions options, bool useCache) =>
+        Steps(prompts, [options], useCache);
+
+    /// <summary>
+    /// The loop with options of its own for each row (<paramref name="rowOptions"/>: one for all rows or one
+    /// per row): a row ends when the stop head says so (unless it ignores it), at its
+    /// <see cref="SentenceGenerationOptions.MaxPieces"/>, or when <paramref name="halted"/> says so (checked
+    /// before each piece: cancelled, stop text, budget). A row's pieces hold at most its own tokens limit.
+    /// </summary>
+    public IEnumerable<List<GeneratedPiece>> Steps(IReadOnlyList<List<int[]>> prompts, IReadOnlyList<SentenceGenerationOptions> rowOptions, bool useCache,
+        Func<int, bool>? halted = null)
     {
         int rows = prompts.Count;
+        if (rows == 0) throw new ArgumentException("no prompts");
+        if (rowOptions.Count != 1 && rowOptions.Count != rows) throw new ArgumentException($"{rowOptions.Count} options for {rows} prompts");
+        SentenceGenerationOptions Options(int row) => rowOptions[rowOptions.Count == 1 ? 0 : row];
         int shift = model.Config.UseStartVector ? 1 : 0;
         if (shift == 0 && prompts.Any(p => p.Count == 0)) throw new ArgumentException("a model without a start vector needs at least one prompt piece");
         int longest = NextPiecePlan.Position(prompts.Max(p => p.Count), shift == 1) + 1;   // positions up to the one predicting the next piece
-        if (longest + options.MaxPieces > model.Config.MaxPositions)
-            throw new ArgumentException($"{longest} prompt positions + {options.MaxPieces} pieces exceed the backbone's {model.Config.MaxPositions} positions");
+        int maxPieces = rowOptions.Max(o => o.MaxPieces);
+        if (longest + maxPieces > model.Config.MaxPositions)
+            throw new ArgumentException($"{longest} prompt positions + {maxPieces} pieces exceed the backbone's {model.Config.MaxPositions} positions");
         var device = Devices.DeviceOf(model);
         using var evaluation = new EvaluationMode(model);
         using var cache = useCache ? model.NewCache() : null;
-        using var sampler = new TokenSampler(options.Tokens, device);
+        using var sampler = new TokenSampler(rowOptions.Select(o => o.Tokens).ToList(), device);
+        var pieceLimit = rowOptions[0].Tokens with { MaxNewTokens = rowOptions.Max(o => o.Tokens.MaxNewTokens) };
         var pads = prompts.Select(p => longest - shift - p.Count).ToArray();
         var done = new bool[rows];
         Tensor? sequence = null, hidden = null, previousStates = null, previousMask = null;
@@ -90,17 +105,20 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                 if (model.Config.ReadPreviousPiece) (previousStates, previousMask) = LastPieces(prompts);
                 hidden = Last(model.Backbone(sequence, Mask(pads, longest, device), cache)).DetachFromDisposeScope();   // (B, C)
             }
-            for (int index = 0; index < options.MaxPieces; index++)
+            for (int index = 0; index < maxPieces; index++)
             {
                 using var scope = NewDisposeScope();
-                if (!options.IgnoreStop)
+                for (int r = 0; r < rows; r++) done[r] |= index >= Options(r).MaxPieces || halted?.Invoke(r) == true;
+                if (rowOptions.Any(o => !o.IgnoreStop) && !done.All(d => d))
                 {
                     var stop = model.StopLogits(hidden).argmax(-1).cpu().data<long>().ToArray();
-                    for (int r = 0; r < rows; r++) done[r] |= stop[r] == StopHead.Stop;
+                    for (int r = 0; r < rows; r++) done[r] |= !Options(r).IgnoreStop && stop[r] == StopHead.Stop;
                 }
                 if (done.All(d => d)) yield break;
                 var (memory, memoryMask) = model.DecoderMemory(hidden, previousStates, previousMask);   // (B, M, C)
-                var ids = codec.Decode(memory, options.Tokens, sampler, memoryMask);
+                var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask);
+                for (int r = 0; r < rows; r++)
+                    if (ids[r].Length > Options(r).Tokens.MaxNewTokens) ids[r] = ids[r][..Options(r).Tokens.MaxNewTokens];
                 var emitted = Enumerable.Range(0, rows).Where(r => !done[r])
                     .Select(r => new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r])).ToList();
                 var (next, states, mask) = codec.EncodeWithStates(ids);                              // (B, 1, C), (B, T, C), (B, T)

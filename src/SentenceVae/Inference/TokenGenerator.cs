@@ -50,15 +50,23 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     }
 
     /// <summary>The loop: each step yields (row, token) for the rows still running.</summary>
-    public IEnumerable<List<(int Row, int Id)>> Steps(IReadOnlyList<int[]> prompts, GenerationOptions options)
+    public IEnumerable<List<(int Row, int Id)>> Steps(IReadOnlyList<int[]> prompts, GenerationOptions options) => Steps(prompts, [options]);
+
+    /// <summary>
+    /// The loop with options of its own for each row (<paramref name="rowOptions"/>: one for all rows or one
+    /// per row): a row ends at its EOS, its <see cref="GenerationOptions.MaxNewTokens"/>, or when
+    /// <paramref name="halted"/> says so (checked before each step: cancelled, stop text, budget).
+    /// </summary>
+    public IEnumerable<List<(int Row, int Id)>> Steps(IReadOnlyList<int[]> prompts, IReadOnlyList<GenerationOptions> rowOptions, Func<int, bool>? halted = null)
     {
-        options.Validate();
         if (prompts.Count == 0 || prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token (BOS)");
+        if (rowOptions.Count != 1 && rowOptions.Count != prompts.Count) throw new ArgumentException($"{rowOptions.Count} options for {prompts.Count} prompts");
+        GenerationOptions Options(int row) => rowOptions[rowOptions.Count == 1 ? 0 : row];
         int batch = prompts.Count, longest = prompts.Max(p => p.Length);
         int maxPositions = model.Config.MaxPositionEmbeddings;
         if (longest > maxPositions) throw new ArgumentException($"prompt of {longest} tokens exceeds the model's {maxPositions} positions");
         var device = Devices.DeviceOf(model);
-        int newTokens = Math.Min(options.MaxNewTokens, maxPositions - longest + 1);
+        int newTokens = Math.Min(rowOptions.Max(o => o.MaxNewTokens), maxPositions - longest + 1);
 
         // Left padding keeps every row's last prompt token in the last column.
         var padded = new long[batch * longest];
@@ -71,30 +79,33 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
 
         using var evaluation = new EvaluationMode(model);
         using var cache = model.NewCache();
-        using var sampler = new TokenSampler(options, device);
+        using var sampler = new TokenSampler(rowOptions, device);
         var done = new bool[batch];
+        var counts = new int[batch];
         Tensor? next = null;
         try
         {
             for (int step = 0; step < newTokens; step++)
             {
+                for (int b = 0; b < batch; b++) done[b] |= counts[b] >= Options(b).MaxNewTokens || halted?.Invoke(b) == true;
+                if (done.All(d => d)) yield break;
                 using var scope = NewDisposeScope();
                 int length = longest + step;
                 var mask = arange(length, device: device).unsqueeze(0).ge(tensor(pads.Select(p => (long)p).ToArray(), device: device).unsqueeze(1)).to(ScalarType.Int64); // (B, length)
                 var input = step == 0 ? tensor(padded, new long[] { batch, longest }, device: device) : next!.unsqueeze(1);              // (B, T)
                 var logits = model.forward(input, mask, cache).select(1, -1);                                                           // (B, V)
                 next?.Dispose();
-                next = sampler.Sample(logits).MoveToOuterDisposeScope();                                                                 // (B)
+                next = sampler.Sample(logits, done).MoveToOuterDisposeScope();                                                               // (B)
                 var ids = next.cpu().data<long>().ToArray();
                 var emitted = new List<(int, int)>();
                 for (int b = 0; b < batch; b++)
                 {
                     if (done[b]) continue;
                     emitted.Add((b, (int)ids[b]));
-                    if (options.StopAtEos && ids[b] == tokenizer.EosId) done[b] = true;
+                    counts[b]++;
+                    if (Options(b).StopAtEos && ids[b] == tokenizer.EosId) done[b] = true;
                 }
                 yield return emitted;
-                if (done.All(d => d)) yield break;
             }
         }
         finally

@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Text.Json;
+using SentenceVae.Server;
+using SentenceVae.Serving;
+
+namespace SentenceVae.Cli.Commands;
+
+/// <summary>
+/// <c>svae serve</c>: the OpenAI-compatible HTTP server; <c>svae serve-bench</c>: streaming throughput at
+/// several concurrencies against an in-process server on loopback.
+/// </summary>
+internal static class ServeCommand
+{
+    private static Option<string[]> Models() => new("--model")
+    {
+        Description = "model directory to serve (repeat for several); each is served under its directory's name", Required = true, AllowMultipleArgumentsPerToken = true,
+    };
+
+    private static Option<int> MaxBatch() => new("--max-batch") { Description = "most requests run together as one batch", DefaultValueFactory = _ => 16 };
+
+    public static Command Create(CliIO io)
+    {
+        var models = Models();
+        var host = new Option<string>("--host") { Description = "address to listen on (0.0.0.0 for every interface)", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "port (0: any free one)", DefaultValueFactory = _ => 8080 };
+        var maxBatch = MaxBatch();
+        var queue = new Option<int>("--queue") { Description = "most requests waiting; more get 503 (busy)", DefaultValueFactory = _ => 256 };
+        var device = LmCommand.DeviceOption();
+        var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at /.")
+            { models, host, port, maxBatch, queue, device };
+        command.SetAction(async (parse, cancel) =>
+        {
+            int p = parse.GetValue(port);
+            if (p is < 0 or > 65535) throw new CliUsageException($"--port {p}: must be in 0..65535");
+            var options = new ServerOptions
+            {
+                Models = parse.GetValue(models)!, Host = parse.GetValue(host)!, Port = p, Device = LmCommand.ParseDevice(parse.GetValue(device)!),
+                Service = Limits(parse.GetValue(maxBatch), parse.GetValue(queue)),
+            };
+            await using var server = Create(options);
+            try { await server.StartAsync(cancel); }
+            catch (IOException e) { throw new CliUsageException($"cannot listen on {options.Host}:{p}: {e.Message}"); }
+            io.Error.WriteLine($"svae: listening on {server.Address} (loading {options.Models.Count} model(s); /health says 503 until ready)");
+            await server.Loaded;
+            io.Error.WriteLine($"svae: ready: {string.Join(", ", server.Service.Models.Select(m => $"{m.Name} ({m.Kind})"))}; playground at {server.Address}");
+            try { await Task.Delay(Timeout.Infinite, cancel); }
+            catch (OperationCanceledException) { }
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command CreateBench(CliIO io)
+    {
+        var models = Models();
+        var concurrency = new Option<int[]>("--concurrency") { Description = "concurrent streaming clients", DefaultValueFactory = _ => new[] { 1, 4, 16 }, AllowMultipleArgumentsPerToken = true };
+        var requests = new Option<int>("--requests") { Description = "requests per client (one after another)", DefaultValueFactory = _ => 3 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "max_tokens of each request (greedy)", DefaultValueFactory = _ => 64 };
+        var data = new Option<string>("--data") { Description = "text the prompts (~300 characters each) are taken from", DefaultValueFactory = _ => "data/austen-valid.txt" };
+        var maxBatch = MaxBatch();
+        var json = new Option<string?>("--json") { Description = "write the rows as JSON here" };
+        var command = new Command("serve-bench", "Aggregate output tokens/s and time to first piece/token at several numbers of concurrent streaming clients (in-process server on loopback).")
+            { models, concurrency, requests, maxTokens, data, maxBatch, json };
+        command.SetAction(async (parse, cancel) =>
+        {
+            string? jsonPath = parse.GetValue(json);
+            if (jsonPath is not null && Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is string dir && !Directory.Exists(dir))
+                throw new CliUsageException($"--json {jsonPath}: directory {dir} does not exist");
+            var levels = parse.GetValue(concurrency)!;
+            int perClient = parse.GetValue(requests), tokens = parse.GetValue(maxTokens);
+            if (levels.Length == 0 || levels.Any(c => c < 1) || perClient < 1 || tokens < 1) throw new CliUsageException("--concurrency, --requests and --max-tokens must be at least 1");
+            var prompts = LoadRun.Prompts(CliInput.ReadAll(parse.GetValue(data), io), levels.Max() * perClient);
+            var options = new ServerOptions { Models = parse.GetValue(models)!, Port = 0, Service = Limits(parse.GetValue(maxBatch), 1024) };
+            await using var server = Create(options);
+            await server.StartAsync(cancel);
+            await server.Loaded;
+            using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(30) };
+            var rows = new List<LoadSummary>();
+            foreach (var model in server.Service.Models)
+            {
+                await LoadRun.StreamAsync(http, model.Name, prompts[0], tokens, cancel: cancel);            // warm-up
+                foreach (int c in levels)
+                {
+                    var (runs, wall) = await LoadRun.RunAsync(http, model.Name, prompts, c, perClient, tokens, cancel);
+                    var row = LoadSummary.Of(model.Name, c, runs, wall);
+                    rows.Add(row);
+                    io.Error.WriteLine($"svae: {model.Name} x{c}: {row.TokensPerSecond:F0} tokens/s, first p50 {row.FirstP50Ms:F0} ms p95 {row.FirstP95Ms:F0} ms, {row.Failed} failed");
+                }
+            }
+            io.Out.WriteLine($"| model | streams | requests | output tokens | tokens/s (aggregate) | first piece/token p50 ms | p95 ms | failed |");
+            io.Out.WriteLine("|---|---|---|---|---|---|---|---|");
+            foreach (var r in rows)
+                io.Out.WriteLine($"| {r.Model} | {r.Concurrency} | {r.Requests} | {r.OutputTokens} | {r.TokensPerSecond:F0} | {r.FirstP50Ms:F0} | {r.FirstP95Ms:F0} | {r.Failed} |");
+            if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+            return rows.Any(r => r.Failed > 0) ? 1 : 0;
+        });
+        return command;
+    }
+
+    private static GenerationServiceOptions Limits(int maxBatch, int queue)
+    {
+        if (maxBatch < 1) throw new CliUsageException($"--max-batch {maxBatch}: must be at least 1");
+        if (queue < 1) throw new CliUsageException($"--queue {queue}: must be at least 1");
+        return new GenerationServiceOptions { MaxBatch = maxBatch, QueueCapacity = queue };
+    }
+
+    private static SentenceVaeServer Create(ServerOptions options)
+    {
+        try { return SentenceVaeServer.Create(options); }
+        catch (ArgumentException e) { throw new CliUsageException(e.Message); }
+    }
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace SentenceVae.Server;
+
+/// <summary>One streamed completion as a client saw it.</summary>
+public sealed record StreamedCompletion(int Client, int Request, string Prompt, string Text, int Tokens, int Events, string? FinishReason,
+    bool SawDone, TimeSpan TimeToFirst, TimeSpan Duration, string? Error);
+
+/// <summary>Aggregate figures of a load run: output tokens/s over the wall time, time to first piece/token.</summary>
+public sealed record LoadSummary(string Model, int Concurrency, int Requests, int Failed, double Seconds, int OutputTokens, double TokensPerSecond,
+    double FirstP50Ms, double FirstP95Ms)
+{
+    /// <summary>The figures of <paramref name="runs"/> over <paramref name="wall"/>.</summary>
+    public static LoadSummary Of(string model, int concurrency, IReadOnlyList<StreamedCompletion> runs, TimeSpan wall)
+    {
+        var firsts = runs.Where(r => r.Error is null).Select(r => r.TimeToFirst.TotalMilliseconds).Order().ToArray();
+        int tokens = runs.Sum(r => r.Tokens);
+        return new LoadSummary(model, concurrency, runs.Count, runs.Count(r => r.Error is not null || !r.SawDone), wall.TotalSeconds, tokens,
+            tokens / wall.TotalSeconds, Percentile(firsts, 0.5), Percentile(firsts, 0.95));
+    }
+
+    private static double Percentile(double[] sorted, double q) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+}
+
+/// <summary>
+/// Streaming clients against a running server (<c>POST /v1/completions</c> with <c>"stream": true</c>):
+/// <c>concurrency</c> clients, each sending its requests one after another. Used by the load test and by
+/// <c>svae serve-bench</c>.
+/// </summary>
+public static class LoadRun
+{
+    /// <summary>Runs the clients; client c's request r uses prompt (c · requests + r) mod the prompt count.</summary>
+    public static async Task<(List<StreamedCompletion> Runs, TimeSpan Wall)> RunAsync(HttpClient http, string model, IReadOnlyList<string> prompts,
+        int concurrency, int requestsPerClient, int maxTokens, CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var clients = Enumerable.Range(0, concurrency).Select(async c =>
+        {
+            var mine = new List<StreamedCompletion>();
+            for (int r = 0; r < requestsPerClient; r++)
+                mine.Add(await StreamAsync(http, model, prompts[(c * requestsPerClient + r) % prompts.Count], maxTokens, c, r, cancel));
+            return mine;
+        }).ToList();
+        var all = (await Task.WhenAll(clients)).SelectMany(x => x).ToList();
+        return (all, clock.Elapsed);
+    }
+
+    /// <summary>One greedy streamed completion, read event by event.</summary>
+    public static async Task<StreamedCompletion> StreamAsync(HttpClient http, string model, string prompt, int maxTokens, int client = 0, int request = 0,
+        CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        TimeSpan first = TimeSpan.Zero;
+        var text = new StringBuilder();
+        int tokens = 0, events = 0;
+        string? finish = null;
+        bool done = false;
+        try
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
+            {
+                Content = JsonContent.Create(new { model, prompt, max_tokens = maxTokens, temperature = 0, stream = true }),
+            };
+            using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancel);
+            if (!response.IsSuccessStatusCode)
+                return new(client, request, prompt, "", 0, 0, null, false, first, clock.Elapsed, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancel)}");
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancel));
+            while (await reader.ReadLineAsync(cancel) is string line)
+            {
+                if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+                string data = line[6..];
+                if (data == "[DONE]") { done = true; break; }
+                using var chunk = JsonDocument.Parse(data);
+                var choice = chunk.RootElement.GetProperty("choices")[0];
+                string piece = choice.GetProperty("text").GetString() ?? "";
+                if (piece.Length > 0 && events++ == 0) first = clock.Elapsed;
+                text.Append(piece);
+                if (choice.TryGetProperty("finish_reason", out var f) && f.ValueKind == JsonValueKind.String) finish = f.GetString();
+                if (chunk.RootElement.TryGetProperty("usage", out var usage)) tokens = usage.GetProperty("completion_tokens").GetInt32();
+            }
+            return new(client, request, prompt, text.ToString(), tokens, events, finish, done, first, clock.Elapsed, null);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or JsonException)
+        {
+            return new(client, request, prompt, text.ToString(), tokens, events, finish, done, first, clock.Elapsed, e.Message);
+        }
+    }
+
+    /// <summary>Prompts of about <paramref name="chars"/> characters from a text, each starting and ending at a space.</summary>
+    public static List<string> Prompts(string text, int count, int chars = 300)
+    {
+        var prompts = new List<string>();
+        int stride = Math.Max(1, (text.Length - chars) / Math.Max(1, count));
+        for (int i = 0; i < count; i++)
+        {
+            int start = Math.Min(i * stride, Math.Max(0, text.Length - chars));
+            int s = text.IndexOf(' ', start) is int a and >= 0 ? a + 1 : start;
+            int end = Math.Min(text.Length, s + chars);
+            int e = end < text.Length && text.LastIndexOf(' ', end - 1) is int b and > 0 && b > s ? b : end;
+            prompts.Add(text[s..e]);
+        }
+        return prompts;
+    }
+}

@@ -1,0 +1,118 @@
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using SentenceVae.Serving;
+
+namespace SentenceVae.Server;
+
+/// <summary>
+/// Reads OpenAI request bodies field by field, so that a field of the wrong type is a 400 naming it
+/// (<c>param</c>), and writes OpenAI's response, chunk and error shapes.
+/// </summary>
+internal static class OpenAiJson
+{
+    public static ServingException Bad(string message, string? param) => new(ServingError.InvalidRequest, message, param, "invalid_value");
+
+    public static JsonElement? Field(JsonElement body, string name) =>
+        body.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+
+    public static string? String(JsonElement body, string name) => Field(body, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.String } v => v.GetString(),
+        _ => throw Bad($"{name} must be a string", name),
+    };
+
+    public static double? Number(JsonElement body, string name) => Field(body, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Number } v => v.GetDouble(),
+        _ => throw Bad($"{name} must be a number", name),
+    };
+
+    public static long? Integer(JsonElement body, string name) => Field(body, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Number } v when v.TryGetInt64(out long n) => n,
+        _ => throw Bad($"{name} must be an integer", name),
+    };
+
+    public static int? Int(JsonElement body, string name) => Integer(body, name) switch
+    {
+        null => null,
+        long n when n is >= int.MinValue and <= int.MaxValue => (int)n,
+        long n => throw Bad($"{name} is out of range ({n})", name),
+    };
+
+    public static bool Bool(JsonElement body, string name) => Field(body, name) switch
+    {
+        null => false,
+        { ValueKind: JsonValueKind.True } => true,
+        { ValueKind: JsonValueKind.False } => false,
+        _ => throw Bad($"{name} must be true or false", name),
+    };
+
+    /// <summary>A string, or an array of strings (e.g. <c>stop</c>, embeddings' <c>input</c>).</summary>
+    public static List<string> Strings(JsonElement body, string name) => Field(body, name) switch
+    {
+        null => [],
+        { ValueKind: JsonValueKind.String } v => [v.GetString()!],
+        { ValueKind: JsonValueKind.Array } a when a.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String) => a.EnumerateArray().Select(e => e.GetString()!).ToList(),
+        _ => throw Bad($"{name} must be a string or an array of strings", name),
+    };
+
+    /// <summary>The fields both completion kinds share, mapped onto a <see cref="CompletionRequest"/> (OpenAI's defaults: temperature 1, top_p 1).</summary>
+    public static CompletionRequest Completion(JsonElement body, string prompt)
+    {
+        if (Int(body, "n") is int n && n != 1) throw Bad("n must be 1 (one completion per request)", "n");
+        return new CompletionRequest
+        {
+            Model = String(body, "model") ?? throw Bad("model is required", "model"),
+            Prompt = prompt,
+            MaxTokens = Int(body, "max_completion_tokens") ?? Int(body, "max_tokens"),
+            Temperature = Number(body, "temperature") ?? 1.0,
+            TopP = Number(body, "top_p") ?? 1.0,
+            TopK = Int(body, "top_k") ?? 0,
+            Seed = Integer(body, "seed"),
+            Stop = Strings(body, "stop"),
+        };
+    }
+
+    /// <summary><c>prompt</c>: a string or an array holding one string.</summary>
+    public static string Prompt(JsonElement body)
+    {
+        var prompts = Field(body, "prompt") is null ? throw Bad("prompt is required", "prompt") : Strings(body, "prompt");
+        return prompts.Count == 1 ? prompts[0] : throw Bad("prompt must be one string (batches of prompts are not served; send requests in parallel)", "prompt");
+    }
+
+    /// <summary><c>messages</c>: role and content (a string or text parts) of each message.</summary>
+    public static List<ChatMessage> Messages(JsonElement body)
+    {
+        if (Field(body, "messages") is not { ValueKind: JsonValueKind.Array } array) throw Bad("messages must be an array", "messages");
+        var messages = new List<ChatMessage>();
+        int i = 0;
+        foreach (var message in array.EnumerateArray())
+        {
+            string at = $"messages[{i++}]";
+            if (message.ValueKind != JsonValueKind.Object) throw Bad($"{at} must be an object", at);
+            string role = String(message, "role") ?? throw Bad($"{at}.role is required", $"{at}.role");
+            string text = Field(message, "content") switch
+            {
+                null => "",
+                { ValueKind: JsonValueKind.String } s => s.GetString()!,
+                { ValueKind: JsonValueKind.Array } parts => string.Concat(parts.EnumerateArray().Select(p =>
+                    p.ValueKind == JsonValueKind.Object && String(p, "type") == "text" ? String(p, "text") ?? ""
+                    : throw Bad($"{at}.content: only text parts can be read by these models", $"{at}.content"))),
+                _ => throw Bad($"{at}.content must be a string or an array of text parts", $"{at}.content"),
+            };
+            messages.Add(new ChatMessage(new ChatRole(role), text));
+        }
+        return messages;
+    }
+
+    public static string FinishReason(SentenceVae.Serving.FinishReason reason) => reason == SentenceVae.Serving.FinishReason.Stop ? "stop" : "length";
+
+    public static object Usage(CompletionUsage usage) =>
+        new { prompt_tokens = usage.PromptTokens, completion_tokens = usage.CompletionTokens, total_tokens = usage.TotalTokens };
+
+    public static object Error(string message, string type, string? param, string? code) => new { error = new { message, type, param, code } };
+}

@@ -1,0 +1,272 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SentenceVae.Serving;
+using static SentenceVae.Server.OpenAiJson;
+
+namespace SentenceVae.Server;
+
+/// <summary>What <c>svae serve</c> serves and where.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>Model directories (sentence-level or token models); each is served under its directory's name.</summary>
+    public required IReadOnlyList<string> Models { get; init; }
+    /// <summary>Address to listen on (loopback by default).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>Port; 0 picks a free one (see <see cref="SentenceVaeServer.Address"/>).</summary>
+    public int Port { get; init; } = 8080;
+    /// <summary>Largest request body; a larger one gets 413.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 1 << 20;
+    /// <summary>Batching and queue limits.</summary>
+    public GenerationServiceOptions Service { get; init; } = new();
+    /// <summary>Loading starts when this completes (tests hold it to see the loading state).</summary>
+    internal Task LoadAfter { get; init; } = Task.CompletedTask;
+    /// <summary>Device of the models (CPU unless given).</summary>
+    public TorchSharp.torch.Device? Device { get; init; }
+}
+
+/// <summary>
+/// The OpenAI-compatible HTTP server over a <see cref="GenerationService"/>: <c>GET /health</c> (503 while
+/// the models load, then 200), <c>GET /v1/models</c>, <c>POST /v1/completions</c>,
+/// <c>POST /v1/chat/completions</c> (with <c>"stream": true</c>: server-sent events, one per piece or
+/// token, then <c>data: [DONE]</c>), <c>POST /v1/embeddings</c>, and the playground page at <c>/</c>.
+/// Errors come in OpenAI's shape with their status. It keeps no per-user state: scale out by running
+/// several behind any HTTP load balancer.
+/// </summary>
+public sealed class SentenceVaeServer : IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private readonly WebApplication app;
+    private readonly ServerOptions options;
+    private readonly TaskCompletionSource loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly DateTimeOffset started = DateTimeOffset.UtcNow;
+
+    private SentenceVaeServer(ServerOptions options)
+    {
+        this.options = options;
+        Service = new GenerationService(options.Service);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            if (options.Host is "localhost") k.ListenLocalhost(options.Port);
+            else k.Listen(IPAddress.Parse(options.Host), options.Port);
+        });
+        app = builder.Build();
+        app.Use(Guard);
+        app.MapGet("/", Playground);
+        app.MapGet("/health", Health);
+        app.MapGet("/v1/models", ListModels);
+        app.MapGet("/v1/models/{id}", (HttpContext ctx, string id) => { EnsureLoaded(); return Write(ctx, 200, ModelEntry(Service.Find(id))); });
+        app.MapPost("/v1/completions", ctx => Complete(ctx, chat: false));
+        app.MapPost("/v1/chat/completions", ctx => Complete(ctx, chat: true));
+        app.MapPost("/v1/embeddings", Embed);
+    }
+
+    /// <summary>The service the endpoints use (models, batching).</summary>
+    public GenerationService Service { get; }
+
+    /// <summary>Where it listens, once started (e.g. <c>http://127.0.0.1:8080</c>).</summary>
+    public Uri Address => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    /// <summary>Completes when every model is loaded (faults with the load error).</summary>
+    public Task Loaded => loaded.Task;
+
+    private Task loading => loaded.Task;
+    private bool loadStarted;
+
+    /// <summary>A server for <paramref name="options"/>; nothing listens until <see cref="StartAsync"/>.</summary>
+    public static SentenceVaeServer Create(ServerOptions options)
+    {
+        if (options.Models.Count == 0) throw new ArgumentException("serve at least one model");
+        foreach (var dir in options.Models)
+            if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: no such model directory");
+        if (options.Host is not "localhost" && !IPAddress.TryParse(options.Host, out _)) throw new ArgumentException($"--host {options.Host}: not an IP address (or localhost)");
+        return new SentenceVaeServer(options);
+    }
+
+    /// <summary>Starts listening at once (health says 503 until the models are loaded), then loads them in the background.</summary>
+    public async Task StartAsync(CancellationToken cancel = default)
+    {
+        await app.StartAsync(cancel);
+        loadStarted = true;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await options.LoadAfter;
+                foreach (var dir in options.Models) Service.Add(ServedModel.Load(dir, device: options.Device));
+                loaded.TrySetResult();
+            }
+            catch (Exception e) { loaded.TrySetException(e); }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>Runs until the host is stopped (Ctrl+C).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancel = default) => app.WaitForShutdownAsync(cancel);
+
+    /// <summary>Stops listening and frees the models.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+        if (loadStarted)
+            try { await loading; } catch { /* reported by Loaded */ }
+        Service.Dispose();
+    }
+
+    // Every failure becomes an OpenAI-shaped error; nothing a request does can take the server down.
+    private async Task Guard(HttpContext ctx, RequestDelegate next)
+    {
+        try { await next(ctx); }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
+        catch (Exception e) when (!ctx.Response.HasStarted)
+        {
+            var (status, type, param, code, message) = e switch
+            {
+                ServingException { Error: ServingError.ModelNotFound } s => (404, "invalid_request_error", s.Param, s.Code, s.Message),
+                ServingException { Error: ServingError.Busy } s => (503, "server_error", s.Param, s.Code, s.Message),
+                ServingException s => (400, "invalid_request_error", s.Param, s.Code, s.Message),
+                BadHttpRequestException { StatusCode: 413 } => (413, "invalid_request_error", null, "request_too_large",
+                    $"the request body is larger than {options.MaxRequestBodyBytes} bytes"),
+                BadHttpRequestException b => (b.StatusCode, "invalid_request_error", null, null, b.Message),
+                JsonException j => (400, "invalid_request_error", null, "invalid_json", $"the body is not valid JSON: {j.Message}"),
+                NotReadyException => (503, "server_error", null, "loading", "the models are still loading; try again shortly"),
+                _ => (500, "server_error", null, null, $"internal error: {e.GetType().Name}: {e.Message}"),
+            };
+            if (status == 503) ctx.Response.Headers.RetryAfter = "1";
+            await Write(ctx, status, Error(message, type, param, code));
+        }
+        catch (Exception) { ctx.Abort(); }     // the response had begun (a stream): end it
+    }
+
+    private sealed class NotReadyException : Exception;
+
+    private void EnsureLoaded()
+    {
+        if (!loading.IsCompletedSuccessfully) throw loading.IsFaulted ? loading.Exception!.InnerException! : new NotReadyException();
+    }
+
+    private static Task Playground(HttpContext ctx)
+    {
+        using var page = typeof(SentenceVaeServer).Assembly.GetManifestResourceStream("SentenceVae.Server.index.html")!;
+        ctx.Response.ContentType = "text/html; charset=utf-8";
+        return page.CopyToAsync(ctx.Response.Body);
+    }
+
+    private Task Health(HttpContext ctx) => loading switch
+    {
+        { IsCompletedSuccessfully: true } => Write(ctx, 200, new { status = "ok", models = Service.Models.Select(m => m.Name) }),
+        { IsFaulted: true } => Write(ctx, 500, new { status = "error", message = loading.Exception!.InnerException!.Message }),
+        _ => Write(ctx, 503, new { status = "loading" }),
+    };
+
+    private Task ListModels(HttpContext ctx)
+    {
+        EnsureLoaded();
+        return Write(ctx, 200, new { @object = "list", data = Service.Models.Select(ModelEntry) });
+    }
+
+    private object ModelEntry(ServedModel m) =>
+        new { id = m.Name, @object = "model", created = started.ToUnixTimeSeconds(), owned_by = "svae", kind = m.Kind, max_positions = m.MaxPositions };
+
+    private static async Task<JsonElement> Body(HttpContext ctx)
+    {
+        using var document = await JsonDocument.ParseAsync(ctx.Request.Body, cancellationToken: ctx.RequestAborted);
+        if (document.RootElement.ValueKind != JsonValueKind.Object) throw Bad("the body must be a JSON object", null);
+        return document.RootElement.Clone();
+    }
+
+    private async Task Complete(HttpContext ctx, bool chat)
+    {
+        EnsureLoaded();
+        var body = await Body(ctx);
+        string prompt = chat ? ChatPrompt.Format(Messages(body)) : Prompt(body);
+        var request = Completion(body, prompt);
+        bool streaming = Bool(body, "stream");
+        var stream = Service.Submit(request, ctx.RequestAborted);     // bad requests and a full queue fail here, before any output
+        string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        string kind = chat ? "chat.completion" : "text_completion";
+        if (!streaming)
+        {
+            var text = new StringBuilder();
+            await foreach (var update in stream.ReadAllAsync(ctx.RequestAborted)) text.Append(update.Text);
+            string finish = FinishReason(stream.FinishReason!.Value);
+            object choice = chat
+                ? new { index = 0, message = new { role = "assistant", content = text.ToString() }, logprobs = (object?)null, finish_reason = finish }
+                : new { index = 0, text = text.ToString(), logprobs = (object?)null, finish_reason = finish };
+            await Write(ctx, 200, new { id, @object = kind, created, model = request.Model, choices = new[] { choice }, usage = Usage(stream.Usage) });
+            return;
+        }
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "text/event-stream";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        ctx.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        string chunkKind = chat ? "chat.completion.chunk" : "text_completion";
+        bool first = true;
+        object Choice(string text, string? finish) => chat
+            ? new { index = 0, delta = first ? new { role = "assistant", content = text } : (object)new { content = text }, logprobs = (object?)null, finish_reason = finish }
+            : new { index = 0, text, logprobs = (object?)null, finish_reason = finish };
+        // One event per update (piece or token); svae_tokens: the text tokens it holds (for live tokens/s).
+        await foreach (var update in stream.ReadAllAsync(ctx.RequestAborted))
+        {
+            if (update.Text.Length == 0 && update.Tokens == 0) continue;
+            await Event(ctx, new { id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice(update.Text, null) }, svae_tokens = update.Tokens });
+            first = false;
+        }
+        await Event(ctx, new
+        {
+            id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice("", FinishReason(stream.FinishReason!.Value)) },
+            usage = Usage(stream.Usage), svae_tokens = 0,
+        });
+        await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+    }
+
+    private async Task Embed(HttpContext ctx)
+    {
+        EnsureLoaded();
+        var body = await Body(ctx);
+        string model = String(body, "model") ?? throw Bad("model is required", "model");
+        if (Field(body, "input") is null) throw Bad("input is required", "input");
+        var inputs = Strings(body, "input");
+        string format = String(body, "encoding_format") ?? "float";
+        if (format is not ("float" or "base64")) throw Bad("encoding_format must be float or base64", "encoding_format");
+        var result = await Service.EmbedAsync(model, inputs, ctx.RequestAborted);
+        await Write(ctx, 200, new
+        {
+            @object = "list",
+            data = result.Vectors.Select((v, i) => new
+            {
+                @object = "embedding", index = i,
+                embedding = format == "float" ? (object)v : Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan())),
+            }),
+            model,
+            usage = new { prompt_tokens = result.PromptTokens, total_tokens = result.PromptTokens },
+        });
+    }
+
+    private static async Task Write(HttpContext ctx, int status, object value)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.WriteAsync(JsonSerializer.Serialize(value, Json), ctx.RequestAborted);
+    }
+
+    private static async Task Event(HttpContext ctx, object chunk)
+    {
+        await ctx.Response.WriteAsync($"data: {JsonSerializer.Serialize(chunk, Json)}\n\n", ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+    }
+}

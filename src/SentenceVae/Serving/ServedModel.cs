@@ -1,0 +1,70 @@
+using System.Text.Json.Nodes;
+using SentenceVae.Checkpoints;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Serving;
+
+/// <summary>
+/// A loaded model as the <see cref="GenerationService"/> serves it: how it reads a prompt (checked against
+/// its positions before the request is queued), which requests can share a batch, and the batched loop
+/// that runs on the service's worker thread. <see cref="ServedSentenceLlm"/> and <see cref="ServedTokenModel"/>.
+/// </summary>
+public abstract class ServedModel : IDisposable
+{
+    /// <summary>The name requests use (the directory's name unless given).</summary>
+    public string Name { get; }
+    /// <summary>The tokenizer text is written with.</summary>
+    public ITextTokenizer Tokenizer { get; }
+
+    /// <summary>A served model of the given name and tokenizer.</summary>
+    protected ServedModel(string name, ITextTokenizer tokenizer)
+    {
+        Name = name;
+        Tokenizer = tokenizer;
+    }
+
+    /// <summary><c>sentence_llm</c> or <c>opt</c>, as in the model's config.json.</summary>
+    public abstract string Kind { get; }
+    /// <summary>The backbone's positions (pieces for a sentence-level model, tokens for a token model).</summary>
+    public abstract int MaxPositions { get; }
+    /// <summary>True when <see cref="GenerationService.EmbedAsync"/> can use this model (it has a Sentence Encoder).</summary>
+    public virtual bool CanEmbed => false;
+
+    /// <summary>Loads a model directory (config.json with model_type <c>sentence_llm</c> or <c>opt</c>, weights, tokenizer).</summary>
+    public static ServedModel Load(string directory, string? name = null, Device? device = null)
+    {
+        string configPath = Path.Combine(directory, "config.json");
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such model directory");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file (a model directory holds config.json)", configPath);
+        string kind;
+        try { kind = (JsonNode.Parse(File.ReadAllText(configPath))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new InvalidDataException($"{configPath}: not valid JSON ({e.Message})"); }
+        name ??= Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+        var tokenizer = TextTokenizers.Load(directory);
+        return kind switch
+        {
+            "sentence_llm" => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer),
+            "opt" => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer),
+            _ => throw new InvalidDataException($"{configPath}: model_type '{kind}' cannot be served (expected sentence_llm or opt)"),
+        };
+    }
+
+    /// <summary>Reads the prompt, checks it and the budget against the positions; throws <see cref="ServingException"/>.</summary>
+    internal abstract ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel);
+
+    /// <summary>True when <paramref name="candidate"/> can join <paramref name="batch"/> (the batch still fits the positions).</summary>
+    internal abstract bool Fits(IReadOnlyList<ServedRow> batch, ServedRow candidate);
+
+    /// <summary>Runs a batch to its end on the calling (worker) thread, writing each row's updates.</summary>
+    internal abstract void Run(IReadOnlyList<ServedRow> batch);
+
+    /// <summary>One vector per input (on the worker thread).</summary>
+    internal virtual EmbeddingResult Embed(IReadOnlyList<string> inputs) => throw EmbedUnsupported();
+
+    internal ServingException EmbedUnsupported() =>
+        ServingException.Invalid($"model '{Name}' ({Kind}) has no Sentence Encoder and cannot embed; use a sentence-level model", "model");
+
+    /// <summary>Frees the weights.</summary>
+    public abstract void Dispose();
+}

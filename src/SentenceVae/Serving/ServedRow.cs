@@ -1,0 +1,55 @@
+using System.Threading.Channels;
+
+namespace SentenceVae.Serving;
+
+/// <summary>
+/// One accepted completion request, as a row of a batch on the service's worker: the prompt as the model
+/// reads it, the budget, the text written so far (through the stop-sequence filter) and the channel its
+/// caller reads updates from.
+/// </summary>
+internal sealed class ServedRow(CompletionRequest request, ServedModel model, object prompt, int promptTokens, int maxTokens, CancellationToken cancel)
+{
+    private readonly Channel<CompletionUpdate> updates = Channel.CreateUnbounded<CompletionUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly StopSequenceFilter filter = new(request.Stop);
+
+    public CompletionRequest Request { get; } = request;
+    public ServedModel Model { get; } = model;
+    /// <summary>Prompt ids (token model: int[] with BOS) or pieces (sentence-level model: List&lt;int[]&gt;).</summary>
+    public object Prompt { get; } = prompt;
+    public int PromptTokens { get; } = promptTokens;
+    public int MaxTokens { get; } = maxTokens;
+    public CancellationToken Cancel { get; } = cancel;
+    /// <summary>Text tokens written so far.</summary>
+    public int Tokens { get; private set; }
+    /// <summary>Steps (pieces or tokens) written so far.</summary>
+    public int Steps { get; private set; }
+    public FinishReason? Finish { get; private set; }
+
+    /// <summary>True once the row needs no more output: finished or its caller gone.</summary>
+    public bool Halted => Finish is not null || Cancel.IsCancellationRequested;
+
+    public ChannelReader<CompletionUpdate> Updates => updates.Reader;
+
+    /// <summary>Adds one step's text; ends the row at a stop sequence or when its token budget is spent.</summary>
+    public void Add(string text, int tokens)
+    {
+        if (Finish is not null) return;
+        Tokens += tokens;
+        Steps++;
+        var (shown, stopped) = filter.Push(text);
+        updates.Writer.TryWrite(new CompletionUpdate(shown, tokens));
+        if (stopped) End(FinishReason.Stop);
+        else if (Tokens >= MaxTokens) End(FinishReason.Length);
+    }
+
+    public void End(FinishReason reason)
+    {
+        if (Finish is not null) return;
+        string rest = filter.Flush();             // held back as a possible stop sequence's start, and it was not one
+        if (rest.Length > 0) updates.Writer.TryWrite(new CompletionUpdate(rest, 0));
+        Finish = reason;
+        updates.Writer.TryComplete();
+    }
+
+    public void Fail(Exception error) => updates.Writer.TryComplete(error);
+}

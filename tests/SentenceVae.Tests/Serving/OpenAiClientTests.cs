@@ -1,0 +1,200 @@
+using System.ClientModel;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using OpenAI;
+using OpenAI.Chat;
+using SentenceVae.Server;
+using SentenceVae.Serving;
+
+namespace SentenceVae.Tests.Serving;
+
+/// <summary>The server as the official OpenAI .NET client (2.15.0) and plain HTTP see it.</summary>
+[Collection(ServerCollection.Name)]
+public class OpenAiClientTests(ServerFixture server)
+{
+    private OpenAIClient Client => new(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(server.Server.Address, "v1/") });
+
+    [Fact]
+    public async Task TheModelsListNamesBothServedModels()
+    {
+        var models = (await Client.GetOpenAIModelClient().GetModelsAsync()).Value;
+        Assert.Equal([ServerFixture.Sllm, ServerFixture.Lm], models.Select(m => m.Id));
+        Assert.Equal(ServerFixture.Lm, (await Client.GetOpenAIModelClient().GetModelAsync(ServerFixture.Lm)).Value.Id);
+    }
+
+    [Theory]
+    [InlineData(ServerFixture.Sllm)]
+    [InlineData(ServerFixture.Lm)]
+    public async Task ChatAnswersAndStreamsTheSameText(string model)
+    {
+        var chat = Client.GetChatClient(model);
+        ChatMessage[] messages = [new SystemChatMessage("A novel."), new UserChatMessage("Who is Mr. Knightley?")];
+        var options = new ChatCompletionOptions { MaxOutputTokenCount = 30, Temperature = 0 };
+        var completion = (await chat.CompleteChatAsync(messages, options)).Value;
+        string text = completion.Content[0].Text;
+        Assert.NotEmpty(text);
+        Assert.Equal(ChatFinishReason.Length, completion.FinishReason);
+        Assert.Equal(30, completion.Usage.OutputTokenCount);
+        Assert.True(completion.Usage.InputTokenCount > 5);
+
+        var updates = new List<StreamingChatCompletionUpdate>();
+        await foreach (var u in chat.CompleteChatStreamingAsync(messages, options)) updates.Add(u);
+        var pieces = updates.SelectMany(u => u.ContentUpdate).Select(p => p.Text).Where(t => t.Length > 0).ToList();
+        Assert.Equal(text, string.Concat(pieces));
+        Assert.True(pieces.Count >= 2, $"{pieces.Count} events");
+        if (model == ServerFixture.Lm) Assert.Equal(30, pieces.Count);                 // one event per token (no multi-byte splits here)
+        else Assert.True(pieces.Count < 30, $"{pieces.Count} events for 30 tokens: one per piece");
+        Assert.Equal(ChatFinishReason.Length, updates.Last(u => u.FinishReason is not null).FinishReason);
+        Assert.Equal(30, updates.Last(u => u.Usage is not null).Usage.OutputTokenCount);
+    }
+
+    [Fact]
+    public async Task CompletionsAnswerAndStream()
+    {
+        // The package's completions client is internal in 2.15.0: the request goes through its public pipeline.
+        var pipeline = Client.GetChatClient(ServerFixture.Sllm).Pipeline;
+        using var message = pipeline.CreateMessage();
+        message.Request.Method = "POST";
+        message.Request.Uri = new Uri(server.Server.Address, "v1/completions");
+        message.Request.Headers.Set("Content-Type", "application/json");
+        message.Request.Content = BinaryContent.Create(BinaryData.FromObjectAsJson(new { model = ServerFixture.Sllm, prompt = "Emma Woodhouse, handsome, clever, and rich,", max_tokens = 24, temperature = 0 }));
+        await pipeline.SendAsync(message);
+        Assert.Equal(200, message.Response!.Status);
+        using var json = JsonDocument.Parse(message.Response.Content);
+        var choice = json.RootElement.GetProperty("choices")[0];
+        Assert.Equal("text_completion", json.RootElement.GetProperty("object").GetString());
+        Assert.Equal("length", choice.GetProperty("finish_reason").GetString());
+        Assert.Equal(24, json.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+
+        var streamed = await LoadRun.StreamAsync(server.Http, ServerFixture.Sllm, "Emma Woodhouse, handsome, clever, and rich,", 24);
+        Assert.Null(streamed.Error);
+        Assert.True(streamed.SawDone);
+        Assert.Equal(choice.GetProperty("text").GetString(), streamed.Text);
+        Assert.Equal("length", streamed.FinishReason);
+        Assert.Equal(24, streamed.Tokens);
+        Assert.True(streamed.Events >= 2);
+    }
+
+    [Fact]
+    public async Task EmbeddingsComeFromTheSentenceEncoder()
+    {
+        string[] inputs = ["Emma was handsome.", "Mr. Knightley walked in. He sat down."];
+        var embeddings = (await Client.GetEmbeddingClient(ServerFixture.Sllm).GenerateEmbeddingsAsync(inputs)).Value;    // base64 on the wire
+        var direct = await server.Service.EmbedAsync(ServerFixture.Sllm, inputs);
+        Assert.Equal(2, embeddings.Count);
+        for (int i = 0; i < 2; i++) Assert.Equal(direct.Vectors[i], embeddings[i].ToFloats().ToArray());
+        Assert.Equal(direct.PromptTokens, embeddings.Usage.InputTokenCount);
+
+        using var floats = await Post("v1/embeddings", $$"""{"model":"{{ServerFixture.Sllm}}","input":"Emma was handsome."}""");
+        using var json = JsonDocument.Parse(await floats.Content.ReadAsStringAsync());
+        Assert.Equal(direct.Vectors[0], json.RootElement.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray());
+    }
+
+    [Fact]
+    public async Task TheClientSeesAnUnknownModelAs404()
+    {
+        var e = await Assert.ThrowsAsync<ClientResultException>(() => Client.GetChatClient("nope").CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(404, e.Status);
+        Assert.Contains("nope", e.Message);
+    }
+
+    public static TheoryData<string, string, int, string?, string> BadRequests => new()
+    {
+        { "v1/completions", "{\"model\":", 400, null, "not valid JSON" },
+        { "v1/completions", "[1,2]", 400, null, "JSON object" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":7}", 400, "prompt", "string" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"max_tokens\":\"many\"}", 400, "max_tokens", "integer" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"temperature\":true}", 400, "temperature", "number" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"stream\":\"yes\"}", 400, "stream", "true or false" },
+        { "v1/completions", "{\"prompt\":\"x\"}", 400, "model", "required" },
+        { "v1/completions", "{\"model\":\"nope\",\"prompt\":\"x\"}", 404, "model", "does not exist" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"max_tokens\":0}", 400, "max_tokens", "at least 1" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"max_tokens\":-3}", 400, "max_tokens", "at least 1" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"max_tokens\":5000}", 400, "max_tokens", "1024 positions" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"temperature\":2.5}", 400, "temperature", "[0, 2]" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"top_p\":0}", 400, "top_p", "(0, 1]" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"top_p\":1.5}", 400, "top_p", "(0, 1]" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"n\":2}", 400, "n", "must be 1" },
+        { "v1/chat/completions", "{\"model\":\"lm-256\",\"messages\":\"hi\"}", 400, "messages", "array" },
+        { "v1/chat/completions", "{\"model\":\"lm-256\",\"messages\":[{\"content\":\"hi\"}]}", 400, "messages[0].role", "required" },
+        { "v1/chat/completions", "{\"model\":\"lm-256\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", 400, "messages[0].content", "text parts" },
+        { "v1/embeddings", "{\"model\":\"lm-256\",\"input\":\"x\"}", 400, "model", "no Sentence Encoder" },
+        { "v1/embeddings", "{\"model\":\"sllm-256-e2e\",\"input\":[1,2]}", 400, "input", "string" },
+        { "v1/embeddings", "{\"model\":\"sllm-256-e2e\",\"input\":\"x\",\"encoding_format\":\"hex\"}", 400, "encoding_format", "float or base64" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task EveryBadRequestGetsAnOpenAiErrorWithItsStatus(string path, string body, int status, string? param, string message)
+    {
+        using var response = await Post(path, body);
+        Assert.Equal(status, (int)response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var error = json.RootElement.GetProperty("error");
+        Assert.Contains(message, error.GetProperty("message").GetString());
+        Assert.Equal(param, error.GetProperty("param").GetString());
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.True(error.TryGetProperty("code", out _));
+        using var health = await server.Http.GetAsync("health");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);                  // nothing took the server down
+    }
+
+    [Theory]
+    [InlineData(ServerFixture.Lm, 3000)]
+    [InlineData(ServerFixture.Sllm, 3000)]
+    public async Task APromptLongerThanThePositionsIs400NamingBothNumbers(string model, int sentences)
+    {
+        string prompt = string.Concat(Enumerable.Repeat("Yes. ", sentences));
+        using var response = await Post("v1/completions", JsonSerializer.Serialize(new { model, prompt, stream = true }));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        string message = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("message").GetString()!;
+        Assert.Contains("1024 positions", message);
+        Assert.Matches(model == ServerFixture.Lm ? "\\d{4} tokens" : "3000 pieces", message);
+    }
+
+    [Fact]
+    public async Task AnOversizedBodyIs413()
+    {
+        var body = "{\"model\":\"lm-256\",\"prompt\":\"" + new string('a', 2 << 20) + "\"}";
+        using var response = await Post("v1/completions", body);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("request_too_large", JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task AClientThatDisconnectsCancelsItsRow()
+    {
+        int cancelledBefore = server.Service.Statistics.Cancelled;
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
+               { Content = new StringContent($$"""{"model":"{{ServerFixture.Lm}}","prompt":"Emma","max_tokens":1000,"temperature":1,"stream":true}""", Encoding.UTF8, "application/json") })
+        using (var response = await server.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        {
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.StartsWith("data: ", await reader.ReadLineAsync());
+        }                                                                        // the connection closes mid-stream
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (server.Service.Statistics.Cancelled == cancelledBefore && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(cancelledBefore + 1, server.Service.Statistics.Cancelled);
+    }
+
+    [Fact]
+    public async Task HealthIs503WhileLoadingThen200()
+    {
+        var hold = new TaskCompletionSource();
+        await using var fresh = SentenceVaeServer.Create(new ServerOptions { Models = ServerFixture.ModelDirs, Port = 0, LoadAfter = hold.Task });
+        await fresh.StartAsync();
+        using var http = new HttpClient { BaseAddress = fresh.Address };
+        var first = await http.GetAsync("health");
+        var models = await http.GetAsync("v1/models");
+        hold.SetResult();
+        await fresh.Loaded;
+        var after = await http.GetAsync("health");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, first.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, models.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    private Task<HttpResponseMessage> Post(string path, string body) =>
+        server.Http.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+}
