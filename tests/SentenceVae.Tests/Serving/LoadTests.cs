@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using SentenceVae.Server;
+
+namespace SentenceVae.Tests.Serving;
+
+/// <summary>32 concurrent streaming clients × 3 requests on loopback, for each model kind.</summary>
+[Collection(ServerCollection.Name)]
+public class LoadTests(ServerFixture server)
+{
+    private const int Clients = 32, RequestsEach = 3, MaxTokens = 24, DistinctPrompts = 24;
+
+    [Theory]
+    [InlineData(ServerFixture.Sllm)]
+    [InlineData(ServerFixture.Lm)]
+    public async Task ConcurrentStreamsAllFinishWithTheTextOfTheSameRequestAlone(string model)
+    {
+        var prompts = ServerFixture.Prompts(DistinctPrompts);
+        var alone = new Dictionary<string, string>();
+        foreach (var p in prompts)
+        {
+            var single = await LoadRun.StreamAsync(server.Http, model, p, MaxTokens);
+            Assert.Null(single.Error);
+            alone[p] = single.Text;
+        }
+        await LoadRun.RunAsync(server.Http, model, prompts, Clients, 1, MaxTokens);               // warm-up at full concurrency
+        long before = Memory();
+        int batchesBefore = server.Service.Statistics.Batches, rowsBefore = server.Service.Statistics.Rows;
+
+        var clock = Stopwatch.StartNew();
+        var (runs, _) = await LoadRun.RunAsync(server.Http, model, prompts, Clients, RequestsEach, MaxTokens).WaitAsync(TimeSpan.FromMinutes(4));
+        Assert.Equal(Clients * RequestsEach, runs.Count);
+        Assert.All(runs, r =>
+        {
+            Assert.Null(r.Error);
+            Assert.True(r.SawDone, "ends with [DONE]");
+            Assert.NotNull(r.FinishReason);
+            Assert.Equal(alone[r.Prompt], r.Text);
+        });
+        int batches = server.Service.Statistics.Batches - batchesBefore, rows = server.Service.Statistics.Rows - rowsBefore;
+        Assert.Equal(Clients * RequestsEach, rows);
+        Assert.True(batches < rows / 4, $"{rows} requests ran in {batches} batches: concurrent requests share batches");
+        long after = Memory();
+        Assert.True(after <= before * 1.10, $"memory {before >> 20} MB before, {after >> 20} MB after ({clock.Elapsed.TotalSeconds:F0} s)");
+    }
+
+    private static long Memory()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var self = Process.GetCurrentProcess();
+        return self.WorkingSet64;
+    }
+}
