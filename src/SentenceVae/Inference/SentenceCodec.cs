@@ -72,11 +72,16 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     /// (B, M) (null: all real), drawing from a sampler that lives across calls (one random stream for a
     /// whole generation).
     /// </summary>
-    public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null)
+    /// <param name="memory">decoder memory (B, M, C)</param>
+    /// <param name="options">the length limit and whether EOS ends a row</param>
+    /// <param name="sampler">picks each token</param>
+    /// <param name="memoryMask">(B, M) 1 real / 0 padding, or null</param>
+    /// <param name="skip">rows whose piece is not wanted (they stay empty and do not keep the loop going)</param>
+    public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null, IReadOnlyList<bool>? skip = null)
     {
         int rows = (int)memory.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
         var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
-        var done = new bool[rows];
+        var done = skip?.ToArray() ?? new bool[rows];
         using var noGrad = no_grad();
         using var cache = model.Decoder.NewCache(memory, memoryMask);
         var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: memory.device).DetachFromDisposeScope();

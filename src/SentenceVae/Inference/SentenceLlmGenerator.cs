@@ -116,7 +116,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                 }
                 if (done.All(d => d)) yield break;
                 var (memory, memoryMask) = model.DecoderMemory(hidden, previousStates, previousMask);   // (B, M, C)
-                var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask);
+                var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask, skip: done);      // rows that ended write nothing
                 for (int r = 0; r < rows; r++)
                     if (ids[r].Length > Options(r).Tokens.MaxNewTokens) ids[r] = ids[r][..Options(r).Tokens.MaxNewTokens];
                 var emitted = Enumerable.Range(0, rows).Where(r => !done[r])

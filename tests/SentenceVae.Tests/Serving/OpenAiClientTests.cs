@@ -167,7 +167,7 @@ public class OpenAiClientTests(ServerFixture server)
     {
         int cancelledBefore = server.Service.Statistics.Cancelled;
         using (var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
-               { Content = new StringContent($$"""{"model":"{{ServerFixture.Lm}}","prompt":"Emma","max_tokens":1000,"temperature":1,"stream":true}""", Encoding.UTF8, "application/json") })
+               { Content = new StringContent($$"""{"model":"{{ServerFixture.Lm}}","prompt":"Emma","max_tokens":1000,"temperature":0,"stream":true}""", Encoding.UTF8, "application/json") })
         using (var response = await server.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
         {
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());

@@ -31,6 +31,12 @@ public class PlaygroundBrowserTests(ServerFixture server)
         var prompt = driver.FindElement(By.Id("prompt"));
         prompt.Clear();
         prompt.SendKeys("Mr. Knightley was a sensible man about seven or eight-and-thirty.");
+        foreach (var (id, value) in new[] { ("temperature", "0"), ("top-p", "1") })     // greedy: the same pieces every run
+        {
+            var input = driver.FindElement(By.Id(id));
+            input.Clear();
+            input.SendKeys(value);
+        }
         driver.FindElement(By.Id("generate")).Click();
         wait.Until(d => d.FindElements(By.CssSelector("#left .output .piece")).Count >= 2);
         wait.Until(d => d.FindElement(By.CssSelector("#left .stats")).Text.Contains("length") || d.FindElement(By.CssSelector("#left .stats")).Text.Contains("stop"));
