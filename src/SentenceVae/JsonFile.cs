@@ -11,7 +11,15 @@ internal static class JsonFile
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
         try { return JsonSerializer.Deserialize<T>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
+    }
+
+    /// <summary>Loads and checks a config; a problem is one <see cref="InvalidDataException"/> line naming the file.</summary>
+    public static T Load<T>(string path, Func<T, T> validate)
+    {
+        var value = Load<T>(path);
+        try { return validate(value); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message.ReplaceLineEndings(" ")}"); }
     }
 
     public static void Save<T>(T value, string path) => File.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");

@@ -74,7 +74,7 @@ public sealed record OptConfig
     }
 
     /// <summary>Reads and validates a config.json.</summary>
-    public static OptConfig Load(string path) => JsonFile.Load<OptConfig>(path).Validate();
+    public static OptConfig Load(string path) => JsonFile.Load<OptConfig>(path, c => c.Validate());
 
     /// <summary>Writes the config as JSON (Hugging Face names).</summary>
     public void Save(string path) => JsonFile.Save(this, path);

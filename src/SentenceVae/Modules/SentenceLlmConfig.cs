@@ -50,6 +50,7 @@ public sealed record SentenceLlmConfig
     /// <summary>Checks both parts and the options; throws <see cref="InvalidDataException"/> listing every problem.</summary>
     public SentenceLlmConfig Validate()
     {
+        if (Svae is null || Backbone is null) throw new InvalidDataException("invalid SentenceLLM config: \"svae\" and \"backbone\" must be objects");
         Svae.Validate();
         Backbone.Validate();
         var problems = new List<string>();
@@ -60,7 +61,7 @@ public sealed record SentenceLlmConfig
     }
 
     /// <summary>Reads and validates a config.json.</summary>
-    public static SentenceLlmConfig Load(string path) => JsonFile.Load<SentenceLlmConfig>(path).Validate();
+    public static SentenceLlmConfig Load(string path) => JsonFile.Load<SentenceLlmConfig>(path, c => c.Validate());
 
     /// <summary>Writes the config as JSON.</summary>
     public void Save(string path) => JsonFile.Save(this, path);

@@ -83,7 +83,7 @@ public sealed record SentenceVaeConfig
     }
 
     /// <summary>Reads and validates a config.json.</summary>
-    public static SentenceVaeConfig Load(string path) => JsonFile.Load<SentenceVaeConfig>(path).Validate();
+    public static SentenceVaeConfig Load(string path) => JsonFile.Load<SentenceVaeConfig>(path, c => c.Validate());
 
     /// <summary>Writes the config as JSON (the reference's names).</summary>
     public void Save(string path) => JsonFile.Save(this, path);

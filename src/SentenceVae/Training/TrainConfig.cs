@@ -104,7 +104,7 @@ public sealed record TrainConfig
     }
 
     /// <summary>Reads and validates a training config.</summary>
-    public static TrainConfig Load(string path) => JsonFile.Load<TrainConfig>(path).Validate();
+    public static TrainConfig Load(string path) => JsonFile.Load<TrainConfig>(path, c => c.Validate());
 
     /// <summary>Writes the config as JSON.</summary>
     public void Save(string path) => JsonFile.Save(this, path);

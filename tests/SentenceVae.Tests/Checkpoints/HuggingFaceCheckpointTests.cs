@@ -104,3 +104,24 @@ public class HuggingFaceCheckpointTests : IDisposable
         Assert.Equal(0f, (ReferenceLogits(loaded) - ReferenceLogits(original)).abs().max().item<float>());
     }
 }
+
+public class ShardIndexTests : IDisposable
+{
+    private readonly string root = Directory.CreateTempSubdirectory("svae-shards").FullName;
+
+    public void Dispose() => Directory.Delete(root, true);
+
+    [Theory]
+    [InlineData("../outside.safetensors")]
+    [InlineData("sub/../../outside.safetensors")]
+    [InlineData("/tmp/outside.safetensors")]
+    public void AShardOutsideTheModelDirectoryIsRefused(string shard)
+    {
+        string model = Directory.CreateDirectory(Path.Combine(root, "model")).FullName;
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+            TorchSharp.PyBridge.Safetensors.SaveStateDict(Path.Combine(root, "outside.safetensors"), new Dictionary<string, TorchSharp.torch.Tensor> { ["w"] = TorchSharp.torch.ones(2) });
+        File.WriteAllText(Path.Combine(model, "model.safetensors.index.json"), $$$"""{"weight_map":{"w":"{{{shard}}}"}}""");
+        var e = Assert.Throws<SentenceVae.Checkpoints.CheckpointException>(() => SentenceVae.Checkpoints.HuggingFaceCheckpoint.ReadWeights(model));
+        Assert.Contains($"shard '{shard}' lies outside the model directory", e.Message);
+    }
+}
