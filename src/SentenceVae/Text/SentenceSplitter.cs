@@ -253,11 +253,20 @@ public sealed class SentenceSplitter
         else if (leading is not null) yield return leading;   // the whole text has no content
     }
 
+    /// <summary>
+    /// More UTF-16 characters than any one token holds (GPT-2's longest token is 128 bytes). Text longer
+    /// than budget × this cannot fit the budget and is not tokenized whole: byte-level BPE is quadratic
+    /// in the length of a run without spaces, so counting a long run would make splitting super-linear.
+    /// </summary>
+    internal const int MaxCharsPerToken = 256;
+
+    private bool Fits(string text) => text.Length <= (long)Options.MaxTokens * MaxCharsPerToken && countTokens(text) <= Options.MaxTokens;
+
     private IEnumerable<string> FitBudget(IEnumerable<string> pieces)
     {
         foreach (var piece in pieces)
         {
-            if (Options.MaxTokens == 0 || countTokens(piece) <= Options.MaxTokens) yield return piece;
+            if (Options.MaxTokens == 0 || Fits(piece)) yield return piece;
             else foreach (var part in SplitLongPiece(piece)) yield return part;
         }
     }
@@ -269,14 +278,14 @@ public sealed class SentenceSplitter
         var current = new StringBuilder();
         foreach (var unit in WordUnits(piece))
         {
-            if (current.Length > 0 && countTokens(current + unit) <= max)
+            if (current.Length > 0 && Fits(current + unit))
             {
                 current.Append(unit);
                 continue;
             }
             if (current.Length > 0) yield return current.ToString();
             current.Clear();
-            if (countTokens(unit) <= max)
+            if (Fits(unit))
             {
                 current.Append(unit);
                 continue;

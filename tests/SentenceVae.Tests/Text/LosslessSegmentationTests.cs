@@ -182,4 +182,21 @@ public class LosslessSegmentationTests
             Assert.Equal(pieces, splitter.Split(RandomText.Chunks(text, rng)).ToList());
         }
     }
+
+    [Theory]
+    [InlineData("a")]                                  // one letter: GPT-2 merges it into long tokens
+    [InlineData("abcdefghij0123456789")]               // mixed letters and digits
+    public void AMegabyteWithoutSpacesSplitsInSecondsWithinTheBudget(string alphabet)
+    {
+        // Byte-level BPE is quadratic in a run without spaces; the splitter never tokenizes a run longer
+        // than the budget could hold, so this is linear (it took minutes for a few MB before).
+        var text = new StringBuilder(1 << 20);
+        var rng = new Random(7);
+        while (text.Length < 1 << 20) text.Append(alphabet[rng.Next(alphabet.Length)]);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var pieces = Splitter.Split(text.ToString());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"1 MB took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(text.ToString(), string.Concat(pieces));
+        Assert.All(pieces, p => Assert.InRange(TextTokenizers.Gpt2.CountTokens(p), 1, Splitter.Options.MaxTokens));
+    }
 }
