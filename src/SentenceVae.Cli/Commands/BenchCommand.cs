@@ -13,31 +13,41 @@ internal static class BenchCommand
 {
     public static Command Create(CliIO io)
     {
-        var baseline = new Option<string>("--baseline") { Description = "token-level baseline model directory (e.g. models/lm-256)", Required = true };
-        var models = new Option<string[]>("--models") { Description = "sentence-level LLM directories (e.g. models/sllm-256-h1)", Required = true, AllowMultipleArgumentsPerToken = true };
-        var data = new Option<string>("--data") { Description = "text to evaluate and take prompts from (one document per line)", Required = true };
+        var baseline = new Option<string?>("--baseline") { Description = "token-level baseline model directory (e.g. models/lm-256)" };
+        var models = new Option<string[]>("--models") { Description = "sentence-level LLM directories (e.g. models/sllm-256-e2e)", AllowMultipleArgumentsPerToken = true };
+        var data = new Option<string?>("--data") { Description = "text to evaluate and take prompts from (one document per line); with --shapes paper: the text whose mean tokens per piece the pieces get (default data/austen-valid.txt)" };
+        var shapes = new Option<string?>("--shapes") { Description = "paper: the paper's sizes (OPT-125M/350M/1.3B vs SLLM-H1/H2/H4) with random weights, instead of trained models" };
+        var sizes = new Option<string[]>("--sizes") { Description = "with --shapes paper: sizes to measure", DefaultValueFactory = _ => new[] { "125m", "350m", "1.3b" }, AllowMultipleArgumentsPerToken = true };
         var json = new Option<string?>("--json") { Description = "write the JSON report here ('-' for standard output)" };
         var markdown = new Option<string?>("--markdown") { Description = "write the markdown table here" };
         var plot = new Option<string?>("--plot") { Description = "write a PNG of KV-cache bytes and memory growth vs context length" };
         var pareto = new Option<string?>("--pareto") { Description = "write a PNG of bits per byte vs output tokens/s (at the 256-token prompt, else the middle one) for every model" };
-        var runs = new Option<int>("--runs") { Description = "timed runs per figure (median), after a warm-up", DefaultValueFactory = _ => 5 };
+        var runs = new Option<int?>("--runs") { Description = "timed runs per figure (median), after a warm-up (default 5; 2 with --shapes paper)" };
         var prompts = new Option<int[]>("--prompt-tokens") { Description = "prompt lengths in tokens", DefaultValueFactory = _ => new[] { 64, 256, 1024 }, AllowMultipleArgumentsPerToken = true };
         var output = new Option<int>("--output-tokens") { Description = "output tokens timed per run", DefaultValueFactory = _ => 32 };
         var evalTokens = new Option<long>("--eval-tokens") { Description = "evaluate only about this many tokens of the text (0: all)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
         var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads };
+            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads };
         command.SetAction(parse =>
         {
             // Every output's folder must exist before a run of many minutes starts.
             foreach (var path in new[] { parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(pareto) })
                 if (path is not null && path != "-" && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder && !Directory.Exists(folder))
                     throw new DirectoryNotFoundException($"{path}: the folder {folder} does not exist");
+            if (parse.GetValue(shapes) is { } kind)
+            {
+                if (kind != "paper") throw new CliUsageException($"--shapes {kind}: the only shapes are 'paper'");
+                return PaperShapes(parse.GetValue(sizes)!, parse.GetValue(runs) ?? 2, parse.GetValue(threads), parse.GetValue(data) ?? "data/austen-valid.txt",
+                    parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), io);
+            }
+            if (parse.GetValue(baseline) is null || parse.GetValue(models) is not { Length: > 0 } || parse.GetValue(data) is null)
+                throw new CliUsageException("bench needs --baseline, --models and --data (or --shapes paper)");
             var documents = CorpusReader.ReadDocuments(parse.GetValue(data)!).ToList();
             if (documents.Count == 0) throw new InvalidDataException($"{parse.GetValue(data)}: no text to benchmark on (every line is empty)");
             var report = Benchmark.Run(parse.GetValue(baseline)!, parse.GetValue(models)!, documents, new BenchmarkOptions
             {
-                Runs = parse.GetValue(runs), PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),
+                Runs = parse.GetValue(runs) ?? 5, PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),
                 EvalTokens = parse.GetValue(evalTokens), Threads = parse.GetValue(threads),
             }, message => io.Error.WriteLine($"[bench] {message}"));
             string table = Markdown(report);
@@ -49,6 +59,64 @@ internal static class BenchCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary><c>--shapes paper</c>: the paper's sizes with random weights; pieces get the mean tokens per piece of <paramref name="dataPath"/>.</summary>
+    private static int PaperShapes(string[] sizes, int runs, int threads, string dataPath, string? json, string? markdown, string? plot, CliIO io)
+    {
+        foreach (var size in sizes) PaperBench.Backbone(size);                                  // unknown sizes fail before anything runs
+        if (runs < 1) throw new CliUsageException($"--runs {runs}: must be at least 1");
+        TorchSharp.torch.set_num_threads(threads);
+        var splitter = new Text.SentenceSplitter(new Text.SplitterOptions { MaxTokens = 63, CountTokens = Text.TextTokenizers.Gpt2.CountTokens });
+        var counts = CorpusReader.ReadDocuments(dataPath).SelectMany(splitter.Split).Select(Text.TextTokenizers.Gpt2.CountTokens).ToList();
+        if (counts.Count == 0) throw new InvalidDataException($"{dataPath}: no text to measure pieces on");
+        double mean = counts.Average();
+        int tokensPerPiece = (int)Math.Round(mean);
+        double bandwidth = MemoryBandwidth.Measure();
+        string date = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'");
+        io.Error.WriteLine($"[bench] {dataPath}: {counts.Count} pieces, {mean:0.00} GPT-2 tokens per piece on average -> pieces of {tokensPerPiece}; bandwidth {bandwidth / 1e9:0.0} GB/s; {threads} threads");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var rows = PaperBench.Run(new PaperBenchOptions { Sizes = sizes, Runs = runs, TokensPerPiece = tokensPerPiece }, bandwidth, m => io.Error.WriteLine($"[bench] {clock.Elapsed:mm\\:ss} {m}"));
+        string table = PaperBench.Markdown(rows, tokensPerPiece, bandwidth, date);
+        Write(markdown, table, io);
+        if (json is not null)
+            Write(json, JsonSerializer.Serialize(new
+            {
+                date, tokens_per_piece = tokensPerPiece, mean_tokens_per_piece = mean, data = dataPath, bandwidth_bytes_per_s = bandwidth, threads, runs,
+                seconds = clock.Elapsed.TotalSeconds, rows,
+            }, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
+        if (plot is not null) PaperPlot(rows, plot);
+        if (json != "-") io.Out.Write(table);
+        return 0;
+    }
+
+    /// <summary>Output tokens/s against parameters, both families, batch 1 and 8 (OPT's vocabulary, the middle prompt).</summary>
+    private static void PaperPlot(List<PaperBenchRow> rows, string path)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int prompt = rows.Select(r => r.PromptTokens).Distinct().Order().ElementAt(rows.Select(r => r.PromptTokens).Distinct().Count() / 2);
+        var chosen = rows.Where(r => r.DecoderVocab == rows[0].DecoderVocab && r.PromptTokens == prompt).ToList();
+        int color = 0;
+        foreach (int batch in chosen.Select(r => r.Batch).Distinct())
+        {
+            var opt = chosen.Where(r => r.Batch == batch && r.H == chosen.Min(x => x.H)).OrderBy(r => r.BaselineParams).ToList();
+            var line = plot.Add.ScatterLine(opt.Select(r => r.BaselineParams / 1e6).ToArray(), opt.Select(r => r.BaselineTokensPerS).ToArray(), palette.GetColor(color++));
+            line.LegendText = $"OPT, batch {batch}";
+            foreach (int h in chosen.Select(r => r.H).Distinct())
+            {
+                var s = chosen.Where(r => r.Batch == batch && r.H == h).OrderBy(r => r.SllmParams).ToList();
+                var l = plot.Add.ScatterLine(s.Select(r => r.SllmParams / 1e6).ToArray(), s.Select(r => r.SllmTokensPerS).ToArray(), palette.GetColor(color++));
+                l.LegendText = $"SLLM-H{h}, batch {batch}";
+                l.LinePattern = LinePattern.Dashed;
+            }
+        }
+        plot.Axes.SetupMultiplierNotation(plot.Axes.Left);
+        plot.XLabel("parameters (millions)");
+        plot.YLabel($"output tokens/s (all rows, {prompt}-token context)");
+        plot.Title("Paper sizes, random weights, fp32, measured side by side");
+        plot.ShowLegend();
+        plot.SavePng(path, 1000, 650);
     }
 
     private static void Write(string? path, string content, CliIO io)

@@ -54,6 +54,28 @@ public sealed class KvCache : IDisposable
         return grown;
     }
 
+    /// <summary>
+    /// Sets every layer's past to <paramref name="length"/> positions of random keys and values
+    /// (B, nh, ·, hs) in buffers that hold <paramref name="capacity"/> positions without growing. For
+    /// benchmarks: a decode step's cost depends on the past's length, not on its values.
+    /// </summary>
+    internal void FillRandom(long batch, long heads, int length, long headDim, long capacity, Device device)
+    {
+        for (int layer = 0; layer < keys.Length; layer++)
+        {
+            keys[layer]?.Dispose();
+            values[layer]?.Dispose();
+            keys[layer] = zeros(new[] { batch, heads, capacity, headDim }, ScalarType.Float32, device).DetachFromDisposeScope();
+            values[layer] = zeros(new[] { batch, heads, capacity, headDim }, ScalarType.Float32, device).DetachFromDisposeScope();
+            using (no_grad())
+            {
+                keys[layer]!.narrow(2, 0, length).normal_();
+                values[layer]!.narrow(2, 0, length).normal_();
+            }
+            lengths[layer] = length;
+        }
+    }
+
     /// <summary>Frees the cached tensors.</summary>
     public void Dispose()
     {
