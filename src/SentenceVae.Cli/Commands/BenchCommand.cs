@@ -50,7 +50,7 @@ internal static class BenchCommand
                 Runs = parse.GetValue(runs) ?? 5, PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),
                 EvalTokens = parse.GetValue(evalTokens), Threads = parse.GetValue(threads),
             }, message => io.Error.WriteLine($"[bench] {message}"));
-            string table = Markdown(report);
+            string table = Benchmark.Markdown(report);
             Write(parse.GetValue(markdown), table, io);
             if (parse.GetValue(json) is { } jsonPath) Write(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
             if (parse.GetValue(plot) is { } png) Plot(report, png);
@@ -76,14 +76,17 @@ internal static class BenchCommand
         string date = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'");
         io.Error.WriteLine($"[bench] {dataPath}: {counts.Count} pieces, {mean:0.00} GPT-2 tokens per piece on average -> pieces of {tokensPerPiece}; bandwidth {bandwidth / 1e9:0.0} GB/s; {threads} threads");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var rows = PaperBench.Run(new PaperBenchOptions { Sizes = sizes, Runs = runs, TokensPerPiece = tokensPerPiece }, bandwidth, m => io.Error.WriteLine($"[bench] {clock.Elapsed:mm\\:ss} {m}"));
-        string table = PaperBench.Markdown(rows, tokensPerPiece, bandwidth, date);
+        var skipped = new List<string>();
+        var rows = PaperBench.Run(new PaperBenchOptions { Sizes = sizes, Runs = runs, TokensPerPiece = tokensPerPiece }, bandwidth,
+            m => io.Error.WriteLine($"[bench] {clock.Elapsed:mm\\:ss} {m}"), skipped);
+        string table = PaperBench.Markdown(rows, tokensPerPiece, bandwidth, date)
+            + (skipped.Count > 0 ? $"\nNot measured (the pair would not fit in memory): {string.Join("; ", skipped)}.\n" : "");
         Write(markdown, table, io);
         if (json is not null)
             Write(json, JsonSerializer.Serialize(new
             {
                 date, tokens_per_piece = tokensPerPiece, mean_tokens_per_piece = mean, data = dataPath, bandwidth_bytes_per_s = bandwidth, threads, runs,
-                seconds = clock.Elapsed.TotalSeconds, rows,
+                seconds = clock.Elapsed.TotalSeconds, skipped, rows,
             }, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
         if (plot is not null) PaperPlot(rows, plot);
         if (json != "-") io.Out.Write(table);
@@ -124,33 +127,6 @@ internal static class BenchCommand
         if (path is null) return;
         if (path == "-") io.Out.Write(content);
         else File.WriteAllText(path, content);
-    }
-
-    /// <summary>The paper's table layout (model, params, PPL, speed, memory) with bits per byte and the ratios to the baseline.</summary>
-    public static string Markdown(BenchmarkReport report)
-    {
-        var prompts = report.Models[0].OutputTokensPerS.Keys.ToList();
-        string last = prompts[^1];
-        var sb = new StringBuilder();
-        var m = report.Machine;
-        sb.AppendLine($"Measured {m["date"]} on {m["cpu"]} ({m["threads"]} threads, {m["device"]}, {m["dtype"]}), batch 1, greedy, median of {report.Settings["runs"]} runs; " +
-                      $"{report.Settings["eval_bytes"]:N0} bytes of text evaluated.");
-        sb.AppendLine();
-        sb.AppendLine($"| model | params | PPL (token) | bits/byte | bpb ratio | output tok/s @{string.Join(" / @", prompts)} | speed ratio @{string.Join(" / @", prompts)} | prefill tok/s | KV B/token @{last} (analytic) | KV ratio | token acc | exact match |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var x in report.Models)
-        {
-            var r = x.Ratios!;
-            sb.AppendLine(string.Join(" | ", new[]
-            {
-                $"| {x.Name}", $"{x.Params / 1e6:0.0}M", $"{x.Ppl:0.00}", $"{x.BitsPerByte:0.000}", $"{r.Bpb:0.00}x",
-                string.Join(" / ", prompts.Select(p => $"{x.OutputTokensPerS[p]:0}")),
-                string.Join(" / ", prompts.Select(p => $"{r.Throughput[p]:0.00}x")),
-                $"{x.PrefillTokensPerS:0}", $"{x.KvBytesPerToken[last]:0} ({x.KvBytesPerTokenAnalytic:0})", $"{r.Kv[last]:0.00}x",
-                x.TokenAccuracy is double a ? $"{a:P1}" : "–", x.ExactMatch is double e ? $"{e:P1}" : "–",
-            }) + " |");
-        }
-        return sb.ToString();
     }
 
     /// <summary>Quality against speed: one labelled point per model (x: output tokens/s at the 256-token prompt, y: bits per byte; lower right is better).</summary>

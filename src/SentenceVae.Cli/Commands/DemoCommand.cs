@@ -75,7 +75,7 @@ internal static class DemoCommand
             var slice = new List<string> { firstDocument[..Math.Min(6000, firstDocument.Length)] };
             var report = Benchmark.Run(Models("lm-256"), [Models(Sllm)], slice,
                 new BenchmarkOptions { Runs = 3, PromptTokens = [64, 256, 1024], OutputTokens = 24 });
-            io.Out.Write(BenchCommand.Markdown(report));
+            io.Out.Write(Benchmark.Markdown(report));
             io.Out.WriteLine();
             io.Out.WriteLine($"(demo took {watch.Elapsed.TotalSeconds:0} s; the full benchmark: see README)");
             return 0;

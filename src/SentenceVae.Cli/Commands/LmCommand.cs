@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using SentenceVae.Checkpoints;
+using SentenceVae.Evaluation;
 using static SentenceVae.Evaluation.Statistics;
 using SentenceVae.Inference;
 using SentenceVae.Modules;
@@ -74,13 +75,19 @@ internal static class LmCommand
             var config = OptConfig.Presets.ByName(parse.GetValue(preset)!) with { Dropout = 0 };
             int runCount = parse.GetValue(runs), steps = parse.GetValue(tokens);
             manual_seed(0);
-            using var lm = new OptForCausalLm(config);
+            var lm = new OptForCausalLm(config);                      // the subject below owns it
             lm.eval();
             long weightBytes = lm.ParameterCount() * sizeof(float);
-            double bandwidth = MeasureBandwidth(runCount);
+            double bandwidth = MemoryBandwidth.Measure(runCount);
+            // Decode: a cache of `context` positions (random keys/values), then `steps` timed steps.
+            using var subject = new TokenModelSubject(parse.GetValue(preset)!, lm);
             var decode = new Dictionary<string, double>();
             foreach (int context in parse.GetValue(contexts)!)
-                decode[context.ToString()] = Median(Enumerable.Range(0, runCount + 1).Select(_ => DecodeMsPerToken(lm, context, steps)).Skip(1));
+                decode[context.ToString()] = Median(Enumerable.Range(0, runCount + 1).Select(_ =>
+                {
+                    subject.Prepare(1, context, steps);
+                    return subject.Write(steps) * 1e3 / steps;
+                }).Skip(1));
             int prefillLength = parse.GetValue(prefill);
             double prefillPerS = Median(Enumerable.Range(0, runCount + 1).Select(_ => PrefillTokensPerS(lm, prefillLength)).Skip(1));
             var result = new
@@ -93,36 +100,6 @@ internal static class LmCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>Bytes per second of a large tensor copy (read + write), median of runs.</summary>
-    private static double MeasureBandwidth(int runs)
-    {
-        using var scope = NewDisposeScope();
-        var src = rand(64L << 20); var dst = empty_like(src);                 // 256 MiB each
-        dst.copy_(src);
-        return Median(Enumerable.Range(0, runs).Select(_ =>
-        {
-            var sw = Stopwatch.StartNew();
-            dst.copy_(src);
-            return 2.0 * src.NumberOfElements * sizeof(float) / sw.Elapsed.TotalSeconds;
-        }));
-    }
-
-    private static double DecodeMsPerToken(OptForCausalLm lm, int context, int steps)
-    {
-        using var noGrad = no_grad();
-        using var cache = lm.NewCache();
-        using (var scope = NewDisposeScope())
-            lm.forward(randint(lm.Config.VocabSize, new long[] { 1, context }), ones(1, context, dtype: ScalarType.Int64), cache);
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < steps; i++)
-        {
-            using var scope = NewDisposeScope();
-            var logits = lm.forward(randint(lm.Config.VocabSize, new long[] { 1, 1 }), ones(1, context + i + 1, dtype: ScalarType.Int64), cache);
-            logits.argmax(-1).item<long>();
-        }
-        return sw.Elapsed.TotalMilliseconds / steps;
     }
 
     private static double PrefillTokensPerS(OptForCausalLm lm, int length)

@@ -159,8 +159,7 @@ public static class Benchmark
         foreach (int wanted in options.PromptTokens)
         {
             // The context must fit the position table with the output after it.
-            int length = Math.Min(wanted, lm.Config.MaxPositionEmbeddings - options.OutputTokens);
-            int[] prompt = [tok.BosId, .. ids.Take(length - 1)];
+            int[] prompt = TokenPrompt(tok, ids, Math.Min(wanted, lm.Config.MaxPositionEmbeddings - options.OutputTokens));
             long before = Environment.WorkingSet;
             timers[wanted.ToString()] = () =>
             {
@@ -177,8 +176,8 @@ public static class Benchmark
             model.KvBytesPerToken[wanted.ToString()] = (double)KvBytesAfter(lm, prompt.Length + options.OutputTokens) / (prompt.Length + options.OutputTokens);
             model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
         }
-        int prefillLength = Math.Min(options.PromptTokens.Max(), lm.Config.MaxPositionEmbeddings);
-        var prefillIds = new long[] { tok.BosId }.Concat(ids.Take(prefillLength - 1).Select(i => (long)i)).ToArray();
+        var prefillIds = TokenPrompt(tok, ids, Math.Min(options.PromptTokens.Max(), lm.Config.MaxPositionEmbeddings)).Select(i => (long)i).ToArray();
+        int prefillLength = prefillIds.Length;
         double Prefill()
         {
             using var noGrad = no_grad();
@@ -225,20 +224,11 @@ public static class Benchmark
         var timers = new Dictionary<string, Func<double>>();
         foreach (int wanted in options.PromptTokens)
         {
-            // The first pieces of the text holding about `wanted` tokens (fewer if the backbone's
-            // positions could not also hold the start vector and the output pieces).
-            var prompt = new List<int[]>();
-            int promptTokens = 0, maxPromptPieces = sllm.Config.MaxPositions - 2 - options.OutputTokens;
-            foreach (var p in allPieces)
-            {
-                if ((promptTokens + p.Length > wanted || prompt.Count >= maxPromptPieces) && prompt.Count > 0) break;
-                prompt.Add(p);
-                promptTokens += p.Length;
-            }
+            // Positions: the start vector, the prompt's pieces, then the output pieces.
+            var prompt = PiecePrompt(allPieces, wanted, sllm.Config.MaxPositions - 2 - options.OutputTokens);
+            int promptTokens = prompt.Sum(p => p.Length);
             long before = Environment.WorkingSet;
-            long kvBytes = 0;
-            int contextTokens = promptTokens;
-            timers[wanted.ToString()] = () =>
+            (double Seconds, int Pieces, int Tokens) Write()
             {
                 // As for the token model, the first output (here: piece) follows the prefill and is not
                 // timed; then pieces are written until OutputTokens text tokens exist (EOS not counted).
@@ -252,24 +242,18 @@ public static class Benchmark
                     produced += tokens;
                     if (produced >= options.OutputTokens) break;
                 }
-                kvBytes = SllmKvBytes(sllm, prompt.Count + pieceCount);
-                contextTokens = promptTokens + all;
-                return watch.Elapsed.TotalSeconds * options.OutputTokens / Math.Max(1, produced);   // seconds per OutputTokens tokens
-            };
-            timers[wanted.ToString()]();
+                return (watch.Elapsed.TotalSeconds * options.OutputTokens / Math.Max(1, produced), pieceCount, all);   // seconds per OutputTokens tokens
+            }
+            timers[wanted.ToString()] = () => Write().Seconds;
+            // Memory figures come from one untimed run.
+            var (_, piecesWritten, written) = Write();
             model.PromptTokens[wanted.ToString()] = promptTokens;
-            model.KvBytesPerToken[wanted.ToString()] = (double)kvBytes / Math.Max(1, contextTokens);
+            model.KvBytesPerToken[wanted.ToString()] = (double)SllmKvBytes(sllm, prompt.Count + piecesWritten) / Math.Max(1, promptTokens + written);
             model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
         }
         // Prefill: encode the prompt's pieces and run the backbone over them.
-        var longest = new List<int[]>();
-        int count = 0;
-        foreach (var p in allPieces)
-        {
-            if (count + p.Length > options.PromptTokens.Max() || longest.Count >= sllm.Config.MaxPositions - 1) break;
-            longest.Add(p);
-            count += p.Length;
-        }
+        var longest = PiecePrompt(allPieces, options.PromptTokens.Max(), sllm.Config.MaxPositions - 1);
+        int count = longest.Sum(p => p.Length);
         var codec = new SentenceCodec(sllm.Svae);
         double Prefill()
         {
@@ -281,6 +265,23 @@ public static class Benchmark
             return count / watch.Elapsed.TotalSeconds;
         }
         return new Measured(model, timers, Prefill);
+    }
+
+    /// <summary>A token model's prompt: BOS and the text's first <paramref name="length"/> − 1 tokens.</summary>
+    private static int[] TokenPrompt(ITextTokenizer tok, IReadOnlyList<int> ids, int length) => [tok.BosId, .. ids.Take(length - 1)];
+
+    /// <summary>A sentence-level model's prompt: the text's first pieces holding about <paramref name="tokens"/> tokens (at least one piece, at most <paramref name="maxPieces"/>).</summary>
+    private static List<int[]> PiecePrompt(IReadOnlyList<int[]> pieces, int tokens, int maxPieces)
+    {
+        var prompt = new List<int[]>();
+        int count = 0;
+        foreach (var p in pieces)
+        {
+            if ((count + p.Length > tokens || prompt.Count >= maxPieces) && prompt.Count > 0) break;
+            prompt.Add(p);
+            count += p.Length;
+        }
+        return prompt;
     }
 
     /// <summary>Backbone KV bytes allocated for a context of <paramref name="pieces"/> pieces (start vector included), plus one piece's decoder cache.</summary>
@@ -305,6 +306,33 @@ public static class Benchmark
         long total = 0;
         foreach (var p in pieces) { if (total >= limit) break; kept.Add(p); total += tok.CountTokens(p); }
         return kept;
+    }
+
+    /// <summary>The paper's table layout (model, params, PPL, speed, memory) with bits per byte and the ratios to the baseline.</summary>
+    public static string Markdown(BenchmarkReport report)
+    {
+        var prompts = report.Models[0].OutputTokensPerS.Keys.ToList();
+        string last = prompts[^1];
+        var sb = new System.Text.StringBuilder();
+        var m = report.Machine;
+        sb.AppendLine($"Measured {m["date"]} on {m["cpu"]} ({m["threads"]} threads, {m["device"]}, {m["dtype"]}), batch 1, greedy, median of {report.Settings["runs"]} runs; " +
+                      $"{report.Settings["eval_bytes"]:N0} bytes of text evaluated.");
+        sb.AppendLine();
+        sb.AppendLine($"| model | params | PPL (token) | bits/byte | bpb ratio | output tok/s @{string.Join(" / @", prompts)} | speed ratio @{string.Join(" / @", prompts)} | prefill tok/s | KV B/token @{last} (analytic) | KV ratio | token acc | exact match |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var x in report.Models)
+        {
+            var r = x.Ratios!;
+            sb.AppendLine(string.Join(" | ", new[]
+            {
+                $"| {x.Name}", $"{x.Params / 1e6:0.0}M", $"{x.Ppl:0.00}", $"{x.BitsPerByte:0.000}", $"{r.Bpb:0.00}x",
+                string.Join(" / ", prompts.Select(p => $"{x.OutputTokensPerS[p]:0}")),
+                string.Join(" / ", prompts.Select(p => $"{r.Throughput[p]:0.00}x")),
+                $"{x.PrefillTokensPerS:0}", $"{x.KvBytesPerToken[last]:0} ({x.KvBytesPerTokenAnalytic:0})", $"{r.Kv[last]:0.00}x",
+                x.TokenAccuracy is double a ? $"{a:P1}" : "–", x.ExactMatch is double e ? $"{e:P1}" : "–",
+            }) + " |");
+        }
+        return sb.ToString();
     }
 
     private static Dictionary<string, object> Machine(BenchmarkOptions options)

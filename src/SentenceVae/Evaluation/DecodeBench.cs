@@ -23,6 +23,8 @@ public abstract class DecodeSubject : IDisposable
     public abstract long TokenStepWeightBytes { get; }
     /// <summary>KV-cache bytes per context token per row, from the caches <see cref="Prepare"/> made.</summary>
     public abstract double KvBytesPerContextToken { get; }
+    /// <summary>Bytes the subject holds besides its caches: weights and its decoding head's copy.</summary>
+    public abstract long Bytes { get; }
     /// <summary>Milliseconds of the last <see cref="Write"/> by part (e.g. decoder, encoder, backbone).</summary>
     public Dictionary<string, double> Profile { get; } = new();
 
@@ -36,13 +38,14 @@ public abstract class DecodeSubject : IDisposable
     public abstract void Dispose();
 
     /// <summary>Bytes of a module's parameters, each storage once.</summary>
-    protected static long Bytes(IEnumerable<Tensor> parameters) =>
+    protected static long ParameterBytes(IEnumerable<Tensor> parameters) =>
         parameters.DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel() * p.ElementSize);
 }
 
 /// <summary>The token model's step: one forward of one token per row against its KV cache, the argmax read on the host (as generation does to check EOS).</summary>
 public sealed class TokenModelSubject(string name, OptForCausalLm model) : DecodeSubject
 {
+    private readonly DecodingHead head = model.NewDecodingHead();
     private KvCache? cache;
     private Tensor? next;
     private int batch, length;
@@ -52,9 +55,11 @@ public sealed class TokenModelSubject(string name, OptForCausalLm model) : Decod
     /// <inheritdoc/>
     public override long Parameters => model.ParameterCount();
     /// <inheritdoc/>
-    public override long TokenStepWeightBytes => Bytes(model.parameters());
+    public override long TokenStepWeightBytes => ParameterBytes(model.parameters());
     /// <inheritdoc/>
     public override double KvBytesPerContextToken => 2.0 * model.Config.NumHiddenLayers * model.Config.HiddenSize * sizeof(float);
+    /// <inheritdoc/>
+    public override long Bytes => ParameterBytes(model.parameters()) + (long)model.Config.VocabSize * model.Config.EmbedDim * sizeof(float);
 
     /// <inheritdoc/>
     public override void Prepare(int batch, int promptTokens, int roomTokens)
@@ -77,7 +82,7 @@ public sealed class TokenModelSubject(string name, OptForCausalLm model) : Decod
         for (int i = 0; i < tokens; i++)
         {
             using var scope = NewDisposeScope();
-            var logits = model.forward(next!, ones(batch, length + 1, dtype: ScalarType.Int64, device: device), cache);   // (B, 1, V)
+            var logits = model.forward(next!, ones(batch, length + 1, dtype: ScalarType.Int64, device: device), cache, head);   // (B, 1, V)
             var chosen = logits.select(1, -1).argmax(-1);                                                                  // (B)
             chosen.cpu().data<long>().ToArray();
             next!.Dispose();
@@ -94,6 +99,7 @@ public sealed class TokenModelSubject(string name, OptForCausalLm model) : Decod
     {
         cache?.Dispose();
         next?.Dispose();
+        head.Dispose();
         model.Dispose();
     }
 }
@@ -107,6 +113,7 @@ public sealed class TokenModelSubject(string name, OptForCausalLm model) : Decod
 public sealed class SentenceLlmSubject(string name, SentenceLlm model, int tokensPerPiece) : DecodeSubject
 {
     private readonly SentenceCodec codec = new(model.Svae);
+    private readonly DecodingHead head = model.Svae.Decoder.NewDecodingHead();
     private KvCache? cache;
     private Tensor? hidden;
     private int batch, positions;
@@ -118,13 +125,15 @@ public sealed class SentenceLlmSubject(string name, SentenceLlm model, int token
     /// <inheritdoc/>
     public override long Parameters => model.parameters().DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel());
     /// <inheritdoc/>
-    public override long TokenStepWeightBytes => Bytes(model.Svae.Decoder.named_parameters()
+    public override long TokenStepWeightBytes => ParameterBytes(model.Svae.Decoder.named_parameters()
         .Where(p => !(p.name == "embed_token.weight" && !model.Config.Svae.TieWordEmbeddings)).Select(p => p.parameter));   // the input embedding: one row per step
     /// <summary>Weight bytes read once per piece: the Sentence Encoder and the backbone.</summary>
-    public long PieceStepWeightBytes => Bytes(model.Svae.Encoder.named_parameters().Where(p => p.name != "embed_token.weight").Select(p => p.parameter))
-        + Bytes(model.parameters()) - Bytes(model.Svae.parameters());
+    public long PieceStepWeightBytes => ParameterBytes(model.Svae.Encoder.named_parameters().Where(p => p.name != "embed_token.weight").Select(p => p.parameter))
+        + ParameterBytes(model.parameters()) - ParameterBytes(model.Svae.parameters());
     /// <inheritdoc/>
     public override double KvBytesPerContextToken => 2.0 * model.NumLayers * model.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece;
+    /// <inheritdoc/>
+    public override long Bytes => ParameterBytes(model.parameters()) + (long)model.Config.Svae.VocabSize * model.Config.Svae.HiddenSize * sizeof(float);
 
     private int Pieces(int tokens) => (tokens + tokensPerPiece - 1) / tokensPerPiece;
 
@@ -160,7 +169,7 @@ public sealed class SentenceLlmSubject(string name, SentenceLlm model, int token
             stop += part.Elapsed.TotalMilliseconds;
             part.Restart();
             var (memory, mask) = model.DecoderMemory(hidden!, null, null);                               // (B, k, C)
-            var ids = codec.Decode(memory, options, sampler, mask);                                     // B pieces of tokensPerPiece tokens
+            var ids = codec.Decode(memory, options, sampler, mask, head: head);                         // B pieces of tokensPerPiece tokens
             decoder += part.Elapsed.TotalMilliseconds;
             part.Restart();
             var (vectors, _, _) = codec.EncodeWithStates(ids);                                           // (B, 1, C)
@@ -187,6 +196,7 @@ public sealed class SentenceLlmSubject(string name, SentenceLlm model, int token
     {
         cache?.Dispose();
         hidden?.Dispose();
+        head.Dispose();
         model.Dispose();
     }
 }
@@ -255,6 +265,8 @@ public sealed record PaperBenchOptions
     public int PiecesPerRun { get; init; } = 1;
     /// <summary>Timed runs per pair (after one warm-up run).</summary>
     public int Runs { get; init; } = 2;
+    /// <summary>A pair whose weights, heads and token-model cache would need more is left out (default: 60 % of the machine's memory).</summary>
+    public long MemoryBudgetBytes { get; init; } = (long)(0.6 * GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
 }
 
 /// <summary>
@@ -292,7 +304,10 @@ public static class PaperBench
     }
 
     /// <summary>Runs the whole matrix; <paramref name="bandwidth"/> in bytes/s turns weight bytes into bounds.</summary>
-    public static List<PaperBenchRow> Run(PaperBenchOptions options, double bandwidth, Action<string>? log = null)
+    public static List<PaperBenchRow> Run(PaperBenchOptions options, double bandwidth, Action<string>? log = null) => Run(options, bandwidth, log, []);
+
+    /// <summary>As <see cref="Run(PaperBenchOptions, double, Action{string}?)"/>, listing the pairs left out for memory in <paramref name="skipped"/>.</summary>
+    public static List<PaperBenchRow> Run(PaperBenchOptions options, double bandwidth, Action<string>? log, List<string> skipped)
     {
         log ??= _ => { };
         var rows = new List<PaperBenchRow>();
@@ -314,6 +329,14 @@ public static class PaperBench
                         {
                             int room = (options.Runs + 1) * output;
                             int prompt = Math.Min(wanted, Backbone(size).MaxPositionEmbeddings - room - 1);
+                            // Both models, their decoding heads and the token model's cache must fit in memory.
+                            long need = baseline.Bytes + sllm.Bytes + (long)(baseline.KvBytesPerContextToken * batch * (prompt + room));
+                            if (need > options.MemoryBudgetBytes)
+                            {
+                                log($"{size} H{h} V{vocab} batch {batch} prompt {prompt}: skipped, needs ~{need / 1e9:0.0} GB (budget {options.MemoryBudgetBytes / 1e9:0.0} GB)");
+                                skipped.Add($"{size} H{h} decoder vocab {vocab} batch {batch} prompt {prompt} (~{need / 1e9:0.0} GB)");
+                                continue;
+                            }
                             var row = Pair(baseline, sllm, batch, prompt, room, output, options.Runs, bandwidth) with { Size = size, H = h, DecoderVocab = vocab };
                             rows.Add(row);
                             log($"{size} H{h} V{vocab} batch {batch} prompt {prompt}: {row.BaselineTokensPerS:0.0} vs {row.SllmTokensPerS:0.0} tok/s = {row.SpeedRatio:0.00}x; " +

@@ -77,20 +77,23 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     /// <param name="sampler">picks each token</param>
     /// <param name="memoryMask">(B, M) 1 real / 0 padding, or null</param>
     /// <param name="skip">rows whose piece is not wanted (they stay empty and do not keep the loop going)</param>
-    public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null, IReadOnlyList<bool>? skip = null)
+    /// <param name="head">the vocabulary projection of a loop over many pieces (null: one is made for this call)</param>
+    public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null, IReadOnlyList<bool>? skip = null,
+        DecodingHead? head = null)
     {
         int rows = (int)memory.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
         var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
         var done = skip?.ToArray() ?? new bool[rows];
         using var noGrad = no_grad();
         using var cache = model.Decoder.NewCache(memory, memoryMask);
+        using var ownHead = head is null ? model.Decoder.NewDecodingHead() : null;
         var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: memory.device).DetachFromDisposeScope();
         try
         {
             for (int step = 0; step < limit && !done.All(d => d); step++)
             {
                 using var scope = NewDisposeScope();
-                var chosen = sampler.Sample(model.Decoder.Step(next, cache), done);    // (B)
+                var chosen = sampler.Sample(model.Decoder.Step(next, cache, head ?? ownHead), done);    // (B)
                 var ids = chosen.cpu().data<long>().ToArray();
                 for (int b = 0; b < rows; b++)
                 {

@@ -85,6 +85,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
         using var evaluation = new EvaluationMode(model);
         using var cache = useCache ? model.NewCache() : null;
         using var sampler = new TokenSampler(rowOptions.Select(o => o.Tokens).ToList(), device);
+        using var head = model.Svae.Decoder.NewDecodingHead();
         var pieceLimit = rowOptions[0].Tokens with { MaxNewTokens = rowOptions.Max(o => o.Tokens.MaxNewTokens) };
         var pads = prompts.Select(p => longest - shift - p.Count).ToArray();
         var done = new bool[rows];
@@ -116,7 +117,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                 }
                 if (done.All(d => d)) yield break;
                 var (memory, memoryMask) = model.DecoderMemory(hidden, previousStates, previousMask);   // (B, M, C)
-                var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask, skip: done);      // rows that ended write nothing
+                var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask, skip: done, head: head);      // rows that ended write nothing
                 for (int r = 0; r < rows; r++)
                     if (ids[r].Length > Options(r).Tokens.MaxNewTokens) ids[r] = ids[r][..Options(r).Tokens.MaxNewTokens];
                 var emitted = Enumerable.Range(0, rows).Where(r => !done[r])

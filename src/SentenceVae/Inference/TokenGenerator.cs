@@ -80,6 +80,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
         using var evaluation = new EvaluationMode(model);
         using var cache = model.NewCache();
         using var sampler = new TokenSampler(rowOptions, device);
+        using var head = model.NewDecodingHead();
         var done = new bool[batch];
         var counts = new int[batch];
         Tensor? next = null;
@@ -93,7 +94,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
                 int length = longest + step;
                 var mask = arange(length, device: device).unsqueeze(0).ge(tensor(pads.Select(p => (long)p).ToArray(), device: device).unsqueeze(1)).to(ScalarType.Int64); // (B, length)
                 var input = step == 0 ? tensor(padded, new long[] { batch, longest }, device: device) : next!.unsqueeze(1);              // (B, T)
-                var logits = model.forward(input, mask, cache).select(1, -1);                                                           // (B, V)
+                var logits = model.forward(input, mask, cache, head).select(1, -1);                                                           // (B, V)
                 next?.Dispose();
                 next = sampler.Sample(logits, done).MoveToOuterDisposeScope();                                                               // (B)
                 var ids = next.cpu().data<long>().ToArray();

@@ -60,6 +60,13 @@ public sealed class OptForCausalLm : nn.Module
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache? cache = null) =>
         lm_head.forward(model.Decoder.forward(inputIds, attentionMask, cache));
 
+    /// <summary>As <see cref="forward(Tensor, Tensor, KvCache?)"/>, through a decoding loop's <paramref name="head"/> (see <see cref="NewDecodingHead"/>).</summary>
+    public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache? cache, DecodingHead head) =>
+        head.Logits(model.Decoder.forward(inputIds, attentionMask, cache));
+
+    /// <summary>The LM head as a decoding loop's <see cref="DecodingHead"/> (a transposed copy of the weights).</summary>
+    public DecodingHead NewDecodingHead() => new(lm_head.weight!, lm_head.bias);
+
     /// <summary>An empty KV cache for incremental decoding.</summary>
     public KvCache NewCache() => new(Decoder.NumLayers);
 

@@ -61,13 +61,16 @@ public sealed class SentenceDecoder : nn.Module
         new(Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(memory)).ToList(),
             memoryMask is null ? null : AttentionMasks.Padding(memoryMask, memory.dtype));
 
-    /// <summary>One cached step: the next token of every row (B, 1) → logits (B, V).</summary>
-    public Tensor Step(Tensor inputIds, SentenceDecoderCache cache)
+    /// <summary>One cached step: the next token of every row (B, 1) → logits (B, V) [through a loop's <paramref name="head"/>].</summary>
+    public Tensor Step(Tensor inputIds, SentenceDecoderCache cache, DecodingHead? head = null)
     {
         var x = Embed(inputIds, cache.Length);                                            // (B, 1, C)
         for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, null, cache.Memory[i], cache.MemoryMask, cache.Self, i);
-        return linear.forward(x).squeeze(1);                                              // (B, V)
+        return (head?.Logits(x) ?? linear.forward(x)).squeeze(1);                        // (B, V)
     }
+
+    /// <summary>The vocabulary projection as a decoding loop's <see cref="DecodingHead"/> (a transposed copy of the weights).</summary>
+    public DecodingHead NewDecodingHead() => new(linear.weight!, linear.bias);
 
     private Tensor Embed(Tensor inputIds, int start)
     {
