@@ -317,11 +317,13 @@ public static class PaperBench
         {
             manual_seed(0);
             log($"{size}: building OPT-{size}");
+            FreeReleasedTensors();
             using var baseline = new TokenModelSubject($"OPT-{size}", new OptForCausalLm(Backbone(size)));
             foreach (int vocab in options.DecoderVocabs)
                 foreach (int h in options.H)
                 {
                     log($"{size}: building SLLM-{size}-H{h} (decoder vocabulary {vocab})");
+                    FreeReleasedTensors();
                     using var sllm = new SentenceLlmSubject($"SLLM-{size}-H{h}", new SentenceLlm(Sllm(size, h, vocab)), options.TokensPerPiece);
                     var prompts = vocab == options.DecoderVocabs[0] ? options.Prompts : [options.CompactPrompt];
                     foreach (int batch in options.Batches)
@@ -347,9 +349,22 @@ public static class PaperBench
         return rows;
     }
 
+    /// <summary>
+    /// Tensor wrappers that .NET code dropped without disposing (e.g. those parameters() hands out) keep
+    /// their memory until the garbage collector finalizes them; a model of gigabytes must be gone before
+    /// the next is built, so collect now (measured: without this the 1.3B runs ran out of 24 GB).
+    /// </summary>
+    private static void FreeReleasedTensors()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
     // Caches prepared outside the timing; runs interleaved; the first run of each is a warm-up.
     private static PaperBenchRow Pair(TokenModelSubject baseline, SentenceLlmSubject sllm, int batch, int prompt, int room, int output, int runs, double bandwidth)
     {
+        FreeReleasedTensors();
         baseline.Prepare(batch, prompt, room);
         sllm.Prepare(batch, prompt, room);
         var tb = new List<double>();
