@@ -47,6 +47,8 @@ internal sealed class PickleMachine(byte[] program, string source)
 
     /// <summary>Turns a (global, args) call into a value; null: keep it as an inert <see cref="PickleObject"/>.</summary>
     public Func<PickleGlobal, object?[], object?>? Reduce { get; init; }
+    /// <summary>Sees every global the program names (GLOBAL, STACK_GLOBAL, INST) as it is read; may throw to refuse the program.</summary>
+    public Action<PickleGlobal>? OnGlobal { get; init; }
     /// <summary>Resolves a persistent id (torch: a storage tuple).</summary>
     public Func<object?, object?> PersistentLoad { get; init; } = id => throw new CheckpointException($"unexpected persistent id {id}");
 
@@ -121,18 +123,18 @@ internal sealed class PickleMachine(byte[] program, string source)
                 case (byte)'g': stack.Add(Get(long.TryParse(Line(), out long key) ? key : throw Bad("GET"))); break;
                 case (byte)'h': stack.Add(Get(Take(1)[0])); break;                                // BINGET
                 case (byte)'j': stack.Add(Get(BitConverter.ToUInt32(Take(4)))); break;           // LONG_BINGET
-                case (byte)'c': stack.Add(new PickleGlobal(Line(), Line())); break;               // GLOBAL
+                case (byte)'c': stack.Add(Global(Line(), Line())); break;                         // GLOBAL
                 case 0x93:                                                                        // STACK_GLOBAL
                 {
                     var name = Pop() as string ?? throw Bad("STACK_GLOBAL name is not a string");
                     var module = Pop() as string ?? throw Bad("STACK_GLOBAL module is not a string");
-                    stack.Add(new PickleGlobal(module, name));
+                    stack.Add(Global(module, name));
                     break;
                 }
                 case (byte)'R': { var args = Pop() as object?[] ?? throw Bad("REDUCE arguments are not a tuple"); stack.Add(Call(Pop(), args)); break; }
                 case 0x81: { var args = Pop() as object?[] ?? throw Bad("NEWOBJ arguments are not a tuple"); stack.Add(Call(Pop(), args)); break; }
                 case 0x92: { Pop(); var args = Pop() as object?[] ?? throw Bad("NEWOBJ_EX arguments are not a tuple"); stack.Add(Call(Pop(), args)); break; }
-                case (byte)'i': { var g = new PickleGlobal(Line(), Line()); stack.Add(Call(g, PopMark().ToArray())); break; }   // INST
+                case (byte)'i': { var g = Global(Line(), Line()); stack.Add(Call(g, PopMark().ToArray())); break; }   // INST
                 case (byte)'o': { var items = PopMark(); if (items.Count == 0) throw Bad("OBJ without a class"); stack.Add(Call(items[0], items.Skip(1).ToArray())); break; }
                 case (byte)'b':                                                                   // BUILD
                 {
@@ -154,6 +156,13 @@ internal sealed class PickleMachine(byte[] program, string source)
                     throw Bad($"unknown opcode 0x{op:x2}");
             }
         }
+    }
+
+    private PickleGlobal Global(string module, string name)
+    {
+        var g = new PickleGlobal(module, name);
+        OnGlobal?.Invoke(g);
+        return g;
     }
 
     private object? Call(object? callable, object?[] args) => callable switch

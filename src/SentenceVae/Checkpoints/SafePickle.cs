@@ -7,7 +7,8 @@ namespace SentenceVae.Checkpoints;
 
 /// <summary>
 /// Reads PyTorch <c>torch.save</c> files (the zip format) without trusting them. The pickle program is
-/// read once; that very byte array is scanned and then run by a pickle machine that only builds data.
+/// read once and run, in one pass that checks every global as it is named, by a pickle machine that
+/// only builds data.
 /// A global that can only be there to run code (<see cref="IsDangerous"/>: <c>os.system</c>,
 /// <c>subprocess.*</c>, <c>builtins.eval</c>, …) makes the whole file refused, naming it. The globals
 /// that build tensors and ordered dicts are understood; any other (mmengine's HistoryBuffer, numpy's
@@ -99,15 +100,15 @@ public static class SafePickle
             if (entry.Length > MaxPickleBytes) throw new CheckpointException($"{path}: its pickle is {entry.Length} bytes (at most {MaxPickleBytes} are read)");
             byte[] program = ReadEntry(entry, path, MaxPickleBytes);
 
-            var dangerous = Globals(program, path).Where(IsDangerous).Distinct().ToList();
-            if (dangerous.Count > 0)
-                throw new CheckpointException($"{path}: refusing to load: the pickle references the Python global '{dangerous[0]}'" +
-                    (dangerous.Count > 1 ? $" (and {string.Join(", ", dangerous.Skip(1).Select(r => $"'{r}'"))})" : "") +
-                    ", which can run code; the file is not safe to use");
-
             var storages = new Dictionary<string, StorageRef>();
+            // One pass over the bytes read: a global that can run code refuses the file as soon as it is named.
             var machine = new PickleMachine(program, path)
             {
+                OnGlobal = g =>
+                {
+                    if (IsDangerous(g.ToString()))
+                        throw new CheckpointException($"{path}: refusing to load: the pickle references the Python global '{g}', which can run code; the file is not safe to use");
+                },
                 Reduce = (g, args) => Rebuild(g, args, path),
                 PersistentLoad = id => Storage(id, zip, prefix, storages, path),
             };
@@ -248,67 +249,11 @@ public static class SafePickle
         }
     }
 
-    /// <summary>"module.name" of every GLOBAL / STACK_GLOBAL / INST in a pickle program; throws on malformed or extension-registry programs.</summary>
-    public static List<string> Globals(byte[] p, string source)
+    /// <summary>"module.name" of every global a pickle program names, in order (read by the same machine that loads; nothing is called).</summary>
+    public static List<string> Globals(byte[] program, string source)
     {
         var found = new List<string>();
-        var memo = new Dictionary<long, string?>();
-        string? last = null, beforeLast = null;
-        int i = 0;
-        void Push(string? s) { beforeLast = last; last = s; }
-        int Need(int n) => i + n <= p.Length ? n : throw new CheckpointException($"{source}: truncated pickle (at byte {i})");
-        long UInt(int n) { Need(n); long v = 0; for (int k = n - 1; k >= 0; k--) v = (v << 8) | p[i + k]; i += n; return v; }
-        string Line() { int end = Array.IndexOf(p, (byte)'\n', i); if (end < 0) throw new CheckpointException($"{source}: truncated pickle (at byte {i})"); var s = Encoding.UTF8.GetString(p, i, end - i); i = end + 1; return s; }
-        string Text(long n) { Need((int)n); var s = Encoding.UTF8.GetString(p, i, (int)n); i += (int)n; return s; }
-        void Skip(long n) { Need((int)n); i += (int)n; }
-
-        while (i < p.Length)
-        {
-            byte op = p[i++];
-            switch (op)
-            {
-                case (byte)'.': return found;                                          // STOP
-                case (byte)'c': case (byte)'i':                                         // GLOBAL, INST: "module\nname\n"
-                    found.Add(Line() + "." + Line()); Push(null); break;
-                case 0x93:                                                              // STACK_GLOBAL
-                    if (beforeLast is null || last is null) throw new CheckpointException($"{source}: STACK_GLOBAL with a name the checker cannot see; refusing to load");
-                    found.Add(beforeLast + "." + last); Push(null); break;
-                case 0x82: case 0x83: case 0x84:                                        // EXT1/2/4: globals from the extension registry
-                    throw new CheckpointException($"{source}: refusing to load: the pickle uses the extension registry (opcode 0x{op:x2})");
-                case 0x8c: Push(Text(UInt(1))); break;                                  // SHORT_BINUNICODE
-                case (byte)'X': Push(Text(UInt(4))); break;                             // BINUNICODE
-                case 0x8d: Push(Text(UInt(8))); break;                                  // BINUNICODE8
-                case (byte)'V': Push(Line()); break;                                    // UNICODE
-                case (byte)'U': Skip(UInt(1)); Push(null); break;                       // SHORT_BINSTRING
-                case (byte)'T': case (byte)'B': Skip(UInt(4)); Push(null); break;       // BINSTRING, BINBYTES
-                case (byte)'C': Skip(UInt(1)); Push(null); break;                       // SHORT_BINBYTES
-                case 0x8e: case 0x96: Skip(UInt(8)); Push(null); break;                 // BINBYTES8, BYTEARRAY8
-                case 0x8a: Skip(UInt(1)); Push(null); break;                            // LONG1
-                case 0x8b: Skip(UInt(4)); Push(null); break;                            // LONG4
-                case (byte)'K': Skip(1); Push(null); break;                             // BININT1
-                case (byte)'M': Skip(2); Push(null); break;                             // BININT2
-                case (byte)'J': Skip(4); Push(null); break;                             // BININT
-                case (byte)'G': Skip(8); Push(null); break;                             // BINFLOAT
-                case 0x80: Skip(1); break;                                              // PROTO
-                case 0x95: Skip(8); break;                                              // FRAME
-                case (byte)'q': memo[UInt(1)] = last; break;                            // BINPUT
-                case (byte)'r': memo[UInt(4)] = last; break;                            // LONG_BINPUT
-                case (byte)'p': memo[long.Parse(Line())] = last; break;                 // PUT
-                case 0x94: memo[memo.Count] = last; break;                              // MEMOIZE
-                case (byte)'h': Push(memo.GetValueOrDefault(UInt(1))); break;           // BINGET
-                case (byte)'j': Push(memo.GetValueOrDefault(UInt(4))); break;           // LONG_BINGET
-                case (byte)'g': Push(memo.GetValueOrDefault(long.Parse(Line()))); break; // GET
-                case (byte)'I': case (byte)'L': case (byte)'F': case (byte)'S': case (byte)'P':
-                    Line(); Push(null); break;                                          // INT, LONG, FLOAT, STRING, PERSID
-                case (byte)'(': case (byte)')': case (byte)']': case (byte)'}': case (byte)'N': case 0x88: case 0x89:
-                case (byte)'t': case 0x85: case 0x86: case 0x87: case (byte)'l': case (byte)'d': case (byte)'a': case (byte)'e':
-                case (byte)'s': case (byte)'u': case (byte)'b': case (byte)'R': case (byte)'0': case (byte)'1': case (byte)'2':
-                case (byte)'Q': case 0x81: case 0x92: case 0x8f: case 0x90: case 0x91: case 0x97: case 0x98: case (byte)'o':
-                    Push(null); break;
-                default:
-                    throw new CheckpointException($"{source}: not a pickle (unknown opcode 0x{op:x2} at byte {i - 1})");
-            }
-        }
-        throw new CheckpointException($"{source}: truncated pickle (no STOP)");
+        new PickleMachine(program, source) { OnGlobal = g => found.Add(g.ToString()), PersistentLoad = _ => null }.Run();
+        return found;
     }
 }

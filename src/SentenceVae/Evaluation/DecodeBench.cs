@@ -23,6 +23,8 @@ public abstract class DecodeSubject : IDisposable
     public abstract long TokenStepWeightBytes { get; }
     /// <summary>KV-cache bytes per context token per row, from the caches <see cref="Prepare"/> made.</summary>
     public abstract double KvBytesPerContextToken { get; }
+    /// <summary>Positions its cache holds now: tokens for a token model, [start vector +] pieces for a sentence-level model.</summary>
+    public abstract int Context { get; }
     /// <summary>Bytes the subject holds besides its caches: weights and its decoding head's copy.</summary>
     public abstract long Bytes { get; }
     /// <summary>Milliseconds of the last <see cref="Write"/> by part (e.g. decoder, encoder, backbone).</summary>
@@ -54,6 +56,8 @@ public sealed class TokenModelSubject(string name, OptForCausalLm model) : Decod
     public override string Name => name;
     /// <inheritdoc/>
     public override long Parameters => model.ParameterCount();
+    /// <inheritdoc/>
+    public override int Context => length;
     /// <inheritdoc/>
     public override long TokenStepWeightBytes => ParameterBytes(model.parameters());
     /// <inheritdoc/>
@@ -120,6 +124,8 @@ public sealed class SentenceLlmSubject(string name, SentenceLlm model, int token
 
     /// <summary>Tokens every generated piece holds.</summary>
     public int TokensPerPiece => tokensPerPiece;
+    /// <inheritdoc/>
+    public override int Context => positions;
     /// <inheritdoc/>
     public override string Name => name;
     /// <inheritdoc/>

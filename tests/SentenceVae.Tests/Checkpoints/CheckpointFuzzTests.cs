@@ -49,7 +49,7 @@ public class CheckpointFuzzTests : IDisposable
         var rng = new Random(seed);
         string path = Path.Combine(dir, name);
         int loaded = 0, refused = 0;
-        long baseline = Rss(), peak = baseline;
+        long baseline = Environment.WorkingSet, peak = baseline;
         var slowest = TimeSpan.Zero;
         for (int i = 0; i < Mutations; i++)
         {
@@ -73,7 +73,7 @@ public class CheckpointFuzzTests : IDisposable
                 Assert.Fail($"mutation {i} (seed {seed}): {e.GetType().Name}: {e.Message}");
             }
             if (clock.Elapsed > slowest) slowest = clock.Elapsed;
-            if (i % 50 == 0) peak = Math.Max(peak, Rss());
+            if (i % 50 == 0) peak = Math.Max(peak, Environment.WorkingSet);
         }
         Assert.Equal(Mutations, loaded + refused);
         Assert.True(refused > Mutations / 10, $"only {refused} of {Mutations} mutations were refused: the mutations are too mild to test anything");
@@ -101,11 +101,6 @@ public class CheckpointFuzzTests : IDisposable
         return bytes.ToArray();
     }
 
-    private static long Rss()
-    {
-        using var self = Process.GetCurrentProcess();
-        return self.WorkingSet64;
-    }
 }
 
 public class HostileConfigTests : IDisposable

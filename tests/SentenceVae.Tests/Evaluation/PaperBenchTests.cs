@@ -68,8 +68,13 @@ public class PaperBenchTests
         using var sllm = new SentenceLlmSubject("sllm", new SentenceLlm(PaperBench.Sllm("tiny", 2, 300)), 5);
         lm.Prepare(batch: 3, promptTokens: 40, roomTokens: 20);
         sllm.Prepare(batch: 3, promptTokens: 40, roomTokens: 20);
-        Assert.True(lm.Write(10) > 0);
-        Assert.True(sllm.Write(10) > 0);
+        Assert.Equal(40, lm.Context);
+        Assert.Equal(1 + 8, sllm.Context);                                   // the start vector and 40 / 5 prompt pieces
+        double lmSeconds = lm.Write(10), sllmSeconds = sllm.Write(10);
+        Assert.Equal(50, lm.Context);                                        // ten steps, one token each
+        Assert.Equal(1 + 8 + 2, sllm.Context);                               // two pieces of five tokens
+        Assert.InRange(lmSeconds, lm.Profile["step"] * 10 / 1e3 * 0.999, double.MaxValue);
+        Assert.Equal(sllmSeconds * 1e3, sllm.Profile.Where(p => p.Key != "decoder_token_step").Sum(p => p.Value), 0.05 * sllmSeconds * 1e3 + 1);
         Assert.Equal(["step"], lm.Profile.Keys);
         Assert.Equal(["backbone", "decoder", "decoder_token_step", "encoder", "stop"], sllm.Profile.Keys.Order());
         Assert.Equal(2.0 * 2 * 64 * sizeof(float), lm.KvBytesPerContextToken);

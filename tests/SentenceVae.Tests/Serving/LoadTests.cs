@@ -48,7 +48,6 @@ public class LoadTests(ServerFixture server)
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        using var self = Process.GetCurrentProcess();
-        return self.WorkingSet64;
+        return Environment.WorkingSet;
     }
 }
