@@ -8,16 +8,17 @@ namespace SentenceVae.Evaluation;
 /// <summary>
 /// Likelihood of whole documents under a token-level LM. Each document is scored as BOS + tokens + EOS:
 /// every token after BOS is predicted (EOS marks the end, so every byte of the text is accounted for).
-/// Documents longer than the model's positions are scored in overlapping windows (stride half a
-/// window), each token once, with as much left context as fits. A token limit stops after the
+/// Documents longer than the model's context (the tokens it was trained on, <see cref="OptConfig.Context"/>,
+/// unless a context is given) are scored in overlapping windows (stride half a window), each token once,
+/// with as much left context as fits. A token limit stops after the
 /// whole pieces that hold about that many text tokens, inside a document if need be.
 /// </summary>
 public static class LmEvaluator
 {
-    /// <summary>Bits per byte and per-token loss of <paramref name="documents"/> under a token model (sliding windows; at most <paramref name="tokenLimit"/> tokens when positive).</summary>
-    public static EvalResult Evaluate(OptForCausalLm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0)
+    /// <summary>Bits per byte and per-token loss of <paramref name="documents"/> under a token model (sliding windows of <paramref name="context"/> tokens when positive, else the trained context; at most <paramref name="tokenLimit"/> tokens when positive).</summary>
+    public static EvalResult Evaluate(OptForCausalLm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0, int context = 0)
     {
-        int window = Math.Min(model.Config.MaxPositionEmbeddings, 1024), stride = window / 2;
+        int window = Window(model.Config, context), stride = window / 2;
         var device = Devices.DeviceOf(model);
         double nll = 0;
         long tokens = 0, bytes = 0;
@@ -50,6 +51,14 @@ public static class LmEvaluator
             }
         }
         double loss = nll / Math.Max(1, tokens);
-        return new EvalResult(loss, Math.Exp(loss), nll / Math.Log(2) / Math.Max(1, bytes), null, null, tokens, bytes);
+        return new EvalResult(loss, Math.Exp(loss), nll / Math.Log(2) / Math.Max(1, bytes), null, null, tokens, bytes) { Context = window };
+    }
+
+    /// <summary>The window a token model is scored with: <paramref name="context"/> when positive (at most the positions), else its trained context.</summary>
+    public static int Window(OptConfig config, int context = 0)
+    {
+        if (context < 0) throw new ArgumentOutOfRangeException(nameof(context), context, "the context must be positive (or 0: the trained context)");
+        if (context > config.MaxPositionEmbeddings) throw new ArgumentOutOfRangeException(nameof(context), context, $"the context exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
+        return Math.Max(2, context > 0 ? context : config.Context);
     }
 }

@@ -11,21 +11,22 @@ namespace SentenceVae.Evaluation;
 /// (<see cref="SentenceLlm.forward"/>): for each piece, the decoder's log-probabilities of its tokens
 /// and EOS given the previous pieces, plus every stop decision (continue before each piece, stop after
 /// the last). The document's pieces concatenate to its text, so bits per byte is over exactly the text
-/// the token baseline scores. Documents longer than the backbone's positions are scored in overlapping
-/// windows ([start,] pieces), each piece once, with as much left context as fits. A token limit (text
+/// the token baseline scores. Documents longer than the model's context (the pieces it was trained on,
+/// <see cref="SentenceLlmConfig.Context"/>, unless a context is given) are scored in overlapping
+/// windows ([start,] pieces), stride half a window, each piece once, with as much left context as fits. A token limit (text
 /// tokens, EOS not counted) stops after the whole pieces that hold about that many, inside a
 /// document if need be; a document cut there has no "stop" decision scored.
 /// </summary>
 public static class SllmEvaluator
 {
-    /// <summary>Bits per byte and per-token loss of <paramref name="documents"/> under a sentence-level LLM (at most about <paramref name="tokenLimit"/> tokens when positive).</summary>
-    public static EvalResult Evaluate(SentenceLlm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0)
+    /// <summary>Bits per byte and per-token loss of <paramref name="documents"/> under a sentence-level LLM (at most about <paramref name="tokenLimit"/> tokens when positive; windows of <paramref name="context"/> pieces when positive, else the trained context).</summary>
+    public static EvalResult Evaluate(SentenceLlm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0, int context = 0)
     {
         if (!model.Config.UseStartVector) throw new InvalidOperationException("scoring whole documents needs a start vector (the reference layout cannot predict a document's first piece)");
         var splitter = SentenceSplitter.ForModel(model.Config.Svae, tokenizer);
         var codec = new SentenceCodec(model.Svae);
         var device = Devices.DeviceOf(model);
-        int window = model.Config.MaxPositions - 1, stride = Math.Max(1, window / 2);
+        int window = Window(model.Config, context), stride = Math.Max(1, window / 2);
         double nll = 0;
         long tokens = 0, bytes = 0;
         using (new EvaluationMode(model))
@@ -42,10 +43,10 @@ public static class SllmEvaluator
                 {
                     using var scope = NewDisposeScope();
                     int end = Math.Min(begin + window, pieces.Count);
-                    var context = pieces.GetRange(begin, end - begin);
-                    var (ids, mask) = context.Count > 0 ? codec.Batch(context, device) : codec.Batch([[]], device);
-                    if (context.Count == 0) mask.zero_();
-                    var layout = new PieceWindowLayout(context.Count, begin == 0, end == pieces.Count && complete, scoredUpTo - begin);
+                    var windowPieces = pieces.GetRange(begin, end - begin);
+                    var (ids, mask) = windowPieces.Count > 0 ? codec.Batch(windowPieces, device) : codec.Batch([[]], device);
+                    if (windowPieces.Count == 0) mask.zero_();
+                    var layout = new PieceWindowLayout(windowPieces.Count, begin == 0, end == pieces.Count && complete, scoredUpTo - begin);
                     var scores = model.forward(ids.unsqueeze(0), mask.unsqueeze(0), [layout]);
                     nll += scores.TokenNll.item<float>() + scores.StopNll.item<float>();
                     tokens += scores.Tokens;
@@ -56,6 +57,14 @@ public static class SllmEvaluator
             }
         }
         double loss = nll / Math.Max(1, tokens);
-        return new EvalResult(loss, Math.Exp(loss), nll / Math.Log(2) / Math.Max(1, bytes), null, null, tokens, bytes);
+        return new EvalResult(loss, Math.Exp(loss), nll / Math.Log(2) / Math.Max(1, bytes), null, null, tokens, bytes) { Context = window };
+    }
+
+    /// <summary>The window (pieces after the start vector) a sentence-level LLM is scored with: <paramref name="context"/> when positive (at most the positions), else its trained context.</summary>
+    public static int Window(SentenceLlmConfig config, int context = 0)
+    {
+        if (context < 0) throw new ArgumentOutOfRangeException(nameof(context), context, "the context must be positive (or 0: the trained context)");
+        if (context > config.MaxPositions - 1) throw new ArgumentOutOfRangeException(nameof(context), context, $"the context exceeds the backbone's positions less the start vector ({config.MaxPositions - 1})");
+        return context > 0 ? context : config.Context;
     }
 }

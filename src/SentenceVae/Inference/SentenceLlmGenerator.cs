@@ -22,7 +22,8 @@ public readonly record struct GeneratedPiece(int Row, int Index, string Text, in
 /// Sentence-by-sentence generation: prefill the prompt's pieces through the backbone (KV cache); then per
 /// step: stop head → decode the next piece with the KV-cached Sentence Decoder (reading the backbone's
 /// last output [and the previous piece]) → encode it → one backbone step reusing the cache. Rows of a
-/// batch stop independently.
+/// batch stop independently. A row whose pieces outgrow the trained context keeps its most recent half
+/// context in view and the backbone is re-prefilled (<see cref="ContextWindow"/>).
 /// </summary>
 public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer tokenizer)
 {
@@ -83,29 +84,45 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
             throw new ArgumentException($"{longest} prompt positions + {maxPieces} pieces exceed the backbone's {model.Config.MaxPositions} positions");
         var device = Devices.DeviceOf(model);
         using var evaluation = new EvaluationMode(model);
-        using var cache = useCache ? model.NewCache() : null;
         using var sampler = new TokenSampler(rowOptions.Select(o => o.Tokens).ToList(), device);
         using var head = model.Svae.Decoder.NewDecodingHead();
         var pieceLimit = rowOptions[0].Tokens with { MaxNewTokens = rowOptions.Max(o => o.Tokens.MaxNewTokens) };
-        var pads = prompts.Select(p => longest - shift - p.Count).ToArray();
+
+        // Each row's pieces so far and the first one its view holds: [start vector,] pieces while they fit the
+        // trained context, then the most recent half context without the start vector (see ContextWindow),
+        // as the evaluator's later windows are.
+        var window = new ContextWindow(model.Config.Context);
+        var history = prompts.Select(p => new List<int[]>(p)).ToList();
+        var start = prompts.Select(p => window.Start(p.Count)).ToArray();
+        var pads = new int[rows];
+        int width = 0;                          // backbone positions in the cache: the longest view, the others left-padded
         var done = new bool[rows];
-        Tensor? sequence = null, hidden = null, previousStates = null, previousMask = null;
+        KvCache? cache = null;
+        Tensor? hidden = null, previousStates = null, previousMask = null;
+
+        // (Re-)prefills every row's view through the backbone; returns its output at each row's last position.
+        Tensor Prefill()
+        {
+            using var scope = NewDisposeScope();
+            var views = Enumerable.Range(0, rows).Select(r => (Start: start[r] == 0 ? shift : 0, Pieces: history[r].Skip(start[r]).ToList())).ToList();
+            width = views.Max(v => v.Start + v.Pieces.Count);
+            var vectors = zeros(rows, width, model.Config.Svae.HiddenSize, device: device);
+            for (int r = 0; r < rows; r++)
+            {
+                pads[r] = width - views[r].Start - views[r].Pieces.Count;
+                if (views[r].Start == 1) vectors[r, pads[r]] = model.StartVectors(1)[0, 0];
+                if (views[r].Pieces.Count > 0)
+                    vectors[r, TensorIndex.Slice(pads[r] + views[r].Start, width)] = codec.Encode(views[r].Pieces).squeeze(1);
+            }
+            cache?.Dispose();
+            cache = useCache ? model.NewCache() : null;
+            return Last(model.Backbone(vectors, Mask(pads, width, device), cache)).DetachFromDisposeScope();   // (B, C)
+        }
+
         try
         {
-            // Prefill: [start,] prompt pieces, left-padded.
-            using (var scope = NewDisposeScope())
-            {
-                var vectors = zeros(rows, longest, model.Config.Svae.HiddenSize, device: device);
-                for (int r = 0; r < rows; r++)
-                {
-                    if (shift == 1) vectors[r, pads[r]] = model.StartVectors(1)[0, 0];
-                    if (prompts[r].Count > 0)
-                        vectors[r, TensorIndex.Slice(pads[r] + shift, longest)] = codec.Encode(prompts[r]).squeeze(1);
-                }
-                sequence = vectors.DetachFromDisposeScope();
-                if (model.Config.ReadPreviousPiece) (previousStates, previousMask) = LastPieces(prompts);
-                hidden = Last(model.Backbone(sequence, Mask(pads, longest, device), cache)).DetachFromDisposeScope();   // (B, C)
-            }
+            hidden = Prefill();
+            if (model.Config.ReadPreviousPiece) (previousStates, previousMask) = LastPieces(prompts);
             for (int index = 0; index < maxPieces; index++)
             {
                 using var scope = NewDisposeScope();
@@ -128,25 +145,26 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                     previousStates!.Dispose(); previousMask!.Dispose();
                     (previousStates, previousMask) = (states.DetachFromDisposeScope(), mask.DetachFromDisposeScope());
                 }
-                int length = longest + index + 1;
-                Tensor h;
-                if (useCache) h = model.Backbone(next, Mask(pads, length, device), cache);
-                else
+                bool prefill = !useCache;               // without the cache, the backbone re-runs over every view each step
+                for (int r = 0; r < rows; r++)
                 {
-                    // Only the uncached path needs the whole sequence so far.
-                    var grown = cat([sequence, next], 1).DetachFromDisposeScope();
-                    sequence.Dispose();
-                    sequence = grown;
-                    h = model.Backbone(sequence, Mask(pads, length, device));
+                    if (done[r]) continue;              // a finished row's view stays as it is (its cache column is never read)
+                    history[r].Add(ids[r]);
+                    if (window.Start(history[r].Count, start[r]) is var s && s != start[r]) { start[r] = s; prefill = true; }
                 }
                 hidden.Dispose();
-                hidden = Last(h).DetachFromDisposeScope();
+                if (prefill) hidden = Prefill();
+                else
+                {
+                    width++;
+                    hidden = Last(model.Backbone(next, Mask(pads, width, device), cache)).DetachFromDisposeScope();
+                }
                 yield return emitted;
             }
         }
         finally
         {
-            sequence?.Dispose();
+            cache?.Dispose();
             hidden?.Dispose();
             previousStates?.Dispose();
             previousMask?.Dispose();

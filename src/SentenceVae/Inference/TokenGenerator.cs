@@ -10,7 +10,9 @@ public readonly record struct GeneratedToken(int Row, int Id, string Text);
 /// <summary>
 /// The token-by-token generation loop for an <see cref="OptForCausalLm"/>: prefill the prompts (left-padded
 /// into one batch) into a KV cache, then one cached step per token. Rows stop independently at EOS or at
-/// the token limit. The model computes; this class only runs the loop.
+/// the token limit. A row whose text outgrows the trained context keeps its most recent half context in
+/// view and the batch is re-prefilled (<see cref="ContextWindow"/>). The model computes; this class only
+/// runs the loop.
 /// </summary>
 public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenizer)
 {
@@ -68,21 +70,20 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
         var device = Devices.DeviceOf(model);
         int newTokens = Math.Min(rowOptions.Max(o => o.MaxNewTokens), maxPositions - longest + 1);
 
-        // Left padding keeps every row's last prompt token in the last column.
-        var padded = new long[batch * longest];
-        var pads = new int[batch];
-        for (int b = 0; b < batch; b++)
-        {
-            pads[b] = longest - prompts[b].Length;
-            for (int i = 0; i < longest; i++) padded[b * longest + i] = i < pads[b] ? tokenizer.PadId : prompts[b][i - pads[b]];
-        }
+        // Each row's tokens so far and the first one its view holds (the trained context, see ContextWindow).
+        var window = new ContextWindow(model.Config.Context);
+        var history = prompts.Select(p => p.ToList()).ToList();
+        var start = prompts.Select(p => window.Start(p.Length)).ToArray();
 
         using var evaluation = new EvaluationMode(model);
-        using var cache = model.NewCache();
         using var sampler = new TokenSampler(rowOptions, device);
         using var head = model.NewDecodingHead();
         var done = new bool[batch];
         var counts = new int[batch];
+        var pads = new int[batch];
+        int width = 0;                      // columns in the cache: the longest view, the others left-padded
+        bool prefill = true;
+        KvCache? cache = null;
         Tensor? next = null;
         try
         {
@@ -91,9 +92,28 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
                 for (int b = 0; b < batch; b++) done[b] |= counts[b] >= Options(b).MaxNewTokens || halted?.Invoke(b) == true;
                 if (done.All(d => d)) yield break;
                 using var scope = NewDisposeScope();
-                int length = longest + step;
-                var mask = arange(length, device: device).unsqueeze(0).ge(tensor(pads.Select(p => (long)p).ToArray(), device: device).unsqueeze(1)).to(ScalarType.Int64); // (B, length)
-                var input = step == 0 ? tensor(padded, new long[] { batch, longest }, device: device) : next!.unsqueeze(1);              // (B, T)
+                Tensor input;
+                if (prefill)
+                {
+                    // (Re-)prefill every row's view; left padding keeps each row's last token in the last column.
+                    cache?.Dispose();
+                    cache = model.NewCache();
+                    width = Enumerable.Range(0, batch).Max(b => history[b].Count - start[b]);
+                    var padded = new long[batch * width];
+                    for (int b = 0; b < batch; b++)
+                    {
+                        pads[b] = width - (history[b].Count - start[b]);
+                        for (int i = 0; i < width; i++) padded[b * width + i] = i < pads[b] ? tokenizer.PadId : history[b][start[b] + i - pads[b]];
+                    }
+                    input = tensor(padded, new long[] { batch, width }, device: device);                                                    // (B, T)
+                    prefill = false;
+                }
+                else
+                {
+                    width++;
+                    input = next!.unsqueeze(1);                                                                                            // (B, 1)
+                }
+                var mask = arange(width, device: device).unsqueeze(0).ge(tensor(pads.Select(p => (long)p).ToArray(), device: device).unsqueeze(1)).to(ScalarType.Int64); // (B, width)
                 var logits = model.forward(input, mask, cache, head).select(1, -1);                                                           // (B, V)
                 next?.Dispose();
                 next = sampler.Sample(logits, done).MoveToOuterDisposeScope();                                                               // (B)
@@ -101,6 +121,8 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
                 var emitted = new List<(int, int)>();
                 for (int b = 0; b < batch; b++)
                 {
+                    history[b].Add((int)ids[b]);                  // what the next step feeds this row, finished or not
+                    if (window.Start(history[b].Count, start[b]) is var s && s != start[b]) { start[b] = s; prefill = true; }
                     if (done[b]) continue;
                     emitted.Add((b, (int)ids[b]));
                     counts[b]++;
@@ -112,6 +134,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
         finally
         {
             next?.Dispose();
+            cache?.Dispose();
         }
     }
 }

@@ -23,6 +23,11 @@ public sealed record OptConfig
     [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 12;
     /// <summary>Most positions (tokens, or pieces in a sentence-level LLM).</summary>
     [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; init; } = 2048;
+    /// <summary>
+    /// Tokens per sequence the model was trained on, when fewer than <see cref="MaxPositionEmbeddings"/>
+    /// (positions past it never saw a gradient). Evaluation windows and generation stay inside it.
+    /// </summary>
+    [JsonPropertyName("trained_context")] public int? TrainedContext { get; init; }
     /// <summary>Pre-norm (true: OPT-125M/1.3B) or post-norm (false: OPT-350M).</summary>
     [JsonPropertyName("do_layer_norm_before")] public bool DoLayerNormBefore { get; init; } = true;
     /// <summary>Embedding width; when it differs from <see cref="HiddenSize"/>, project_in/project_out exist.</summary>
@@ -54,6 +59,8 @@ public sealed record OptConfig
     [JsonIgnore] public int EmbedDim => WordEmbedProjDim ?? HiddenSize;
     /// <summary>Width of one attention head.</summary>
     [JsonIgnore] public int HeadDim => HiddenSize / NumAttentionHeads;
+    /// <summary>Tokens a window may hold: the trained context, else every position.</summary>
+    [JsonIgnore] public int Context => Math.Min(TrainedContext ?? MaxPositionEmbeddings, MaxPositionEmbeddings);
     /// <summary>Whether the decoder ends with final_layer_norm.</summary>
     [JsonIgnore] public bool HasFinalLayerNorm => DoLayerNormBefore && !RemoveFinalLayerNorm;
 
@@ -66,6 +73,7 @@ public sealed record OptConfig
         foreach (var (name, value) in new[] { ("vocab_size", VocabSize), ("hidden_size", HiddenSize), ("num_hidden_layers", NumHiddenLayers),
                      ("ffn_dim", FfnDim), ("num_attention_heads", NumAttentionHeads), ("max_position_embeddings", MaxPositionEmbeddings), ("word_embed_proj_dim", EmbedDim) })
             if (value <= 0) problems.Add($"{name} must be positive (is {value})");
+        if (TrainedContext is { } trained && (trained < 2 || trained > MaxPositionEmbeddings)) problems.Add($"trained_context {trained} must be between 2 and max_position_embeddings {MaxPositionEmbeddings}");
         if (NumAttentionHeads > 0 && HiddenSize % NumAttentionHeads != 0) problems.Add($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         foreach (var (name, id) in new[] { ("pad_token_id", PadTokenId), ("bos_token_id", BosTokenId), ("eos_token_id", EosTokenId) })
             if (id < 0 || id >= VocabSize) problems.Add($"{name} {id} is outside the vocabulary [0, {VocabSize})");

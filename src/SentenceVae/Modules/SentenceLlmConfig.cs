@@ -38,6 +38,12 @@ public sealed record SentenceLlmConfig
     /// <summary>The Sentence Decoder also cross-attends to the encoder's token states of the piece before the one it writes (the text it continues).</summary>
     [JsonPropertyName("read_previous_piece")] public bool ReadPreviousPiece { get; init; }
 
+    /// <summary>
+    /// Pieces per window the model was trained on (start vector not counted), when fewer than the backbone's
+    /// positions hold. Evaluation windows and generation stay inside it.
+    /// </summary>
+    [JsonPropertyName("trained_context")] public int? TrainedContext { get; init; }
+
     /// <summary>Training only: standard deviation of Gaussian noise added to the decoder's memory vectors (robustness to predicted vectors).</summary>
     [JsonPropertyName("vector_noise")] public double VectorNoise { get; init; }
 
@@ -47,6 +53,9 @@ public sealed record SentenceLlmConfig
     /// <summary>Most positions (start vector included) the backbone can take.</summary>
     [JsonIgnore] public int MaxPositions => Backbone.MaxPositionEmbeddings;
 
+    /// <summary>Pieces a window may hold after the start vector: the trained context, else every position.</summary>
+    [JsonIgnore] public int Context => Math.Min(TrainedContext ?? MaxPositions - 1, MaxPositions - 1);
+
     /// <summary>Checks both parts and the options; throws <see cref="InvalidDataException"/> listing every problem.</summary>
     public SentenceLlmConfig Validate()
     {
@@ -55,6 +64,7 @@ public sealed record SentenceLlmConfig
         Backbone.Validate();
         var problems = new List<string>();
         if (MemoryVectors < 1) problems.Add($"memory_vectors must be ≥ 1 (is {MemoryVectors})");
+        if (TrainedContext is { } trained && (trained < 1 || trained > MaxPositions - 1)) problems.Add($"trained_context {trained} must be between 1 and the backbone's positions less the start vector ({MaxPositions - 1})");
         if (VectorNoise < 0) problems.Add($"vector_noise must be ≥ 0 (is {VectorNoise})");
         if (problems.Count > 0) throw new InvalidDataException("invalid SentenceLLM config: " + string.Join("; ", problems));
         return this;

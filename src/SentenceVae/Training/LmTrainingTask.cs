@@ -23,9 +23,10 @@ public sealed class LmTrainingTask : ITrainingTask
         this.config = config;
         tokenizer = TextTokenizers.Load(config.Tokenizer);
         var modelConfig = config.ModelConfig<OptConfig>().Validate();
+        if (config.SeqLen > modelConfig.MaxPositionEmbeddings) throw new InvalidDataException($"seq_len {config.SeqLen} exceeds max_position_embeddings {modelConfig.MaxPositionEmbeddings}");
+        modelConfig = (modelConfig with { TrainedContext = config.SeqLen }).Validate();   // what evaluation and generation keep inside
         if (modelConfig.VocabSize < tokenizer.VocabSize || modelConfig.BosTokenId != tokenizer.BosId || modelConfig.EosTokenId != tokenizer.EosId || modelConfig.PadTokenId != tokenizer.PadId)
             throw new InvalidDataException($"model config (vocab {modelConfig.VocabSize}, bos {modelConfig.BosTokenId}, eos {modelConfig.EosTokenId}, pad {modelConfig.PadTokenId}) does not match tokenizer {tokenizer}");
-        if (config.SeqLen > modelConfig.MaxPositionEmbeddings) throw new InvalidDataException($"seq_len {config.SeqLen} exceeds max_position_embeddings {modelConfig.MaxPositionEmbeddings}");
         model = new OptForCausalLm(modelConfig);
         var documents = CorpusReader.ReadDocuments(config.TrainData).Select(d => tokenizer.Encode(d).ToArray());
         windows = new TokenWindows(documents, tokenizer.BosId, tokenizer.EosId, config.SeqLen, config.BatchSize, config.Seed);

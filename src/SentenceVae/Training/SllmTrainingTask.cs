@@ -35,6 +35,7 @@ public sealed class SllmTrainingTask : ITrainingTask
         if (svae.VocabSize != tokenizer.VocabSize || svae.BosId != tokenizer.BosId || svae.EosId != tokenizer.EosId || svae.PadId != tokenizer.PadId)
             throw new InvalidDataException($"SentenceVAE config (vocab {svae.VocabSize}, bos {svae.BosId}, eos {svae.EosId}, pad {svae.PadId}) does not match tokenizer {tokenizer}");
         if (config.WindowPieces + 1 > modelConfig.MaxPositions) throw new InvalidDataException($"window_pieces {config.WindowPieces} + start vector exceed the backbone's {modelConfig.MaxPositions} positions");
+        modelConfig = (modelConfig with { TrainedContext = config.WindowPieces }).Validate();   // what evaluation and generation keep inside
         model = new SentenceLlm(modelConfig);
         if (config.InitSvae is not null) InitSvae(config.InitSvae);
         if (config.InitBackbone is not null) InitBackbone(config.InitBackbone);

@@ -52,6 +52,57 @@ public class TokenGeneratorTests
     }
 
     [Fact]
+    public void PastItsTrainedContextARowSeesItsLastHalfContextRePrefilled()
+    {
+        // Trained on 8 tokens: once the view would hold 9, it restarts from the last 4 (computed here from
+        // scratch at every step, no cache); batched rows (different lengths, so they slide at different
+        // steps) equal the rows alone.
+        const int context = 8;
+        using var model = TinyCompactLm(3);
+        using var windowed = new OptForCausalLm(model.Config with { TrainedContext = context });
+        windowed.load_state_dict(model.state_dict());
+        windowed.eval();
+        var gen = new TokenGenerator(windowed, TextTokenizers.Compact);
+        var prompts = new[] { gen.PromptIds("It is a truth universally acknowledged, that a single man"), gen.PromptIds("Call me"), gen.PromptIds("The") };
+        Assert.True(prompts[0].Length > context, "one prompt is already longer than the context");
+        var options = new GenerationOptions { MaxNewTokens = 24, StopAtEos = false };
+        var batched = gen.Generate(prompts, options);
+        foreach (var (prompt, row) in prompts.Zip(batched))
+        {
+            var ids = prompt.ToList();
+            int start = 0;
+            var expected = new List<int>();
+            using var noGrad = no_grad();
+            for (int s = 0; s < 24; s++)
+            {
+                using var scope = NewDisposeScope();
+                if (ids.Count - start > context) start = ids.Count - context / 2;
+                var view = ids.Skip(start).Select(i => (long)i).ToArray();
+                var logits = windowed.forward(tensor(view, new long[] { 1, view.Length }), ones(1, view.Length, dtype: ScalarType.Int64));
+                int next = (int)logits.select(1, -1).argmax(-1).item<long>();
+                expected.Add(next);
+                ids.Add(next);
+            }
+            Assert.Equal(expected, row);
+            Assert.Equal(row, gen.Generate([prompt], options)[0]);
+        }
+        // And the window mattered: the unwindowed model, which sees everything, writes something else.
+        Assert.NotEqual(batched, new TokenGenerator(model, TextTokenizers.Compact).Generate(prompts, options));
+    }
+
+    [Fact]
+    public void AContextWindowRestartsFromTheLastHalfOnlyWhenFull()
+    {
+        var window = new ContextWindow(8);
+        Assert.Equal(4, window.Keep);
+        Assert.Equal(0, window.Start(8));          // fits
+        Assert.Equal(5, window.Start(9));          // one too many: the last 4 stay
+        Assert.Equal(5, window.Start(13, 5));      // 8 in view: fits
+        Assert.Equal(10, window.Start(14, 5));     // 9 in view: restart
+        Assert.Equal(1, new ContextWindow(1).Keep);
+    }
+
+    [Fact]
     public void BatchedRowsWithDifferentPromptLengthsEqualSingleRows()
     {
         using var model = TinyCompactLm(2);
