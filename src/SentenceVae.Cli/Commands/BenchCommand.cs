@@ -14,7 +14,7 @@ internal static class BenchCommand
     public static Command Create(CliIO io)
     {
         var baseline = new Option<string?>("--baseline") { Description = "token-level baseline model directory (e.g. models/lm-256)" };
-        var models = new Option<string[]>("--models") { Description = "sentence-level LLM directories (e.g. models/sllm-256-e2e)", AllowMultipleArgumentsPerToken = true };
+        var models = new Option<string[]>("--models") { Description = "models to compare with the baseline: sentence-level LLMs or other token models (e.g. models/sllm-256-e2e)", AllowMultipleArgumentsPerToken = true };
         var data = new Option<string?>("--data") { Description = "text to evaluate and take prompts from (one document per line); with --shapes paper: the text whose mean tokens per piece the pieces get (default data/austen-valid.txt)" };
         var shapes = new Option<string?>("--shapes") { Description = "paper: the paper's sizes (OPT-125M/350M/1.3B vs SLLM-H1/H2/H4) with random weights, instead of trained models" };
         var sizes = new Option<string[]>("--sizes") { Description = "with --shapes paper: sizes to measure", DefaultValueFactory = _ => new[] { "125m", "350m", "1.3b" }, AllowMultipleArgumentsPerToken = true };
@@ -27,12 +27,15 @@ internal static class BenchCommand
         var output = new Option<int>("--output-tokens") { Description = "output tokens timed per run", DefaultValueFactory = _ => 32 };
         var evalTokens = new Option<long>("--eval-tokens") { Description = "evaluate only about this many tokens of the text (0: all)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
+        var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
+        var scored = new Option<string[]>("--score") { Description = "further texts scored for bits/byte only (e.g. an out-of-domain text)", AllowMultipleArgumentsPerToken = true };
+        var frontier = new Option<string?>("--frontier") { Description = "write PNGs of bits/byte vs output tokens/s, one per batch size (FILE-b1.png, FILE-b16.png…), each family a line through its points" };
         var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads };
+            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier };
         command.SetAction(parse =>
         {
             // Every output's folder must exist before a run of many minutes starts.
-            foreach (var path in new[] { parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(pareto) })
+            foreach (var path in new[] { parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(pareto), parse.GetValue(frontier) })
                 if (path is not null && path != "-" && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder && !Directory.Exists(folder))
                     throw new DirectoryNotFoundException($"{path}: the folder {folder} does not exist");
             if (parse.GetValue(shapes) is { } kind)
@@ -45,16 +48,27 @@ internal static class BenchCommand
                 throw new CliUsageException("bench needs --baseline, --models and --data (or --shapes paper)");
             var documents = CorpusReader.ReadDocuments(parse.GetValue(data)!).ToList();
             if (documents.Count == 0) throw new InvalidDataException($"{parse.GetValue(data)}: no text to benchmark on (every line is empty)");
+            if (parse.GetValue(batches) is not { Length: > 0 } sizesWanted || sizesWanted.Any(b => b < 1))
+                throw new CliUsageException($"--batch sizes must be at least 1 (are {string.Join(" ", parse.GetValue(batches)!)})");
+            var texts = new Dictionary<string, IReadOnlyList<string>>();
+            foreach (var path in parse.GetValue(scored) ?? [])
+            {
+                var docs = CorpusReader.ReadDocuments(path).ToList();
+                if (docs.Count == 0) throw new InvalidDataException($"{path}: no text to score (every line is empty)");
+                texts[Path.GetFileName(path)] = docs;
+            }
             var report = Benchmark.Run(parse.GetValue(baseline)!, parse.GetValue(models)!, documents, new BenchmarkOptions
             {
                 Runs = parse.GetValue(runs) ?? 5, PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),
-                EvalTokens = parse.GetValue(evalTokens), Threads = parse.GetValue(threads),
+                EvalTokens = parse.GetValue(evalTokens), Threads = parse.GetValue(threads), Batches = parse.GetValue(batches)!.Distinct().ToArray(), ScoredTexts = texts,
             }, message => io.Error.WriteLine($"[bench] {message}"));
             string table = Benchmark.Markdown(report);
             Write(parse.GetValue(markdown), table, io);
             if (parse.GetValue(json) is { } jsonPath) Write(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
             if (parse.GetValue(plot) is { } png) Plot(report, png);
             if (parse.GetValue(pareto) is { } paretoPng) Pareto(report, paretoPng);
+            if (parse.GetValue(frontier) is { } frontierPng)
+                foreach (int batch in parse.GetValue(batches)!.Distinct()) Frontier(report, batch, FrontierPath(frontierPng, batch));
             if (parse.GetValue(json) != "-") io.Out.Write(table);
             return 0;
         });
@@ -152,6 +166,49 @@ internal static class BenchCommand
         plot.Title($"Quality vs speed, measured in one run ({report.Machine["date"]})");
         plot.ShowLegend(Alignment.UpperRight);
         plot.SavePng(path, 1000, 650);
+    }
+
+    /// <summary>FILE.png → FILE-b16.png: one frontier plot per batch size.</summary>
+    internal static string FrontierPath(string path, int batch) =>
+        Path.Combine(Path.GetDirectoryName(path) ?? "", $"{Path.GetFileNameWithoutExtension(path)}-b{batch}{(Path.HasExtension(path) ? Path.GetExtension(path) : ".png")}");
+
+    /// <summary>
+    /// The speed–quality frontier of each family at one batch size: bits per byte (y, lower is better)
+    /// against output tokens/s (x, after the 256-token prompt, else the middle one), one line per kind of
+    /// model through its points in order of speed, every point labelled with its name and numbers.
+    /// </summary>
+    private static void Frontier(BenchmarkReport report, int batch, string path)
+    {
+        var prompts = report.Settings["prompt_tokens"] is int[] p ? p : [256];
+        int prompt = prompts.Contains(256) ? 256 : prompts[prompts.Length / 2];
+        string key = Benchmark.CaseKey(prompt, batch);
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int family = 0;
+        foreach (var group in report.Models.GroupBy(m => m.Kind))
+        {
+            var points = group.OrderBy(m => m.OutputTokensPerS[key]).ToList();
+            var line = plot.Add.ScatterLine(points.Select(m => m.OutputTokensPerS[key]).ToArray(), points.Select(m => m.BitsPerByte).ToArray(), palette.GetColor(family));
+            line.MarkerSize = 9;
+            line.MarkerShape = family == 0 ? MarkerShape.FilledCircle : MarkerShape.FilledSquare;
+            line.LineWidth = 2;
+            line.LegendText = group.Key == "token-lm" ? "token models" : "sentence-level LLMs";
+            foreach (var m in points)
+            {
+                var label = plot.Add.Text($"{m.Name}\n{m.BitsPerByte:0.000} bpb, {m.OutputTokensPerS[key]:0} tok/s", m.OutputTokensPerS[key], m.BitsPerByte);
+                label.LabelFontSize = 10;
+                label.LabelFontColor = palette.GetColor(family);
+                label.OffsetX = 7;
+                label.OffsetY = -4;
+            }
+            family++;
+        }
+        plot.XLabel($"output tokens/s, all rows (batch {batch}, {prompt}-token prompt)");
+        plot.YLabel("bits per byte, validation text (lower is better)");
+        plot.Title($"Speed–quality frontier at batch {batch}, measured in one run ({report.Machine["date"]})");
+        plot.Axes.Margins(0.25, 0.15);
+        plot.ShowLegend(Alignment.UpperRight);
+        plot.SavePng(path, 1100, 700);
     }
 
     private static void Plot(BenchmarkReport report, string path)

@@ -19,13 +19,17 @@ public sealed record BenchmarkModel
     [JsonPropertyName("params")] public long Params { get; init; }
     /// <summary>Per-token perplexity on the evaluation text (tokens of each model's own kind).</summary>
     [JsonPropertyName("ppl")] public double Ppl { get; init; }
-    /// <summary>Negative log-likelihood of the evaluation text in bits per UTF-8 byte.</summary>
+    /// <summary>Negative log-likelihood of the evaluation text in bits per UTF-8 byte (windows of the model's trained context).</summary>
     [JsonPropertyName("bits_per_byte")] public double BitsPerByte { get; init; }
+    /// <summary>The scoring window: the context the model was trained on (tokens for a token model, pieces for a sentence-level LLM).</summary>
+    [JsonPropertyName("context")] public int Context { get; init; }
+    /// <summary>Bits per byte of each further text (<see cref="BenchmarkOptions.ScoredTexts"/>), by its name.</summary>
+    [JsonPropertyName("bits_per_byte_by_text")] public Dictionary<string, double> BitsPerByteByText { get; init; } = new();
     /// <summary>Sentence-VAE reconstruction token accuracy (paper layout only).</summary>
     [JsonPropertyName("token_accuracy")] public double? TokenAccuracy { get; init; }
     /// <summary>Share of pieces reconstructed exactly (paper layout only).</summary>
     [JsonPropertyName("exact_match")] public double? ExactMatch { get; init; }
-    /// <summary>Output tokens per second after the prefill, by prompt length.</summary>
+    /// <summary>Output tokens per second after the prefill (all rows together), by case: "P" is batch 1 after a P-token prompt, "PxB" batch B.</summary>
     [JsonPropertyName("output_tokens_per_s")] public Dictionary<string, double> OutputTokensPerS { get; init; } = new();
     /// <summary>Prompt tokens actually used, by requested prompt length.</summary>
     [JsonPropertyName("prompt_tokens")] public Dictionary<string, int> PromptTokens { get; init; } = new();
@@ -66,17 +70,23 @@ public sealed record BenchmarkOptions
     public long EvalTokens { get; init; }
     /// <summary>Intra-op threads for the whole run.</summary>
     public int Threads { get; init; } = 2;
+    /// <summary>Batch sizes at which output speed is timed (rows with prompts from different places in the text).</summary>
+    public int[] Batches { get; init; } = [1];
+    /// <summary>Further texts (name → documents) scored for bits per byte only, e.g. an out-of-domain text.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> ScoredTexts { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 }
 
 /// <summary>
 /// The paper's comparison measured side by side in one process on the same text: likelihood (ppl and,
-/// honestly, bits per byte), SentenceVAE reconstruction, output speed after real prompts of several
-/// lengths (batch 1, greedy, median of runs after a warm-up), prefill speed, KV-cache bytes per context
-/// token (allocated and analytic), and every model's ratios to the token-level baseline.
+/// honestly, bits per byte, each model with windows of the context it was trained on), SentenceVAE
+/// reconstruction, output speed after real prompts of several lengths and at several batch sizes (greedy,
+/// median of interleaved runs after a warm-up), prefill speed, KV-cache bytes per context token
+/// (allocated and analytic), and every model's ratios to the token-level baseline. Models of both kinds
+/// may be compared (the baseline is the first).
 /// </summary>
 public static class Benchmark
 {
-    /// <summary>Loads the baseline token model and each sentence-level model, scores them on <paramref name="documents"/> and times them interleaved.</summary>
+    /// <summary>Loads the baseline token model and each further model (token-level or sentence-level), scores them on <paramref name="documents"/> and times them interleaved.</summary>
     public static BenchmarkReport Run(string baselineDir, IReadOnlyList<string> modelDirs, IReadOnlyList<string> documents, BenchmarkOptions options, Action<string>? log = null)
     {
         log ??= _ => { };
@@ -87,19 +97,30 @@ public static class Benchmark
         try
         {
             // Prompts are cut from the text: it must hold the longest one (and an output after it).
+            if (options.Batches.Length == 0 || options.Batches.Any(b => b < 1)) throw new ArgumentException($"batch sizes must be at least 1 (are {string.Join(", ", options.Batches)})");
             int available = TextTokenizers.Load(baselineDir).Encode(text).Count, longest = options.PromptTokens.Max();
             if (available < longest + options.OutputTokens)
                 throw new InvalidDataException($"the benchmark text holds {available} tokens, fewer than the longest prompt ({longest}) + the output ({options.OutputTokens}); give more text or smaller --prompt-tokens");
-            log($"baseline {baselineDir}");
-            var lm = HuggingFaceCheckpoint.LoadOpt(baselineDir);
-            loaded.Add(lm);
-            measured.Add(MeasureLm(Path.GetFileName(Path.GetFullPath(baselineDir)), lm, TextTokenizers.Load(baselineDir), documents, text, options));
+            if (ModelDirectory.Kind(baselineDir) != ModelDirectory.TokenModel) throw new InvalidDataException($"{baselineDir}: the baseline must be a token-level model (model_type 'opt')");
             foreach (var dir in modelDirs)
+                if (ModelDirectory.Kind(dir) is not (ModelDirectory.TokenModel or ModelDirectory.SentenceLlm))
+                    throw new InvalidDataException($"{dir}: model_type '{ModelDirectory.Kind(dir)}' cannot be benchmarked (expected opt or sentence_llm)");
+            foreach (var dir in modelDirs.Prepend(baselineDir))
             {
                 log($"model {dir}");
-                var sllm = SentenceLlmCheckpoint.Load(dir);
-                loaded.Add(sllm);
-                measured.Add(MeasureSllm(Path.GetFileName(Path.GetFullPath(dir)), sllm, TextTokenizers.Load(dir), documents, text, options));
+                string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+                if (ModelDirectory.Kind(dir) == ModelDirectory.TokenModel)
+                {
+                    var lm = HuggingFaceCheckpoint.LoadOpt(dir);
+                    loaded.Add(lm);
+                    measured.Add(MeasureLm(name, lm, TextTokenizers.Load(dir), documents, text, options));
+                }
+                else
+                {
+                    var sllm = SentenceLlmCheckpoint.Load(dir);
+                    loaded.Add(sllm);
+                    measured.Add(MeasureSllm(name, sllm, TextTokenizers.Load(dir), documents, text, options));
+                }
             }
 
             // Timing, interleaved: each repetition times every model once, so drift on a shared machine
@@ -107,16 +128,16 @@ public static class Benchmark
             log("timing (interleaved)");
             var baseline = measured[0];
             var throughputRatios = measured.Select(_ => new Dictionary<string, double>()).ToList();
-            foreach (var prompt in baseline.Output.Keys)
+            foreach (var key in baseline.Output.Keys)
             {
-                foreach (var m in measured) m.Output[prompt]();                                 // warm-up
-                var seconds = measured.Select(_ => new List<double>()).ToList();
+                foreach (var m in measured) m.Output[key]();                                    // warm-up
+                var seconds = measured.Select(_ => new List<double>()).ToList();               // per output token
                 for (int r = 0; r < options.Runs; r++)
-                    for (int i = 0; i < measured.Count; i++) seconds[i].Add(measured[i].Output[prompt]());
+                    for (int i = 0; i < measured.Count; i++) seconds[i].Add(measured[i].Output[key]());
                 for (int i = 0; i < measured.Count; i++)
                 {
-                    measured[i].Model.OutputTokensPerS[prompt] = options.OutputTokens / Statistics.Median(seconds[i]);
-                    throughputRatios[i][prompt] = Statistics.Median(seconds[0].Zip(seconds[i], (b, m) => b / m));
+                    measured[i].Model.OutputTokensPerS[key] = 1 / Statistics.Median(seconds[i]);
+                    throughputRatios[i][key] = Statistics.Median(seconds[0].Zip(seconds[i], (b, m) => b / m));
                 }
             }
             foreach (var m in measured)
@@ -133,7 +154,8 @@ public static class Benchmark
             return new BenchmarkReport(Machine(options), new Dictionary<string, object>
             {
                 ["prompt_tokens"] = options.PromptTokens, ["output_tokens"] = options.OutputTokens, ["runs"] = options.Runs, ["timing"] = "interleaved",
-                ["eval_bytes"] = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), ["batch"] = 1, ["decoding"] = "greedy",
+                ["eval_bytes"] = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), ["batches"] = options.Batches, ["decoding"] = "greedy",
+                ["scored_texts"] = options.ScoredTexts.Keys.ToArray(), ["scoring"] = "windows of each model's trained context, stride half a window",
             }, models);
         }
         finally
@@ -142,7 +164,7 @@ public static class Benchmark
         }
     }
 
-    /// <summary>A model's quality figures and its timers: seconds per OutputTokens output tokens by prompt length, and a prefill rate.</summary>
+    /// <summary>A model's quality figures and its timers: seconds per output token by case (<see cref="CaseKey"/>), and a prefill rate.</summary>
     private sealed record Measured(BenchmarkModel Model, Dictionary<string, Func<double>> Output, Func<double> Prefill);
 
     private static Measured MeasureLm(string name, OptForCausalLm lm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
@@ -151,7 +173,8 @@ public static class Benchmark
         var ids = tok.Encode(text);
         var model = new BenchmarkModel
         {
-            Name = name, Kind = "token-lm", Params = lm.ParameterCount(), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
+            Name = name, Kind = "token-lm", Params = lm.ParameterCount(), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value, Context = quality.Context!.Value,
+            BitsPerByteByText = options.ScoredTexts.ToDictionary(t => t.Key, t => LmEvaluator.Evaluate(lm, tok, t.Value).BitsPerByte!.Value),
             KvBytesPerTokenAnalytic = 2.0 * lm.Config.NumHiddenLayers * lm.Config.HiddenSize * sizeof(float),
         };
         var generator = new TokenGenerator(lm, tok);
@@ -159,24 +182,29 @@ public static class Benchmark
         foreach (int wanted in options.PromptTokens)
         {
             // The context must fit the position table with the output after it.
-            int[] prompt = TokenPrompt(tok, ids, Math.Min(wanted, lm.Config.MaxPositionEmbeddings - options.OutputTokens));
-            long before = Environment.WorkingSet;
-            timers[wanted.ToString()] = () =>
+            int length = Math.Min(wanted, lm.Config.MaxPositionEmbeddings - options.OutputTokens);
+            foreach (int batch in options.Batches)
             {
-                var watch = new Stopwatch();
-                int produced = 0;
-                foreach (var _ in generator.Steps([prompt], new GenerationOptions { MaxNewTokens = options.OutputTokens + 1, StopAtEos = false }))
+                var prompts = Enumerable.Range(0, batch).Select(row => TokenPrompt(tok, ids, length, row)).ToList();
+                timers[CaseKey(wanted, batch)] = () =>
                 {
-                    if (produced++ == 0) watch.Start();        // the first token comes from the prefill: time the decoding after it
-                }
-                return watch.Elapsed.TotalSeconds;
-            };
-            timers[wanted.ToString()]();
+                    var watch = new Stopwatch();
+                    int steps = 0;
+                    foreach (var _ in generator.Steps(prompts, new GenerationOptions { MaxNewTokens = options.OutputTokens + 1, StopAtEos = false }))
+                    {
+                        if (steps++ == 0) watch.Start();        // the first token comes from the prefill: time the decoding after it
+                    }
+                    return watch.Elapsed.TotalSeconds / ((steps - 1) * batch);
+                };
+            }
+            int[] prompt = TokenPrompt(tok, ids, length);
+            long before = Environment.WorkingSet;
+            generator.Generate([prompt], new GenerationOptions { MaxNewTokens = options.OutputTokens, StopAtEos = false });   // untimed: the memory figures
             model.PromptTokens[wanted.ToString()] = prompt.Length;
             model.KvBytesPerToken[wanted.ToString()] = (double)KvBytesAfter(lm, prompt.Length + options.OutputTokens) / (prompt.Length + options.OutputTokens);
             model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
         }
-        var prefillIds = TokenPrompt(tok, ids, Math.Min(options.PromptTokens.Max(), lm.Config.MaxPositionEmbeddings)).Select(i => (long)i).ToArray();
+        var prefillIds = TokenPrompt(tok, ids, Math.Min(options.PromptTokens.Max(), lm.Config.Context)).Select(i => (long)i).ToArray();
         int prefillLength = prefillIds.Length;
         double Prefill()
         {
@@ -206,6 +234,7 @@ public static class Benchmark
     private static Measured MeasureSllm(string name, SentenceLlm sllm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
     {
         var quality = SllmEvaluator.Evaluate(sllm, tok, documents, options.EvalTokens);
+        var byText = options.ScoredTexts.ToDictionary(t => t.Key, t => SllmEvaluator.Evaluate(sllm, tok, t.Value).BitsPerByte!.Value);
         var splitter = SentenceSplitter.ForModel(sllm.Config.Svae, tok);
         var pieces = documents.SelectMany(splitter.Split).ToList();
         if (options.EvalTokens > 0) pieces = TakeTokens(pieces, tok, options.EvalTokens);
@@ -216,7 +245,7 @@ public static class Benchmark
         var model = new BenchmarkModel
         {
             Name = name, Kind = "sentence-llm", Params = sllm.parameters().DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel()), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
-            TokenAccuracy = reconstruction?.TokenAccuracy, ExactMatch = reconstruction?.ExactMatch,
+            Context = quality.Context!.Value, BitsPerByteByText = byText, TokenAccuracy = reconstruction?.TokenAccuracy, ExactMatch = reconstruction?.ExactMatch,
             KvBytesPerTokenAnalytic = 2.0 * sllm.NumLayers * sllm.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece,
         };
         var generator = new SentenceLlmGenerator(sllm, tok);
@@ -225,28 +254,34 @@ public static class Benchmark
         foreach (int wanted in options.PromptTokens)
         {
             // Positions: the start vector, the prompt's pieces, then the output pieces.
-            var prompt = PiecePrompt(allPieces, wanted, sllm.Config.MaxPositions - 2 - options.OutputTokens);
-            int promptTokens = prompt.Sum(p => p.Length);
-            long before = Environment.WorkingSet;
-            (double Seconds, int Pieces, int Tokens) Write()
+            int maxPieces = sllm.Config.MaxPositions - 2 - options.OutputTokens;
+            (double Seconds, int Pieces, int Tokens) Write(List<List<int[]>> prompts)
             {
                 // As for the token model, the first output (here: piece) follows the prefill and is not
-                // timed; then pieces are written until OutputTokens text tokens exist (EOS not counted).
-                int produced = 0, all = 0, pieceCount = 0;
+                // timed; then pieces are written until every row has about OutputTokens text tokens
+                // (EOS not counted); seconds per output token of all rows.
+                int produced = 0, all = 0, steps = 0;
                 var watch = new Stopwatch();
-                foreach (var step in generator.Steps([prompt], timing with { MaxPieces = options.OutputTokens + 1 }, useCache: true))
+                foreach (var step in generator.Steps(prompts, timing with { MaxPieces = options.OutputTokens + 1 }, useCache: true))
                 {
                     int tokens = step.Sum(s => s.Ids.Length);
                     all += tokens;
-                    if (pieceCount++ == 0) { watch.Start(); continue; }
+                    if (steps++ == 0) { watch.Start(); continue; }
                     produced += tokens;
-                    if (produced >= options.OutputTokens) break;
+                    if (produced >= options.OutputTokens * prompts.Count) break;
                 }
-                return (watch.Elapsed.TotalSeconds * options.OutputTokens / Math.Max(1, produced), pieceCount, all);   // seconds per OutputTokens tokens
+                return (watch.Elapsed.TotalSeconds / Math.Max(1, produced), steps, all);
             }
-            timers[wanted.ToString()] = () => Write().Seconds;
+            foreach (int batch in options.Batches)
+            {
+                var prompts = Enumerable.Range(0, batch).Select(row => PiecePrompt(allPieces, wanted, maxPieces, row)).ToList();
+                timers[CaseKey(wanted, batch)] = () => Write(prompts).Seconds;
+            }
+            var prompt = PiecePrompt(allPieces, wanted, maxPieces);
+            int promptTokens = prompt.Sum(p => p.Length);
+            long before = Environment.WorkingSet;
             // Memory figures come from one untimed run.
-            var (_, piecesWritten, written) = Write();
+            var (_, piecesWritten, written) = Write([prompt]);
             model.PromptTokens[wanted.ToString()] = promptTokens;
             model.KvBytesPerToken[wanted.ToString()] = (double)SllmKvBytes(sllm, prompt.Count + piecesWritten) / Math.Max(1, promptTokens + written);
             model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
@@ -267,15 +302,19 @@ public static class Benchmark
         return new Measured(model, timers, Prefill);
     }
 
-    /// <summary>A token model's prompt: BOS and the text's first <paramref name="length"/> − 1 tokens.</summary>
-    private static int[] TokenPrompt(ITextTokenizer tok, IReadOnlyList<int> ids, int length) => [tok.BosId, .. ids.Take(length - 1)];
+    /// <summary>The timing case of a prompt length and a batch size: "P" at batch 1, "PxB" otherwise.</summary>
+    public static string CaseKey(int promptTokens, int batch) => batch == 1 ? $"{promptTokens}" : $"{promptTokens}x{batch}";
 
-    /// <summary>A sentence-level model's prompt: the text's first pieces holding about <paramref name="tokens"/> tokens (at least one piece, at most <paramref name="maxPieces"/>).</summary>
-    private static List<int[]> PiecePrompt(IReadOnlyList<int[]> pieces, int tokens, int maxPieces)
+    /// <summary>A token model's prompt for batch row <paramref name="row"/>: BOS and <paramref name="length"/> − 1 tokens of the text, row r starting r prompts in (wrapping around).</summary>
+    private static int[] TokenPrompt(ITextTokenizer tok, IReadOnlyList<int> ids, int length, int row = 0) =>
+        [tok.BosId, .. ids.Skip(row * (length - 1) % Math.Max(1, ids.Count - length + 1)).Take(length - 1)];
+
+    /// <summary>A sentence-level model's prompt for batch row <paramref name="row"/>: consecutive pieces holding about <paramref name="tokens"/> tokens (at least one piece, at most <paramref name="maxPieces"/>), row r starting about r prompts into the text (wrapping around).</summary>
+    private static List<int[]> PiecePrompt(IReadOnlyList<int[]> pieces, int tokens, int maxPieces, int row = 0)
     {
         var prompt = new List<int[]>();
-        int count = 0;
-        foreach (var p in pieces)
+        int count = 0, perPrompt = Math.Max(1, tokens * pieces.Count / Math.Max(1, pieces.Sum(p => p.Length)));
+        foreach (var p in pieces.Skip(row * perPrompt % Math.Max(1, pieces.Count - perPrompt)))
         {
             if ((count + p.Length > tokens || prompt.Count >= maxPieces) && prompt.Count > 0) break;
             prompt.Add(p);
@@ -312,25 +351,27 @@ public static class Benchmark
     public static string Markdown(BenchmarkReport report)
     {
         var prompts = report.Models[0].OutputTokensPerS.Keys.ToList();
-        string last = prompts[^1];
+        string last = report.Models[0].KvBytesPerToken.Keys.Last();
+        var texts = report.Models[0].BitsPerByteByText.Keys.ToList();
         var sb = new System.Text.StringBuilder();
         var m = report.Machine;
-        sb.AppendLine($"Measured {m["date"]} on {m["cpu"]} ({m["threads"]} threads, {m["device"]}, {m["dtype"]}), batch 1, greedy, median of {report.Settings["runs"]} runs; " +
-                      $"{report.Settings["eval_bytes"]:N0} bytes of text evaluated.");
+        sb.AppendLine($"Measured {m["date"]} on {m["cpu"]} ({m["threads"]} threads, {m["device"]}, {m["dtype"]}), greedy, median of {report.Settings["runs"]} interleaved runs; " +
+                      $"{report.Settings["eval_bytes"]:N0} bytes of text evaluated, each model with windows of the context it was trained on. Speed cases: P = batch 1 after a P-token prompt, PxB = B rows.");
         sb.AppendLine();
-        sb.AppendLine($"| model | params | PPL (token) | bits/byte | bpb ratio | output tok/s @{string.Join(" / @", prompts)} | speed ratio @{string.Join(" / @", prompts)} | prefill tok/s | KV B/token @{last} (analytic) | KV ratio | token acc | exact match |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine($"| model | params | context | PPL (token) | bits/byte | bpb ratio |{string.Concat(texts.Select(t => $" bits/byte {t} |"))} output tok/s @{string.Join(" / @", prompts)} | speed ratio @{string.Join(" / @", prompts)} | prefill tok/s | KV B/token @{last} (analytic) | KV ratio | token acc | exact match |");
+        sb.AppendLine("|---|---|---|---|---|---|" + string.Concat(texts.Select(_ => "---|")) + "---|---|---|---|---|---|---|");
         foreach (var x in report.Models)
         {
             var r = x.Ratios!;
-            sb.AppendLine(string.Join(" | ", new[]
-            {
-                $"| {x.Name}", $"{x.Params / 1e6:0.0}M", $"{x.Ppl:0.00}", $"{x.BitsPerByte:0.000}", $"{r.Bpb:0.00}x",
+            sb.AppendLine(string.Join(" | ", (string[])
+            [
+                $"| {x.Name}", $"{x.Params / 1e6:0.0}M", $"{x.Context} {(x.Kind == "token-lm" ? "tokens" : "pieces")}", $"{x.Ppl:0.00}", $"{x.BitsPerByte:0.000}", $"{r.Bpb:0.00}x",
+                .. texts.Select(t => $"{x.BitsPerByteByText[t]:0.000}"),
                 string.Join(" / ", prompts.Select(p => $"{x.OutputTokensPerS[p]:0}")),
                 string.Join(" / ", prompts.Select(p => $"{r.Throughput[p]:0.00}x")),
                 $"{x.PrefillTokensPerS:0}", $"{x.KvBytesPerToken[last]:0} ({x.KvBytesPerTokenAnalytic:0})", $"{r.Kv[last]:0.00}x",
                 x.TokenAccuracy is double a ? $"{a:P1}" : "–", x.ExactMatch is double e ? $"{e:P1}" : "–",
-            }) + " |");
+            ]) + " |");
         }
         return sb.ToString();
     }

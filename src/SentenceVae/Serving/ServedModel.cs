@@ -34,19 +34,14 @@ public abstract class ServedModel : IDisposable
     /// <summary>Loads a model directory (config.json with model_type <c>sentence_llm</c> or <c>opt</c>, weights, tokenizer).</summary>
     public static ServedModel Load(string directory, string? name = null, Device? device = null)
     {
-        string configPath = Path.Combine(directory, "config.json");
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such model directory");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file (a model directory holds config.json)", configPath);
-        string kind;
-        try { kind = (JsonNode.Parse(File.ReadAllText(configPath))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new InvalidDataException($"{configPath}: not valid JSON ({e.Message})"); }
+        string kind = ModelDirectory.Kind(directory);
         name ??= Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
         var tokenizer = TextTokenizers.Load(directory);
         return kind switch
         {
-            "sentence_llm" => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer),
-            "opt" => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer),
-            _ => throw new InvalidDataException($"{configPath}: model_type '{kind}' cannot be served (expected sentence_llm or opt)"),
+            ModelDirectory.SentenceLlm => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer),
+            ModelDirectory.TokenModel => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer),
+            _ => throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: model_type '{kind}' cannot be served (expected sentence_llm or opt)"),
         };
     }
 

@@ -78,6 +78,45 @@ public class BenchmarkTests : IDisposable
     }
 
     [Fact]
+    public void FrontierBenchComparesTwoFamiliesAtEachBatchOnEachTextWithTheirTrainedContexts()
+    {
+        string lmDir = Path.Combine(dir, "lm"), sllmDir = Path.Combine(dir, "sllm"), shortLm = Path.Combine(dir, "lm-short");
+        SaveTinyModels(lmDir, sllmDir);
+        // A second token model that was trained on 32 tokens: it is scored with windows of 32.
+        var config = OptConfig.Load(Path.Combine(lmDir, "config.json")) with { TrainedContext = 32 };
+        Directory.CreateDirectory(shortLm);
+        foreach (var file in Directory.GetFiles(lmDir)) File.Copy(file, Path.Combine(shortLm, Path.GetFileName(file)));
+        config.Save(Path.Combine(shortLm, "config.json"));
+        string data = Path.Combine(dir, "text.txt"), other = Path.Combine(dir, "other.txt");
+        File.WriteAllLines(data, File.ReadLines(TestPaths.Data("mobydick-ch01-18.txt")).Take(1).Select(l => l[..1500]));
+        File.WriteAllLines(other, File.ReadLines(TestPaths.Data("austen-valid.txt")).Take(1).Select(l => l[..Math.Min(l.Length, 800)]));
+        string json = Path.Combine(dir, "bench.json"), frontier = Path.Combine(dir, "frontier.png");
+        var error = new StringWriter();
+        int code = SvaeCli.Run(["bench", "--baseline", lmDir, "--models", sllmDir, shortLm, "--data", data, "--runs", "1", "--prompt-tokens", "16",
+            "--output-tokens", "8", "--batch", "1", "3", "--score", other, "--json", json, "--frontier", frontier], new MemoryStream(), new MemoryStream(), error);
+        Assert.True(code == 0, error.ToString());
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var models = doc.RootElement.GetProperty("models").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!);
+        Assert.Equal(["lm", "sllm", "lm-short"], models.Keys);
+        Assert.Equal("token-lm", models["lm-short"].GetProperty("kind").GetString());
+        Assert.Equal(128, models["lm"].GetProperty("context").GetInt32());        // no trained_context: every position
+        Assert.Equal(32, models["lm-short"].GetProperty("context").GetInt32());
+        Assert.Equal(63, models["sllm"].GetProperty("context").GetInt32());       // 64 positions less the start vector
+        // The same weights scored with a shorter window see less context: a different score.
+        Assert.NotEqual(models["lm"].GetProperty("bits_per_byte").GetDouble(), models["lm-short"].GetProperty("bits_per_byte").GetDouble());
+        foreach (var m in models.Values)
+        {
+            Assert.True(m.GetProperty("bits_per_byte_by_text").GetProperty("other.txt").GetDouble() > 0);
+            Assert.True(m.GetProperty("output_tokens_per_s").GetProperty("16").GetDouble() > 0);
+            Assert.True(m.GetProperty("output_tokens_per_s").GetProperty("16x3").GetDouble() > 0);
+            Assert.True(m.GetProperty("ratios").GetProperty("throughput").GetProperty("16x3").GetDouble() > 0);
+        }
+        foreach (int batch in new[] { 1, 3 })
+            Assert.True(new FileInfo(Path.Combine(dir, $"frontier-b{batch}.png")).Length > 1000);
+    }
+
+    [Fact]
     public void DemoShowsNextPiecePredictionGenerationBesideTheTokenModelAndTheTable()
     {
         SaveTinyModels(Path.Combine(dir, "models", "lm-256"), Path.Combine(dir, "models", SentenceVae.Cli.Commands.DemoCommand.Sllm));
