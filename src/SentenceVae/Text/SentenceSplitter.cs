@@ -331,7 +331,8 @@ public sealed class SentenceSplitter
     /// Last resort for one over-long word: the longest prefixes within budget, cut between grapheme
     /// clusters (never inside a ZWJ sequence, a keycap, a flag, a skin-tone modifier or a \r\n),
     /// preferring cuts that leave content (not only punctuation) on both sides. A single cluster over
-    /// the budget stays whole.
+    /// the budget (a letter under dozens of combining marks) is cut between its code points, so no piece
+    /// ever exceeds the budget (one code point is at most 4 byte-level tokens; the budget is at least 8).
     /// </summary>
     private List<string> SplitBetweenCharacters(string word, int max)
     {
@@ -354,6 +355,15 @@ public sealed class SentenceSplitter
                 for (int k = start; k < word.Length && ends.Count < max * 16;)
                 {
                     k += StringInfo.GetNextTextElementLength(word, k);
+                    ends.Add(k);
+                }
+            }
+            if (countTokens(word[start..ends[0]]) > max)
+            {
+                ends.Clear();                                   // one grapheme cluster over the budget: cut between code points
+                for (int k = start; k < word.Length && ends.Count < max * 16;)
+                {
+                    k += char.IsHighSurrogate(word[k]) && k + 1 < word.Length && char.IsLowSurrogate(word[k + 1]) ? 2 : 1;
                     ends.Add(k);
                 }
             }

@@ -1,5 +1,6 @@
 using System.Text;
 using SentenceVae.Text;
+using SentenceVae.Modules;
 
 namespace SentenceVae.Tests.Text;
 
@@ -155,9 +156,10 @@ public class LosslessSegmentationTests
     }
 
     [Fact]
-    public void SmallBudgetsNeverCutInsideAGraphemeClusterOrACrLf()
+    public void SmallBudgetsNeverCutInsideAGraphemeClusterOrACrLfThatFitsTheBudget()
     {
-        // ZWJ families, keycaps, flags, skin tones, combining marks and \r\n are one text element each.
+        // ZWJ families, keycaps, flags, skin tones, combining marks and \r\n are one text element each;
+        // only an element that alone exceeds the budget is cut (between code points).
         string[] clusters = { "👨‍👩‍👧", "👩🏽‍💻", "1️⃣", "#️⃣", "🇫🇷", "👍🏽", "é", "e\u0301", "\r\n", "ก่", "🏳️‍🌈" };
         var rng = new Random(7);
         var tok = TextTokenizers.Gpt2;
@@ -171,16 +173,36 @@ public class LosslessSegmentationTests
             string text = sb.ToString();
             var pieces = splitter.Split(text);
             Assert.Equal(text, string.Concat(pieces));
-            var boundaries = new HashSet<int>(System.Globalization.StringInfo.ParseCombiningCharacters(text)) { text.Length };
+            var starts = System.Globalization.StringInfo.ParseCombiningCharacters(text);
+            var boundaries = new HashSet<int>(starts) { text.Length };
             int at = 0;
             foreach (var piece in pieces)
             {
                 at += piece.Length;
-                Assert.True(boundaries.Contains(at), $"cut inside a text element at {at} in {Show(text)}");
-                Assert.True(tok.CountTokens(piece) <= 8 || new System.Globalization.StringInfo(piece).LengthInTextElements == 1, $"piece over budget: {Show(piece)}");
+                if (!boundaries.Contains(at))
+                {
+                    int begin = starts.Last(b => b < at), end = starts.FirstOrDefault(b => b > at, text.Length);
+                    Assert.True(tok.CountTokens(text[begin..end]) > 8, $"cut inside a text element that fits the budget at {at} in {Show(text)}");
+                    Assert.False(char.IsLowSurrogate(text[at]), $"cut inside a code point at {at} in {Show(text)}");
+                }
+                Assert.True(tok.CountTokens(piece) <= 8, $"piece over budget: {Show(piece)}");
             }
             Assert.Equal(pieces, splitter.Split(RandomText.Chunks(text, rng)).ToList());
         }
+    }
+
+    [Fact]
+    public void ALetterUnderSixtyCombiningMarksIsCutBetweenCodePointsWithinTheModelsBudget()
+    {
+        // One grapheme cluster of 81 GPT-2 tokens: it used to stay whole and overflow a 64-token piece.
+        string zalgo = "z" + new string('\u0301', 60) + " and more text.";
+        var tok = TextTokenizers.Gpt2;
+        var splitter = SentenceSplitter.ForModel(new SentenceVaeConfig { MaxSeqLen = 64, VocabSize = tok.VocabSize }, tok);
+        var pieces = splitter.Split(zalgo);
+        Assert.True(tok.CountTokens(zalgo) > 64);
+        Assert.Equal(zalgo, string.Concat(pieces));
+        Assert.True(pieces.Count >= 2);
+        Assert.All(pieces, p => Assert.InRange(tok.CountTokens(p), 1, 63));
     }
 
     [Theory]
