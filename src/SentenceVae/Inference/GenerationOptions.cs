@@ -16,8 +16,11 @@ public sealed record GenerationOptions
     /// <summary>Stop a row at EOS (false: always generate MaxNewTokens, for timing).</summary>
     public bool StopAtEos { get; init; } = true;
 
-    /// <summary>True when decoding takes the most likely token.</summary>
-    public bool Greedy => Temperature <= 0;
+    /// <summary>Temperatures below this are greedy: the softmax at them is one token already, and dividing by them is not safe in float32.</summary>
+    public const double GreedyBelow = 1e-4;
+
+    /// <summary>True when decoding takes the most likely token (temperature 0, or too small to sample at, <see cref="GreedyBelow"/>).</summary>
+    public bool Greedy => Temperature < GreedyBelow;
 
     /// <summary>Checks the ranges; throws <see cref="ArgumentException"/> naming the bad option.</summary>
     public GenerationOptions Validate()

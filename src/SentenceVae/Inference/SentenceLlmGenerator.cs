@@ -15,8 +15,8 @@ public sealed record SentenceGenerationOptions
     public bool IgnoreStop { get; init; }
 }
 
-/// <summary>One generated piece of one row.</summary>
-public readonly record struct GeneratedPiece(int Row, int Index, string Text, int[] Ids);
+/// <summary>One generated piece of one row; <see cref="Failed"/>: the row's probabilities stopped being finite, it ends here (no text) and the other rows go on.</summary>
+public readonly record struct GeneratedPiece(int Row, int Index, string Text, int[] Ids, bool Failed = false);
 
 /// <summary>
 /// Sentence-by-sentence generation: prefill the prompt's pieces through the backbone (KV cache); then per
@@ -41,7 +41,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     {
         var outputs = prompts.Select(_ => new List<string>()).ToList();
         foreach (var step in Steps(prompts.Select(PromptPieces).ToList(), options, useCache))
-            foreach (var piece in step) outputs[piece.Row].Add(piece.Text);
+            foreach (var piece in step) outputs[piece.Row].Add(piece.Failed ? throw TokenGenerator.FailedRow() : piece.Text);
         return outputs;
     }
 
@@ -51,7 +51,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
 
     /// <summary>As <see cref="StreamAsync(string, SentenceGenerationOptions, CancellationToken)"/> from a prompt already cut into pieces' token ids.</summary>
     public IAsyncEnumerable<GeneratedPiece> StreamAsync(List<int[]> promptPieces, SentenceGenerationOptions options, CancellationToken cancel = default) =>
-        ThreadedStream.Run(() => Steps([promptPieces], options, useCache: true).SelectMany(step => step), "svae-sllm-generate", cancel);
+        ThreadedStream.Run(() => Steps([promptPieces], options, useCache: true).SelectMany(step => step).Select(p => p.Failed ? throw TokenGenerator.FailedRow() : p), "svae-sllm-generate", cancel);
 
     /// <summary>The tokenizer the pieces are written with.</summary>
     public ITextTokenizer Tokenizer => tokenizer;
@@ -127,18 +127,34 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
             {
                 using var scope = NewDisposeScope();
                 for (int r = 0; r < rows; r++) done[r] |= index >= Options(r).MaxPieces || halted?.Invoke(r) == true;
+                var failures = new List<GeneratedPiece>();
                 if (rowOptions.Any(o => !o.IgnoreStop) && !done.All(d => d))
                 {
-                    var stop = model.StopLogits(hidden).argmax(-1).cpu().data<long>().ToArray();
-                    for (int r = 0; r < rows; r++) done[r] |= !Options(r).IgnoreStop && stop[r] == StopHead.Stop;
+                    // The stop decision and whether the backbone's output is finite, in one transfer: a row whose
+                    // output is not finite fails here (the stop head's argmax of NaN would quietly end it).
+                    var logits = model.StopLogits(hidden);                                                   // (B, 2)
+                    var stop = stack([logits.argmax(-1), logits.isfinite().all(-1).to(ScalarType.Int64)], 1).cpu().data<long>().ToArray();
+                    for (int r = 0; r < rows; r++)
+                    {
+                        if (done[r]) continue;
+                        if (stop[2 * r + 1] == 0) { done[r] = true; failures.Add(new GeneratedPiece(r, index, "", [], Failed: true)); }
+                        else done[r] = !Options(r).IgnoreStop && stop[2 * r] == StopHead.Stop;
+                    }
                 }
-                if (done.All(d => d)) yield break;
+                if (done.All(d => d))
+                {
+                    if (failures.Count > 0) yield return failures;
+                    yield break;
+                }
                 var (memory, memoryMask) = model.DecoderMemory(hidden, previousStates, previousMask);   // (B, M, C)
                 var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask, skip: done, head: head);      // rows that ended write nothing
                 for (int r = 0; r < rows; r++)
                     if (ids[r].Length > Options(r).Tokens.MaxNewTokens) ids[r] = ids[r][..Options(r).Tokens.MaxNewTokens];
                 var emitted = Enumerable.Range(0, rows).Where(r => !done[r])
-                    .Select(r => new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r])).ToList();
+                    .Select(r => sampler.IsBroken(r) ? new GeneratedPiece(r, index, "", [], Failed: true) : new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r]))
+                    .Concat(failures).ToList();
+                for (int r = 0; r < rows; r++)
+                    if (sampler.IsBroken(r)) { done[r] = true; ids[r] = []; }                          // ends alone; its batch-mates go on
                 var (next, states, mask) = codec.EncodeWithStates(ids);                              // (B, 1, C), (B, T, C), (B, T)
                 if (model.Config.ReadPreviousPiece)
                 {

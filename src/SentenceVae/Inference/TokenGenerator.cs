@@ -16,6 +16,12 @@ public readonly record struct GeneratedToken(int Row, int Id, string Text);
 /// </summary>
 public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenizer)
 {
+    /// <summary>The id <see cref="Steps(IReadOnlyList{int[]}, IReadOnlyList{GenerationOptions}, Func{int, bool}?)"/> yields, once, for a row whose probabilities stopped being finite; the row ends there and the others go on.</summary>
+    public const int Failed = -1;
+
+    /// <summary>What a caller throws for a row that yielded <see cref="Failed"/>.</summary>
+    public static InvalidDataException FailedRow() => new("the model's next-token probabilities were not finite (NaN or inf); are its weights damaged?");
+
     /// <summary>
     /// Prompt ids as the model was trained: BOS, then the text's tokens. Trailing spaces are left out
     /// (see <see cref="TrimPrompt"/>): byte-level BPE attaches a space to the word after it, so a prompt
@@ -37,7 +43,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     public IAsyncEnumerable<GeneratedToken> StreamAsync(int[] promptIds, GenerationOptions options, CancellationToken cancel = default)
     {
         var decoder = new IncrementalDecoder(tokenizer);
-        return ThreadedStream.Run(() => Steps([promptIds], options).SelectMany(step => step.Select(t => new GeneratedToken(t.Row, t.Id, decoder.Add(t.Id)))),
+        return ThreadedStream.Run(() => Steps([promptIds], options).SelectMany(step => step.Select(t => t.Id == Failed ? throw FailedRow() : new GeneratedToken(t.Row, t.Id, decoder.Add(t.Id)))),
             "svae-generate", cancel);
     }
 
@@ -47,7 +53,8 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
         var outputs = prompts.Select(_ => new List<int>()).ToList();
         foreach (var step in Steps(prompts, options))
             foreach (var (row, id) in step)
-                if (!(options.StopAtEos && id == tokenizer.EosId)) outputs[row].Add(id);
+                if (id == Failed) throw FailedRow();
+                else if (!(options.StopAtEos && id == tokenizer.EosId)) outputs[row].Add(id);
         return outputs.Select(o => o.ToArray()).ToList();
     }
 
@@ -57,7 +64,8 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     /// <summary>
     /// The loop with options of its own for each row (<paramref name="rowOptions"/>: one for all rows or one
     /// per row): a row ends at its EOS, its <see cref="GenerationOptions.MaxNewTokens"/>, or when
-    /// <paramref name="halted"/> says so (checked before each step: cancelled, stop text, budget).
+    /// <paramref name="halted"/> says so (checked before each step: cancelled, stop text, budget), or — yielding
+    /// <see cref="Failed"/> — when its probabilities stop being finite, while the other rows go on.
     /// </summary>
     public IEnumerable<List<(int Row, int Id)>> Steps(IReadOnlyList<int[]> prompts, IReadOnlyList<GenerationOptions> rowOptions, Func<int, bool>? halted = null)
     {
@@ -124,6 +132,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
                     history[b].Add((int)ids[b]);                  // what the next step feeds this row, finished or not
                     if (window.Start(history[b].Count, start[b]) is var s && s != start[b]) { start[b] = s; prefill = true; }
                     if (done[b]) continue;
+                    if (sampler.IsBroken(b)) { emitted.Add((b, Failed)); done[b] = true; continue; }
                     emitted.Add((b, (int)ids[b]));
                     counts[b]++;
                     if (Options(b).StopAtEos && ids[b] == tokenizer.EosId) done[b] = true;

@@ -6,12 +6,16 @@ namespace SentenceVae.Inference;
 /// Chooses the next token of each row from its logits: greedy, or temperature / top-k / top-p sampling
 /// with a seeded generator. Built from one <see cref="GenerationOptions"/> shared by every row, or from
 /// one per row (a served batch), each row then drawing from its own generator — so a row samples the
-/// same tokens alone or in any batch.
+/// same tokens alone or in any batch. Sampling never sees inf or NaN: logits are shifted by their
+/// maximum before the temperature divides them (any temperature above 0 is safe; a tiny one is greedy in
+/// effect), and a row whose logits are not finite is marked broken (<see cref="IsBroken"/>: its caller ends that
+/// row alone) and takes id 0 without drawing, so its batch-mates go on unchanged.
 /// </summary>
 public sealed class TokenSampler : IDisposable
 {
     private readonly GenerationOptions[] rows;          // one entry: shared by every row
     private readonly Generator?[] generators;
+    private bool[] broken = [];
 
     /// <summary>A sampler for <paramref name="options"/> whose random numbers come from a generator on <paramref name="device"/> (seeded when options give a seed).</summary>
     public TokenSampler(GenerationOptions options, Device device) : this([options], device) { }
@@ -30,6 +34,24 @@ public sealed class TokenSampler : IDisposable
     /// <returns>(B) token ids</returns>
     public Tensor Sample(Tensor logits, IReadOnlyList<bool>? finished = null)
     {
+        using var scope = NewDisposeScope();
+        var finite = logits.isfinite().all(-1);                                        // (B)
+        if (finite.all().item<bool>()) return SampleFinite(logits, finished).MoveToOuterDisposeScope();
+        // Some row is broken: it takes id 0 without drawing; every other row draws as it would have.
+        var rowsFinite = finite.cpu().data<bool>().ToArray();
+        if (broken.Length < rowsFinite.Length) Array.Resize(ref broken, rowsFinite.Length);
+        for (int r = 0; r < rowsFinite.Length; r++) broken[r] |= !rowsFinite[r];
+        var ids = Enumerable.Range(0, rowsFinite.Length).Select(r => !rowsFinite[r] ? zeros(1, dtype: ScalarType.Int64, device: logits.device)
+            : finished?[r] == true ? logits.narrow(0, r, 1).argmax(-1)
+            : Sample(logits.narrow(0, r, 1), rows[rows.Length == 1 ? 0 : r], generators[rows.Length == 1 ? 0 : r])).ToList();
+        return cat(ids, 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>True once row <paramref name="row"/>'s logits were not finite; its ids mean nothing and its caller ends it.</summary>
+    public bool IsBroken(int row) => row < broken.Length && broken[row];
+
+    private Tensor SampleFinite(Tensor logits, IReadOnlyList<bool>? finished)
+    {
         if (rows.Length == 1) return Sample(logits, rows[0], generators[0]);
         if (logits.shape[0] != rows.Length) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Length} rows of options");
         if (rows.All(o => o.Greedy)) return logits.argmax(-1);
@@ -40,7 +62,9 @@ public sealed class TokenSampler : IDisposable
     private static Tensor Sample(Tensor logits, GenerationOptions options, Generator? generator)
     {
         if (options.Greedy) return logits.argmax(-1);
-        var scaled = logits.to(ScalarType.Float32) / options.Temperature;          // (B, V)
+        var shifted = logits.to(ScalarType.Float32);
+        shifted = shifted - shifted.max(-1, keepdim: true).values;                       // ≤ 0, the best token at 0
+        var scaled = shifted / options.Temperature;                                       // (B, V); −inf at worst, never NaN
         if (options.TopK > 0 && options.TopK < scaled.shape[1])
         {
             var kth = scaled.topk(options.TopK, dim: -1).values.narrow(1, options.TopK - 1, 1);   // (B, 1)

@@ -45,6 +45,10 @@ public abstract class ServedModel : IDisposable
         };
     }
 
+    /// <summary>What a row whose probabilities stopped being finite ends with (its batch-mates go on).</summary>
+    private protected ServingException RowFailed() =>
+        new(ServingError.ModelFault, $"model '{Name}' could not continue this request: its next-token probabilities were not finite", null, "model_error");
+
     /// <summary>Reads the prompt, checks it and the budget against the positions; throws <see cref="ServingException"/>.</summary>
     internal abstract ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel);
 

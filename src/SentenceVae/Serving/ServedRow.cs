@@ -51,5 +51,11 @@ internal sealed class ServedRow(CompletionRequest request, ServedModel model, ob
         updates.Writer.TryComplete();
     }
 
-    public void Fail(Exception error) => updates.Writer.TryComplete(error);
+    /// <summary>Ends the row with an error its caller sees (a row already finished keeps its ending).</summary>
+    public void Fail(Exception error)
+    {
+        if (Finish is not null) return;
+        Finish = FinishReason.Stop;           // halted: the loop writes nothing more for it
+        updates.Writer.TryComplete(error);
+    }
 }

@@ -68,6 +68,7 @@ public sealed class ServedSentenceLlm : ServedModel
             foreach (var piece in step)
             {
                 var row = batch[piece.Row];
+                if (piece.Failed) { row.Fail(RowFailed()); continue; }
                 int room = row.MaxTokens - row.Tokens;
                 if (piece.Ids.Length > room) row.Add(Tokenizer.Decode(piece.Ids[..room]), room);   // the last piece, cut to max_tokens
                 else row.Add(piece.Text, piece.Ids.Length);

@@ -53,7 +53,8 @@ public sealed class ServedTokenModel : ServedModel
         foreach (var step in generator.Steps(batch.Select(r => (int[])r.Prompt).ToList(), options, row => batch[row].Halted))
             foreach (var (row, id) in step)
             {
-                if (id == Tokenizer.EosId) batch[row].End(FinishReason.Stop);
+                if (id == TokenGenerator.Failed) batch[row].Fail(RowFailed());
+                else if (id == Tokenizer.EosId) batch[row].End(FinishReason.Stop);
                 else batch[row].Add(decoders[row].Add(id), 1);
             }
         foreach (var row in batch) row.End(FinishReason.Length);

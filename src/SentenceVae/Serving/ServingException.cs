@@ -9,6 +9,8 @@ public enum ServingError
     ModelNotFound,
     /// <summary>The queue is full; try again later; HTTP 503.</summary>
     Busy,
+    /// <summary>The model failed on this request alone (e.g. its probabilities were not finite); HTTP 500, the other requests go on.</summary>
+    ModelFault,
 }
 
 /// <summary>A request the service refuses, with the option at fault (<see cref="Param"/>) and a machine-readable <see cref="Code"/>.</summary>

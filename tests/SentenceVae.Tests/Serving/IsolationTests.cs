@@ -1,0 +1,134 @@
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Serving;
+using SentenceVae.Tests.Inference;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Tests.Serving;
+
+/// <summary>One request's failure costs that request alone: its batch-mates write what they write alone.</summary>
+public class IsolationTests
+{
+    /// <summary>A served model whose embedding job holds the worker until released, so the requests sent meanwhile wait and then run as one batch.</summary>
+    private sealed class Gate(ITextTokenizer tokenizer) : ServedModel("gate", tokenizer)
+    {
+        public readonly ManualResetEventSlim Open = new();
+        public override string Kind => "gate";
+        public override int MaxPositions => 1;
+        public override bool CanEmbed => true;
+        internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => throw new NotSupportedException();
+        internal override bool Fits(IReadOnlyList<ServedRow> batch, ServedRow candidate) => false;
+        internal override void Run(IReadOnlyList<ServedRow> batch) => throw new NotSupportedException();
+        internal override EmbeddingResult Embed(IReadOnlyList<string> inputs)
+        {
+            Open.Wait();
+            return new EmbeddingResult([[0f]], 0);
+        }
+        public override void Dispose() => Open.Dispose();
+    }
+
+    /// <summary>Runs <paramref name="requests"/> as one batch behind the gate; each outcome is its text or its exception.</summary>
+    private static async Task<List<(string? Text, Exception? Error)>> OneBatch(GenerationService service, Gate gate, IReadOnlyList<CompletionRequest> requests)
+    {
+        int before = service.Statistics.Batches;
+        var held = service.EmbedAsync("gate", ["x"]);
+        var runs = requests.Select(r => service.CompleteAsync(r)).ToList();      // queued while the gate holds the worker
+        gate.Open.Set();
+        await held;
+        var outcomes = new List<(string?, Exception?)>();
+        foreach (var run in runs)
+        {
+            try { outcomes.Add(((await run).Text, null)); }
+            catch (Exception e) { outcomes.Add((null, e)); }
+        }
+        gate.Open.Reset();
+        Assert.Equal(before + 1, service.Statistics.Batches);                      // they really shared one batch
+        return outcomes;
+    }
+
+    private static ServedModel Poisoned(string kind, int fromPosition)
+    {
+        var tok = TextTokenizers.Compact;
+        if (kind == "opt")
+        {
+            var lm = TokenGeneratorTests.TinyCompactLm(11);
+            Poison(lm, "embed_positions.weight", fromPosition);
+            return new ServedTokenModel("lm", lm, tok);
+        }
+        manual_seed(12);
+        var svae = new SentenceVaeConfig { HiddenSize = 32, NumAttentionHeads = 4, VocabSize = tok.VocabSize, BosId = tok.BosId, EosId = tok.EosId, PadId = tok.PadId, MaxSeqLen = 24, Dropout = 0 };
+        var sllm = new SentenceLlm(new SentenceLlmConfig
+        {
+            Svae = svae,
+            Backbone = new OptConfig { VocabSize = tok.VocabSize, HiddenSize = 32, NumHiddenLayers = 1, FfnDim = 64, NumAttentionHeads = 4, MaxPositionEmbeddings = 64, Dropout = 0 },
+        });
+        sllm.eval();
+        Poison(sllm, "llm_pe.weight", fromPosition);
+        return new ServedSentenceLlm("sllm", sllm, tok);
+    }
+
+    /// <summary>NaN in every position embedding from <paramref name="fromPosition"/> on (OPT's table is offset by 2): only a row that reaches that far breaks.</summary>
+    private static void Poison(nn.Module model, string name, int fromPosition)
+    {
+        var table = model.named_parameters().Single(p => p.name.EndsWith(name)).parameter;
+        using var noGrad = no_grad();
+        table.narrow(0, fromPosition + 2, table.shape[0] - fromPosition - 2).fill_(float.NaN);
+    }
+
+    [Theory]
+    [InlineData("opt", 40)]
+    [InlineData("sentence_llm", 16)]
+    public async Task ARowWhoseProbabilitiesAreNotFiniteEndsAloneAndItsBatchMatesWriteWhatTheyWriteAlone(string kind, int poisonedFrom)
+    {
+        var tok = TextTokenizers.Compact;
+        using var service = new GenerationService();
+        var gate = new Gate(tok);
+        service.Add(gate);
+        var model = Poisoned(kind, poisonedFrom);
+        service.Add(model);
+        string longPrompt = string.Concat(Enumerable.Repeat("It rained. ", kind == "opt" ? 15 : 24));       // reaches the poisoned positions (token or piece)
+        var shortPrompts = new[] { "Emma was handsome.", "Call me Ishmael.", "She smiled." };
+        CompletionRequest Request(string prompt, double temperature = 0) => new() { Model = model.Name, Prompt = prompt, MaxTokens = 8, Temperature = temperature, Seed = 5 };
+        var alone = new List<string>();
+        foreach (var p in shortPrompts) alone.Add((await service.CompleteAsync(Request(p))).Text);
+        var sampledAlone = (await service.CompleteAsync(Request(shortPrompts[0], 0.9))).Text;
+
+        var outcomes = await OneBatch(service, gate, [Request(shortPrompts[0]), Request(longPrompt), Request(shortPrompts[1]), Request(shortPrompts[0], 0.9), Request(shortPrompts[2])]);
+        var failure = Assert.IsType<ServingException>(outcomes[1].Error);
+        Assert.Equal(ServingError.ModelFault, failure.Error);
+        Assert.Contains("not finite", failure.Message);
+        Assert.Equal([alone[0], alone[1], sampledAlone, alone[2]], new[] { outcomes[0], outcomes[2], outcomes[3], outcomes[4] }.Select(o => o.Text ?? o.Error!.Message));
+    }
+
+    [Theory]
+    [InlineData("opt")]
+    [InlineData("sentence_llm")]
+    public async Task ATemperatureTooSmallToDivideByIsGreedyAndHurtsNoOne(string kind)
+    {
+        var tok = TextTokenizers.Compact;
+        using var service = new GenerationService();
+        var gate = new Gate(tok);
+        service.Add(gate);
+        var model = Poisoned(kind, 60);                                         // nothing here reaches position 60
+        service.Add(model);
+        var prompts = new[] { "Emma was handsome.", "Call me Ishmael.", "She smiled at him." };
+        CompletionRequest Request(string prompt, double temperature) => new() { Model = model.Name, Prompt = prompt, MaxTokens = 8, Temperature = temperature };
+        var greedy = new List<string>();
+        foreach (var p in prompts) greedy.Add((await service.CompleteAsync(Request(p, 0))).Text);
+        var outcomes = await OneBatch(service, gate, [Request(prompts[0], 0), Request(prompts[1], 1e-40), Request(prompts[2], 0), Request(prompts[0], 1e-300)]);
+        Assert.Equal([greedy[0], greedy[1], greedy[2], greedy[0]], outcomes.Select(o => o.Text ?? o.Error!.ToString()));
+    }
+
+    [Fact]
+    public void SamplingNeverSeesInfOrNaNWhateverTheTemperature()
+    {
+        using var sampler = new TokenSampler([new GenerationOptions { Temperature = 1e-3, Seed = 1 }, new GenerationOptions { Temperature = 0.7, Seed = 2 }], CPU);
+        var logits = tensor(new float[] { 1e30f, -1e30f, 3f, 2f, float.NaN, 1f, 0f, -1f }, new long[] { 2, 4 });
+        var ids = sampler.Sample(logits).data<long>().ToArray();
+        Assert.Equal(0, ids[0]);                        // small temperature (1e30 / 1e-3 overflows float32): the best token, no inf
+        Assert.False(sampler.IsBroken(0));
+        Assert.True(sampler.IsBroken(1));               // NaN logits: that row is marked broken, nothing thrown
+        Assert.Equal(0, ids[1]);
+    }
+}
