@@ -18,9 +18,19 @@ internal static class OpenAiJson
     public static string? String(JsonElement body, string name) => Field(body, name) switch
     {
         null => null,
-        { ValueKind: JsonValueKind.String } v => v.GetString(),
+        { ValueKind: JsonValueKind.String } v => Text(v, name),
         _ => throw Bad($"{name} must be a string", name),
     };
+
+    /// <summary>A JSON string's text; one that is not valid UTF-16 (a lone surrogate escape such as "\ud800") is the client's mistake, named.</summary>
+    public static string Text(JsonElement value, string param)
+    {
+        try { return value.GetString()!; }
+        catch (InvalidOperationException) { throw Bad($"{param} is not valid text (it holds a lone UTF-16 surrogate)", param); }
+    }
+
+    /// <summary>The roles a chat message may have.</summary>
+    public static readonly string[] Roles = ["system", "developer", "user", "assistant", "tool"];
 
     public static double? Number(JsonElement body, string name) => Field(body, name) switch
     {
@@ -55,8 +65,8 @@ internal static class OpenAiJson
     public static List<string> Strings(JsonElement body, string name) => Field(body, name) switch
     {
         null => [],
-        { ValueKind: JsonValueKind.String } v => [v.GetString()!],
-        { ValueKind: JsonValueKind.Array } a when a.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String) => a.EnumerateArray().Select(e => e.GetString()!).ToList(),
+        { ValueKind: JsonValueKind.String } v => [Text(v, name)],
+        { ValueKind: JsonValueKind.Array } a when a.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String) => a.EnumerateArray().Select((e, i) => Text(e, $"{name}[{i}]")).ToList(),
         _ => throw Bad($"{name} must be a string or an array of strings", name),
     };
 
@@ -95,10 +105,11 @@ internal static class OpenAiJson
             string at = $"messages[{i++}]";
             if (message.ValueKind != JsonValueKind.Object) throw Bad($"{at} must be an object", at);
             string role = String(message, "role") ?? throw Bad($"{at}.role is required", $"{at}.role");
+            if (!Roles.Contains(role)) throw Bad($"{at}.role must be one of {string.Join(", ", Roles)} (is '{role}')", $"{at}.role");
             string text = Field(message, "content") switch
             {
                 null => "",
-                { ValueKind: JsonValueKind.String } s => s.GetString()!,
+                { ValueKind: JsonValueKind.String } s => Text(s, $"{at}.content"),
                 { ValueKind: JsonValueKind.Array } parts => string.Concat(parts.EnumerateArray().Select(p =>
                     p.ValueKind == JsonValueKind.Object && String(p, "type") == "text" ? String(p, "text") ?? ""
                     : throw Bad($"{at}.content: only text parts can be read by these models", $"{at}.content"))),

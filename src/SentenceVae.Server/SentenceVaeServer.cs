@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
@@ -32,6 +33,8 @@ public sealed record ServerOptions
     internal Task LoadAfter { get; init; } = Task.CompletedTask;
     /// <summary>Device of the models (CPU unless given).</summary>
     public TorchSharp.torch.Device? Device { get; init; }
+    /// <summary>Where the server logs (request lines, faults with their details); none unless given.</summary>
+    public Action<ILoggingBuilder>? Logging { get; init; }
 }
 
 /// <summary>
@@ -49,6 +52,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     private readonly ServerOptions options;
     private readonly TaskCompletionSource loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DateTimeOffset started = DateTimeOffset.UtcNow;
+    private readonly ILogger log;
 
     private SentenceVaeServer(ServerOptions options)
     {
@@ -56,6 +60,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         Service = new GenerationService(options.Service);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        options.Logging?.Invoke(builder.Logging);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
@@ -63,6 +68,8 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             else k.Listen(IPAddress.Parse(options.Host), options.Port);
         });
         app = builder.Build();
+        log = app.Logger;
+        app.UseStatusCodePages(RouteError);
         app.Use(Guard);
         app.MapGet("/", Playground);
         app.MapGet("/health", Health);
@@ -132,22 +139,56 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
         catch (Exception e) when (!ctx.Response.HasStarted)
         {
-            var (status, type, param, code, message) = e switch
-            {
-                ServingException { Error: ServingError.ModelNotFound } s => (404, "invalid_request_error", s.Param, s.Code, s.Message),
-                ServingException { Error: ServingError.Busy } s => (503, "server_error", s.Param, s.Code, s.Message),
-                ServingException s => (400, "invalid_request_error", s.Param, s.Code, s.Message),
-                BadHttpRequestException { StatusCode: 413 } => (413, "invalid_request_error", null, "request_too_large",
-                    $"the request body is larger than {options.MaxRequestBodyBytes} bytes"),
-                BadHttpRequestException b => (b.StatusCode, "invalid_request_error", null, null, b.Message),
-                JsonException j => (400, "invalid_request_error", null, "invalid_json", $"the body is not valid JSON: {j.Message}"),
-                NotReadyException => (503, "server_error", null, "loading", "the models are still loading; try again shortly"),
-                _ => (500, "server_error", null, null, $"internal error: {e.GetType().Name}: {e.Message}"),
-            };
-            if (status == 503) ctx.Response.Headers.RetryAfter = "1";
-            await Write(ctx, status, Error(message, type, param, code));
+            var error = ErrorFor(e, ctx.TraceIdentifier, options.MaxRequestBodyBytes);
+            if (error.Status == 500) log.LogError(e, "request {RequestId} {Method} {Path} failed", ctx.TraceIdentifier, ctx.Request.Method, ctx.Request.Path);
+            if (error.Status == 503) ctx.Response.Headers.RetryAfter = "1";
+            await Write(ctx, error.Status, error.Body);
         }
-        catch (Exception) { ctx.Abort(); }     // the response had begun (a stream): end it
+        catch (Exception e)
+        {
+            log.LogError(e, "request {RequestId} {Method} {Path} failed after its response began", ctx.TraceIdentifier, ctx.Request.Method, ctx.Request.Path);
+            ctx.Abort();                       // the response had begun (a stream): end it
+        }
+    }
+
+    /// <summary>
+    /// The status and OpenAI-shaped body for an exception: the client's mistakes (400/404/413) and a busy
+    /// or loading server (503) say what is wrong; anything else is 500 with a generic message and the
+    /// request id — its type, message and stack stay in the server log.
+    /// </summary>
+    internal static (int Status, object Body) ErrorFor(Exception e, string requestId, long maxBodyBytes)
+    {
+        var (status, type, param, code, message) = e switch
+        {
+            ServingException { Error: ServingError.ModelNotFound } s => (404, "invalid_request_error", s.Param, s.Code, s.Message),
+            ServingException { Error: ServingError.Busy } s => (503, "server_error", s.Param, s.Code, s.Message),
+            ServingException { Error: ServingError.ModelFault } s => (500, "server_error", s.Param, s.Code, $"{s.Message} (request {requestId})"),
+            ServingException s => (400, "invalid_request_error", s.Param, s.Code, s.Message),
+            BadHttpRequestException { StatusCode: 413 } => (413, "invalid_request_error", null, "request_too_large",
+                $"the request body is larger than {maxBodyBytes} bytes"),
+            BadHttpRequestException b => (b.StatusCode, "invalid_request_error", null, null, "the request could not be read (malformed HTTP or an incomplete body)"),
+            JsonException j => (400, "invalid_request_error", null, "invalid_json", $"the body is not valid JSON ({Where(j)})"),
+            NotReadyException => (503, "server_error", null, "loading", "the models are still loading; try again shortly"),
+            _ => (500, "server_error", (string?)null, (string?)null, $"the server failed on this request; the server log has the details under request id {requestId}"),
+        };
+        return (status, Error(message, type, param, code));
+    }
+
+    private static string Where(JsonException j) => j.LineNumber is long line ? $"line {line + 1}, byte {j.BytePositionInLine + 1}" : "not JSON";
+
+    // A route that answers with a bare status (unknown path 404, wrong method 405, …) answers in OpenAI's shape too.
+    private static Task RouteError(StatusCodeContext status)
+    {
+        var ctx = status.HttpContext;
+        int code = ctx.Response.StatusCode;
+        string message = code switch
+        {
+            404 => $"no route {ctx.Request.Path}; the API is under /v1 (models, completions, chat/completions, embeddings)",
+            405 => $"{ctx.Request.Method} is not allowed on {ctx.Request.Path}",
+            413 => "the request body is too large",
+            _ => $"HTTP {code}",
+        };
+        return Write(ctx, code, Error(message, code >= 500 ? "server_error" : "invalid_request_error", null, code == 404 ? "not_found" : null));
     }
 
     private sealed class NotReadyException : Exception;
@@ -219,11 +260,23 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             ? new { index = 0, delta = first ? new { role = "assistant", content = text } : (object)new { content = text }, logprobs = (object?)null, finish_reason = finish }
             : new { index = 0, text, logprobs = (object?)null, finish_reason = finish };
         // One event per update (piece or token); svae_tokens: the text tokens it holds (for live tokens/s).
-        await foreach (var update in stream.ReadAllAsync(ctx.RequestAborted))
+        // A request that fails once its stream has begun gets an error event (OpenAI's shape) and the stream ends.
+        try
         {
-            if (update.Text.Length == 0 && update.Tokens == 0) continue;
-            await Event(ctx, new { id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice(update.Text, null) }, svae_tokens = update.Tokens });
-            first = false;
+            await foreach (var update in stream.ReadAllAsync(ctx.RequestAborted))
+            {
+                if (update.Text.Length == 0 && update.Tokens == 0) continue;
+                await Event(ctx, new { id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice(update.Text, null) }, svae_tokens = update.Tokens });
+                first = false;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
+        {
+            var error = ErrorFor(e, ctx.TraceIdentifier, options.MaxRequestBodyBytes);
+            if (error.Status == 500) log.LogError(e, "request {RequestId} failed while streaming", ctx.TraceIdentifier);
+            await Event(ctx, error.Body);
+            await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
+            return;
         }
         await Event(ctx, new
         {

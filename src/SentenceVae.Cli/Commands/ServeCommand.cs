@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.CommandLine;
 using System.Text.Json;
 using SentenceVae.Server;
@@ -36,6 +37,7 @@ internal static class ServeCommand
             {
                 Models = parse.GetValue(models)!, Host = parse.GetValue(host)!, Port = p, Device = LmCommand.ParseDevice(parse.GetValue(device)!),
                 Service = Limits(parse.GetValue(maxBatch), parse.GetValue(queue)),
+                Logging = logging => logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; }),
             };
             await using var server = Create(options);
             try { await server.StartAsync(cancel); }

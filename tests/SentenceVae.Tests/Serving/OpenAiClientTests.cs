@@ -122,7 +122,37 @@ public class OpenAiClientTests(ServerFixture server)
         { "v1/embeddings", "{\"model\":\"lm-256\",\"input\":\"x\"}", 400, "model", "no Sentence Encoder" },
         { "v1/embeddings", "{\"model\":\"sllm-256-e2e\",\"input\":[1,2]}", 400, "input", "string" },
         { "v1/embeddings", "{\"model\":\"sllm-256-e2e\",\"input\":\"x\",\"encoding_format\":\"hex\"}", 400, "encoding_format", "float or base64" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"\\ud800\"}", 400, "prompt", "lone UTF-16 surrogate" },
+        { "v1/completions", "{\"model\":\"lm-256\",\"prompt\":\"x\",\"stop\":[\"a\",\"\\udc00\"]}", 400, "stop[1]", "lone UTF-16 surrogate" },
+        { "v1/chat/completions", "{\"model\":\"lm-256\",\"messages\":[{\"role\":\"\",\"content\":\"hi\"}]}", 400, "messages[0].role", "must be one of" },
+        { "v1/chat/completions", "{\"model\":\"lm-256\",\"messages\":[{\"role\":\"user\",\"content\":\"\\ud800x\"}]}", 400, "messages[0].content", "lone UTF-16 surrogate" },
+        { "v1/embeddings", "{\"model\":\"sllm-256-e2e\",\"input\":[\"ok\",\"\\udfff\"]}", 400, "input[1]", "lone UTF-16 surrogate" },
     };
+
+    [Theory]
+    [InlineData("GET", "v1/completions", 405)]
+    [InlineData("PUT", "v1/embeddings", 405)]
+    [InlineData("GET", "v2/models", 404)]
+    [InlineData("POST", "nothing/here", 404)]
+    public async Task RouteLevelErrorsHaveTheOpenAiErrorBody(string method, string path, int status)
+    {
+        using var response = await server.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = method == "GET" ? null : new StringContent("{}") });
+        Assert.Equal(status, (int)response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Contains(path, json.RootElement.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal("invalid_request_error", json.RootElement.GetProperty("error").GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public void AServerFaultIsAGeneric500WithTheRequestIdAndNoInternals()
+    {
+        var fault = new InvalidOperationException("Cannot read /home/someone/.nuget/packages/x at 0x7f3a (C++ frame)");
+        var (status, body) = SentenceVae.Server.SentenceVaeServer.ErrorFor(fault, "req-42", 1 << 20);
+        Assert.Equal(500, status);
+        string text = JsonSerializer.Serialize(body);
+        Assert.Contains("req-42", text);
+        foreach (var leak in new[] { "InvalidOperationException", "/home", "0x7f3a", "frame", "Exception" }) Assert.DoesNotContain(leak, text);
+    }
 
     [Theory]
     [MemberData(nameof(BadRequests))]
@@ -156,8 +186,12 @@ public class OpenAiClientTests(ServerFixture server)
     [Fact]
     public async Task AnOversizedBodyIs413()
     {
+        // Expect: 100-continue lets the server refuse by Content-Length before the client sends the body, so the
+        // client always reads the 413 (without it, the server may close while 2 MB are still on their way).
         var body = "{\"model\":\"lm-256\",\"prompt\":\"" + new string('a', 2 << 20) + "\"}";
-        using var response = await Post("v1/completions", body);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.ExpectContinue = true;
+        using var response = await server.Http.SendAsync(request);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Equal("request_too_large", JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("code").GetString());
     }
