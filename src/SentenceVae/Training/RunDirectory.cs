@@ -122,7 +122,7 @@ internal sealed class RunDirectory(string path)
 
     public static string WriteAtomically(string path, string text)
     {
-        string tmp = path + ".tmp";
+        string tmp = path + $".tmp-{Environment.ProcessId}";
         File.WriteAllText(tmp, text);
         File.Move(tmp, path, overwrite: true);
         return path;

@@ -17,6 +17,7 @@ public sealed class Trainer : IDisposable
 {
     private readonly TrainConfig config;
     private readonly RunDirectory run;
+    private readonly RunLock runLock;
     private readonly ITrainingTask task;
     private readonly AdamW optimizer;
     private readonly List<(string Name, Parameter Param)> parameters;
@@ -27,7 +28,53 @@ public sealed class Trainer : IDisposable
     /// <summary>Starts a new run in <paramref name="runDir"/> (which must not hold checkpoints), or continues the one there.</summary>
     public Trainer(TrainConfig? config, string runDir, bool resume, Func<TrainConfig, ITrainingTask> createTask, Action<TrainProgress>? report = null)
     {
-        run = new RunDirectory(runDir);
+        if (resume && !File.Exists(Path.Combine(runDir, RunDirectory.ConfigFile)))
+            throw new FileNotFoundException($"{runDir}: nothing to resume ({RunDirectory.ConfigFile} missing)", Path.Combine(runDir, RunDirectory.ConfigFile));
+        runLock = RunLock.Acquire(runDir);           // one trainer per run directory, before anything in it is read or written
+        try { (run, this.config) = Open(config, runDir, resume); }
+        catch { runLock.Dispose(); throw; }
+        this.report = report ?? (_ => { });
+        try
+        {
+            set_num_threads(this.config.Threads);
+            manual_seed(this.config.Seed);
+            task = createTask(this.config);
+            task.Model.train();
+
+            // Tied weights appear under two names but are one tensor: optimise it once.
+            parameters = task.Model.named_parameters().Where(p => p.parameter.requires_grad)
+                .DistinctBy(p => Checkpoints.StateDicts.StorageKey(p.parameter)).Select(p => (p.name, p.parameter)).ToList();
+            var decay = parameters.Where(p => p.Param.dim() >= 2).Select(p => p.Param).ToList();
+            var noDecay = parameters.Where(p => p.Param.dim() < 2).Select(p => p.Param).ToList();
+            optimizer = optim.AdamW(new[]
+            {
+                new AdamW.ParamGroup(decay, new AdamW.Options { LearningRate = this.config.LearningRate, beta1 = this.config.Beta1, beta2 = this.config.Beta2, weight_decay = this.config.WeightDecay }),
+                new AdamW.ParamGroup(noDecay, new AdamW.Options { LearningRate = this.config.LearningRate, beta1 = this.config.Beta1, beta2 = this.config.Beta2, weight_decay = 0.0 }),
+            }, this.config.LearningRate);
+
+            if (this.config.EmaDecay is not null)
+                ema = parameters.ToDictionary(p => p.Name, p => p.Param.detach().clone().DetachFromDisposeScope());
+
+            state = new TrainState(0, 0, 0, 0, 0, null, "");
+            if (resume && run.LatestCheckpoint is not null)
+            {
+                state = run.Load(task.Model, optimizer, ema, warning => this.report(Progress(null, 0, null, warning)));
+                using var rng = tensor(Convert.FromBase64String(state.RngState));
+                random.set_rng_state(rng);
+                run.TruncateMetricsAfter(state.Step);
+                this.report(Progress(null, 0, null, $"resumed at step {state.Step} (epoch {state.Epoch}, batch {state.Index})"));
+            }
+        }
+        catch
+        {
+            runLock.Dispose();                        // a run that could not start leaves the directory free
+            throw;
+        }
+    }
+
+    private static (RunDirectory, TrainConfig) Open(TrainConfig? config, string runDir, bool resume)
+    {
+        var run = new RunDirectory(runDir);
         string savedConfig = Path.Combine(runDir, RunDirectory.ConfigFile);
         if (resume)
         {
@@ -39,47 +86,14 @@ public sealed class Trainer : IDisposable
                 throw new InvalidDataException($"{savedConfig} was edited since the last checkpoint ({string.Join(", ", edited)}); only max_steps, max_minutes and threads may change on resume (use the CLI options)");
             if (config is not null && ChangedKeys(saved, config) is { Count: > 0 } changed)
                 throw new InvalidDataException($"{runDir} was started with a different config ({string.Join(", ", changed)}); resume without --config, or start a new run");
-            this.config = config ?? saved;
             if (config is not null) config.Save(savedConfig);
+            return (run, config ?? saved);
         }
-        else
-        {
-            this.config = (config ?? throw new ArgumentNullException(nameof(config))).Validate();
-            if (run.LatestCheckpoint is not null) throw new InvalidDataException($"{runDir} already holds a run; use --resume to continue it, or choose another --out");
-            Directory.CreateDirectory(runDir);
-            if (File.Exists(run.Metrics)) File.Delete(run.Metrics);
-            this.config.Save(savedConfig);
-        }
-        this.report = report ?? (_ => { });
-
-        set_num_threads(this.config.Threads);
-        manual_seed(this.config.Seed);
-        task = createTask(this.config);
-        task.Model.train();
-
-        // Tied weights appear under two names but are one tensor: optimise it once.
-        parameters = task.Model.named_parameters().Where(p => p.parameter.requires_grad)
-            .DistinctBy(p => Checkpoints.StateDicts.StorageKey(p.parameter)).Select(p => (p.name, p.parameter)).ToList();
-        var decay = parameters.Where(p => p.Param.dim() >= 2).Select(p => p.Param).ToList();
-        var noDecay = parameters.Where(p => p.Param.dim() < 2).Select(p => p.Param).ToList();
-        optimizer = optim.AdamW(new[]
-        {
-            new AdamW.ParamGroup(decay, new AdamW.Options { LearningRate = this.config.LearningRate, beta1 = this.config.Beta1, beta2 = this.config.Beta2, weight_decay = this.config.WeightDecay }),
-            new AdamW.ParamGroup(noDecay, new AdamW.Options { LearningRate = this.config.LearningRate, beta1 = this.config.Beta1, beta2 = this.config.Beta2, weight_decay = 0.0 }),
-        }, this.config.LearningRate);
-
-        if (this.config.EmaDecay is not null)
-            ema = parameters.ToDictionary(p => p.Name, p => p.Param.detach().clone().DetachFromDisposeScope());
-
-        state = new TrainState(0, 0, 0, 0, 0, null, "");
-        if (resume && run.LatestCheckpoint is not null)
-        {
-            state = run.Load(task.Model, optimizer, ema, warning => this.report(Progress(null, 0, null, warning)));
-            using var rng = tensor(Convert.FromBase64String(state.RngState));
-            random.set_rng_state(rng);
-            run.TruncateMetricsAfter(state.Step);
-            this.report(Progress(null, 0, null, $"resumed at step {state.Step} (epoch {state.Epoch}, batch {state.Index})"));
-        }
+        config = (config ?? throw new ArgumentNullException(nameof(config))).Validate();
+        if (run.LatestCheckpoint is not null) throw new InvalidDataException($"{runDir} already holds a run; use --resume to continue it, or choose another --out");
+        if (File.Exists(run.Metrics)) File.Delete(run.Metrics);
+        config.Save(savedConfig);
+        return (run, config);
     }
 
     /// <summary>The run's config (as saved in the run directory).</summary>
@@ -213,7 +227,7 @@ public sealed class Trainer : IDisposable
 
     private sealed class Restore(Action action) : IDisposable
     {
-        /// <summary>Frees the optimizer, the EMA copy and the task.</summary>
+        /// <summary>Frees the optimizer, the EMA copy and the task, and releases the run directory.</summary>
         public void Dispose() => action();
     }
 
@@ -234,11 +248,12 @@ public sealed class Trainer : IDisposable
             state.TokensSeen, TimeSpan.FromSeconds(state.ElapsedSeconds), state.Step == 0 ? null : TimeSpan.FromSeconds(Math.Max(0, remaining)), val, message);
     }
 
-    /// <summary>Frees the optimizer, the EMA copy and the task.</summary>
+    /// <summary>Frees the optimizer, the EMA copy and the task, and releases the run directory.</summary>
     public void Dispose()
     {
         optimizer.Dispose();
         if (ema is not null) foreach (var t in ema.Values) t.Dispose();
         task.Dispose();
+        runLock.Dispose();
     }
 }

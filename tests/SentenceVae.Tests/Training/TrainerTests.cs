@@ -109,6 +109,28 @@ public class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void ASecondTrainerOfTheSameRunIsRefusedNamingTheHolderUntilTheFirstEnds()
+    {
+        string run = Path.Combine(dir, "locked");
+        using (var first = new Trainer(TinyVae(20), run, false, Factory))
+        {
+            first.Train(pauseAt: 5);
+            string metrics = File.ReadAllText(Path.Combine(run, "metrics.csv")), config = File.ReadAllText(Path.Combine(run, "train_config.json"));
+            foreach (bool resume in new[] { false, true })
+            {
+                var e = Assert.Throws<IOException>(() => new Trainer(resume ? null : TinyVae(20), run, resume, Factory));
+                Assert.Contains($"process {Environment.ProcessId}", e.Message);
+                Assert.Contains(".lock", e.Message);
+            }
+            Assert.Equal(metrics, File.ReadAllText(Path.Combine(run, "metrics.csv")));       // the refused trainers touched nothing
+            Assert.Equal(config, File.ReadAllText(Path.Combine(run, "train_config.json")));
+        }
+        // Released when the first ends (the lock file stays and is taken over).
+        using var resumed = new Trainer(null, run, resume: true, Factory);
+        Assert.Equal(5, resumed.State.Step);
+    }
+
+    [Fact]
     public void AnEditedRunConfigIsRefusedNamingTheChangedKeys()
     {
         string run = Path.Combine(dir, "edited");
