@@ -12,11 +12,37 @@ public static class ModelDirectory
     /// <summary>A SentenceVAE alone.</summary>
     public const string SentenceVae = "sentence_vae";
 
+    /// <summary>
+    /// Checks a model directory before anything in it is opened: a loop of symbolic links, a missing
+    /// directory, and a file that is empty or not a regular file (a FIFO or a device would block or never
+    /// end: its size reads 0) are each one line naming the path.
+    /// </summary>
+    public static void Check(string directory)
+    {
+        try { if (new DirectoryInfo(directory).LinkTarget is not null) Directory.ResolveLinkTarget(directory, returnFinalTarget: true); }
+        catch (IOException) { throw new InvalidDataException($"{directory}: a loop of symbolic links (or a link that cannot be followed)"); }
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such model directory");
+        foreach (var file in new DirectoryInfo(directory).EnumerateFiles())
+        {
+            long length;
+            try { length = file.Length; }
+            catch (IOException) { throw new InvalidDataException($"{file.FullName}: cannot be read (a broken or looping symbolic link?)"); }
+            if (length == 0) throw new InvalidDataException($"{Path.Combine(directory, file.Name)}: empty or not a regular file (a FIFO or a device?); refusing to read it");
+        }
+    }
+
+    /// <summary><see cref="Check"/>, then <paramref name="load"/>.</summary>
+    public static T CheckThen<T>(string directory, Func<T> load)
+    {
+        Check(directory);
+        return load();
+    }
+
     /// <summary>The config's <c>model_type</c> ("opt", "sentence_llm", "sentence_vae", …); one line naming the file when the directory or its config is missing or unreadable.</summary>
     public static string Kind(string directory)
     {
         string configPath = Path.Combine(directory, "config.json");
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such model directory");
+        Check(directory);
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file (a model directory holds config.json)", configPath);
         try { return (JsonNode.Parse(File.ReadAllText(configPath))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new InvalidDataException($"{configPath}: not valid JSON ({e.Message.Split('\n')[0]})"); }

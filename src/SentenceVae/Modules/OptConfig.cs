@@ -73,6 +73,10 @@ public sealed record OptConfig
         foreach (var (name, value) in new[] { ("vocab_size", VocabSize), ("hidden_size", HiddenSize), ("num_hidden_layers", NumHiddenLayers),
                      ("ffn_dim", FfnDim), ("num_attention_heads", NumAttentionHeads), ("max_position_embeddings", MaxPositionEmbeddings), ("word_embed_proj_dim", EmbedDim) })
             if (value <= 0) problems.Add($"{name} must be positive (is {value})");
+        problems.AddRange(ModelSizes.CapProblems(("vocab_size", VocabSize, ModelSizes.MaxVocabulary), ("hidden_size", HiddenSize, ModelSizes.MaxWidth),
+            ("word_embed_proj_dim", EmbedDim, ModelSizes.MaxWidth), ("num_hidden_layers", NumHiddenLayers, ModelSizes.MaxLayers), ("ffn_dim", FfnDim, ModelSizes.MaxFfn),
+            ("num_attention_heads", NumAttentionHeads, ModelSizes.MaxWidth), ("max_position_embeddings", MaxPositionEmbeddings, ModelSizes.MaxPositions)));
+        if (problems.Count == 0 && ModelSizes.MemoryProblem($"its {ModelSizes.Parameters(this):N0} parameters", ModelSizes.Parameters(this) * 4) is { } memory) problems.Add(memory);
         if (TrainedContext is { } trained && (trained < 2 || trained > MaxPositionEmbeddings)) problems.Add($"trained_context {trained} must be between 2 and max_position_embeddings {MaxPositionEmbeddings}");
         if (NumAttentionHeads > 0 && HiddenSize % NumAttentionHeads != 0) problems.Add($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         foreach (var (name, id) in new[] { ("pad_token_id", PadTokenId), ("bos_token_id", BosTokenId), ("eos_token_id", EosTokenId) })

@@ -72,6 +72,10 @@ public sealed record SentenceVaeConfig
         foreach (var (name, value) in new[] { ("hidden_size", HiddenSize), ("vocab_size", VocabSize), ("num_attention_heads", NumAttentionHeads),
                      ("num_hidden_layers", NumHiddenLayers), ("decoder_layers", NumDecoderLayers), ("max_seq_len", MaxSeqLen), ("word_embed_proj_dim", EmbedDim), ("ffn_dim", Ffn) })
             if (value <= 0) problems.Add($"{name} must be positive (is {value})");
+        problems.AddRange(ModelSizes.CapProblems(("vocab_size", VocabSize, ModelSizes.MaxVocabulary), ("hidden_size", HiddenSize, ModelSizes.MaxWidth),
+            ("word_embed_proj_dim", EmbedDim, ModelSizes.MaxWidth), ("num_hidden_layers", NumHiddenLayers, ModelSizes.MaxLayers), ("decoder_layers", NumDecoderLayers, ModelSizes.MaxLayers),
+            ("ffn_dim", Ffn, ModelSizes.MaxFfn), ("num_attention_heads", NumAttentionHeads, ModelSizes.MaxWidth), ("max_seq_len", MaxSeqLen, ModelSizes.MaxPositions)));
+        if (problems.Count == 0 && ModelSizes.MemoryProblem($"its {ModelSizes.Parameters(this):N0} parameters", ModelSizes.Parameters(this) * 4) is { } memory) problems.Add(memory);
         if (HiddenSize % 2 != 0) problems.Add($"hidden_size {HiddenSize} must be even (sinusoidal positions)");
         if (NumAttentionHeads > 0 && HiddenSize % NumAttentionHeads != 0) problems.Add($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         foreach (var (name, id) in new[] { ("bos_id", BosId), ("pad_id", PadId), ("eos_id", EosId) })

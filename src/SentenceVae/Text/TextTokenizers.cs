@@ -43,7 +43,7 @@ public static class TextTokenizers
     {
         "gpt2" => Gpt2,
         "compact" => Compact,
-        _ when Directory.Exists(spec) => FromDirectory(spec),
+        _ when Directory.Exists(spec) || new DirectoryInfo(spec).LinkTarget is not null => Checkpoints.ModelDirectory.CheckThen(spec, () => FromDirectory(spec)),
         _ => throw new TokenizerLoadException($"unknown tokenizer '{spec}': expected gpt2, compact, or a directory with {DescriptorFile} or vocab.json + merges.txt"),
     };
 

@@ -99,6 +99,17 @@ public sealed record TrainConfig
         if (LearningRate <= 0 || MinLearningRate < 0 || MinLearningRate > LearningRate) problems.Add("need 0 ≤ min_lr ≤ lr, lr > 0");
         if (RandomSpans < 0) problems.Add($"random_spans must be ≥ 0 (is {RandomSpans})");
         if (EmaDecay is <= 0 or >= 1) problems.Add($"ema_decay {EmaDecay} must be in (0, 1)");
+        if ((long)BatchSize * Math.Max(SeqLen, WindowPieces) > 1 << 20) problems.Add($"batch_size × seq_len (or window_pieces) = {(long)BatchSize * Math.Max(SeqLen, WindowPieces):N0} exceeds {1 << 20:N0} per step");
+        if (problems.Count == 0)
+        {
+            // The model block is checked here too (types, caps, memory), so a bad one fails before any data is read.
+            try
+            {
+                if (Modules.ModelSizes.MemoryProblem("training this model (weights, gradients, Adam's moments, one step's activations)", TrainingBytes()) is { } memory)
+                    problems.Add(memory);
+            }
+            catch (InvalidDataException e) { problems.Add(e.Message); }
+        }
         if (problems.Count > 0) throw new InvalidDataException("invalid training config: " + string.Join("; ", problems));
         return this;
     }
@@ -109,6 +120,23 @@ public sealed record TrainConfig
     /// <summary>Writes the config as JSON.</summary>
     public void Save(string path) => JsonFile.Save(this, path);
 
-    /// <summary>The "model" block as the model's config type.</summary>
-    public T ModelConfig<T>() => Model.Deserialize<T>() ?? throw new InvalidDataException("training config: \"model\" is empty");
+    /// <summary>The "model" block as the model's config type; a value of the wrong type is one line naming its key.</summary>
+    public T ModelConfig<T>()
+    {
+        try { return Model.Deserialize<T>() ?? throw new InvalidDataException("training config: \"model\" is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"training config: model{e.Path?.TrimStart('$')}: {e.Message.Split('.', 2)[0]}"); }
+    }
+
+    /// <summary>About how many bytes a training step holds: parameters × 16 (weights, gradients, two Adam moments) and the activations of one batch. Validates the model block (throws <see cref="InvalidDataException"/> naming what is wrong).</summary>
+    private double TrainingBytes()
+    {
+        var (parameters, width, layers, vocab, tokens) = Kind switch
+        {
+            "lm" => ModelConfig<Modules.OptConfig>().Validate() is var c ? (Modules.ModelSizes.Parameters(c), c.HiddenSize, c.NumHiddenLayers, c.VocabSize, (double)BatchSize * SeqLen) : default,
+            "sllm" => ModelConfig<Modules.SentenceLlmConfig>().Validate() is var s ? (Modules.ModelSizes.Parameters(s), Math.Max(s.Svae.HiddenSize, s.Backbone.HiddenSize), s.Backbone.NumHiddenLayers + 2, s.Svae.VocabSize, (double)BatchSize * WindowPieces * s.Svae.MaxSeqLen) : default,
+            "vae" => ModelConfig<Modules.SentenceVaeConfig>().Validate() is var v ? (Modules.ModelSizes.Parameters(v), v.HiddenSize, v.NumHiddenLayers + v.NumDecoderLayers, v.VocabSize, (double)BatchSize * v.MaxSeqLen) : default,
+            _ => default,
+        };
+        return parameters * 16 + tokens * (layers * width * 24.0 + vocab * 12.0);
+    }
 }
