@@ -27,8 +27,12 @@ internal static class ServeCommand
         var maxBatch = MaxBatch();
         var queue = new Option<int>("--queue") { Description = "most requests waiting; more get 503 (busy)", DefaultValueFactory = _ => 256 };
         var device = LmCommand.DeviceOption();
+        var defaults = new GenerationServiceOptions();
+        var maxCompletion = new Option<int>("--max-completion-tokens") { Description = "most max_tokens one completion may ask for", DefaultValueFactory = _ => defaults.MaxCompletionTokens };
+        var maxInputs = new Option<int>("--max-embedding-inputs") { Description = "most texts in one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingInputs };
+        var maxEmbedTokens = new Option<int>("--max-embedding-tokens") { Description = "most tokens over all texts of one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingTokens };
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at /.")
-            { models, host, port, maxBatch, queue, device };
+            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens };
         command.SetAction(async (parse, cancel) =>
         {
             int p = parse.GetValue(port);
@@ -36,7 +40,12 @@ internal static class ServeCommand
             var options = new ServerOptions
             {
                 Models = parse.GetValue(models)!, Host = parse.GetValue(host)!, Port = p, Device = LmCommand.ParseDevice(parse.GetValue(device)!),
-                Service = Limits(parse.GetValue(maxBatch), parse.GetValue(queue)),
+                Service = Limits(parse.GetValue(maxBatch), parse.GetValue(queue)) with
+                {
+                    MaxCompletionTokens = AtLeastOne(parse.GetValue(maxCompletion), "--max-completion-tokens"),
+                    MaxEmbeddingInputs = AtLeastOne(parse.GetValue(maxInputs), "--max-embedding-inputs"),
+                    MaxEmbeddingTokens = AtLeastOne(parse.GetValue(maxEmbedTokens), "--max-embedding-tokens"),
+                },
                 Logging = logging => logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; }),
             };
             await using var server = Create(options);
@@ -98,6 +107,8 @@ internal static class ServeCommand
         });
         return command;
     }
+
+    private static int AtLeastOne(int value, string option) => value >= 1 ? value : throw new CliUsageException($"{option} {value}: must be at least 1");
 
     private static GenerationServiceOptions Limits(int maxBatch, int queue)
     {

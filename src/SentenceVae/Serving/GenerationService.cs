@@ -12,6 +12,12 @@ public sealed record GenerationServiceOptions
     public int QueueCapacity { get; init; } = 256;
     /// <summary>max_tokens when a request gives none (a token model's is also capped by the room its prompt leaves).</summary>
     public int DefaultMaxTokens { get; init; } = 256;
+    /// <summary>Most max_tokens one completion may ask for (besides the model's room); a larger value is a 400 naming it.</summary>
+    public int MaxCompletionTokens { get; init; } = 4096;
+    /// <summary>Most inputs in one embeddings request.</summary>
+    public int MaxEmbeddingInputs { get; init; } = 2048;
+    /// <summary>Most text tokens over all inputs of one embeddings request.</summary>
+    public int MaxEmbeddingTokens { get; init; } = 131072;
 }
 
 /// <summary>
@@ -37,8 +43,9 @@ public sealed class GenerationService : IDisposable
     public GenerationService(GenerationServiceOptions? options = null)
     {
         this.options = options ?? new GenerationServiceOptions();
-        if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1 || this.options.DefaultMaxTokens < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), "MaxBatch, QueueCapacity and DefaultMaxTokens must be at least 1");
+        if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1 || this.options.DefaultMaxTokens < 1 || this.options.MaxCompletionTokens < 1
+            || this.options.MaxEmbeddingInputs < 1 || this.options.MaxEmbeddingTokens < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxBatch, QueueCapacity, DefaultMaxTokens, MaxCompletionTokens, MaxEmbeddingInputs and MaxEmbeddingTokens must be at least 1");
         worker = new Thread(Work) { IsBackground = true, Name = "svae-serve" };
         worker.Start();
     }
@@ -74,7 +81,9 @@ public sealed class GenerationService : IDisposable
     public CompletionStream Submit(CompletionRequest request, CancellationToken cancel = default)
     {
         request.Validate();
-        var row = Find(request.Model).Prepare(request, options.DefaultMaxTokens, cancel);
+        if (request.MaxTokens > options.MaxCompletionTokens)
+            throw ServingException.Invalid($"max_tokens {request.MaxTokens} exceeds this server's limit of {options.MaxCompletionTokens} tokens per completion", "max_tokens", "max_tokens_exceeded");
+        var row = Find(request.Model).Prepare(request, Math.Min(options.DefaultMaxTokens, options.MaxCompletionTokens), cancel);
         Enqueue(row);
         return new CompletionStream(row);
     }
@@ -94,6 +103,17 @@ public sealed class GenerationService : IDisposable
         var served = Find(model);
         if (!served.CanEmbed) throw served.EmbedUnsupported();
         if (inputs.Count == 0) throw ServingException.Invalid("input must hold at least one text", "input");
+        if (inputs.Count > options.MaxEmbeddingInputs)
+            throw ServingException.Invalid($"input holds {inputs.Count} texts; this server embeds at most {options.MaxEmbeddingInputs} per request", "input", "too_many_inputs");
+        // Counted here, on the caller's thread, before anything is queued (a text longer than the budget could hold is not tokenized).
+        long tokens = 0;
+        foreach (var text in inputs)
+        {
+            if (text.Length > (long)options.MaxEmbeddingTokens * 16) tokens = long.MaxValue;
+            else tokens += served.Tokenizer.CountTokens(text);
+            if (tokens > options.MaxEmbeddingTokens)
+                throw ServingException.Invalid($"input holds more than {options.MaxEmbeddingTokens} tokens; this server embeds at most that many per request", "input", "too_many_tokens");
+        }
         var job = new EmbeddingJob(served, inputs, cancel);
         Enqueue(job);
         return job.Result.Task;
@@ -117,19 +137,24 @@ public sealed class GenerationService : IDisposable
     private void Work()
     {
         var pending = new List<object>();
+        ServedModel? last = null;
         while (true)
         {
             if (pending.Count == 0 && !queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
             while (queue.Reader.TryRead(out var item)) pending.Add(item);
             if (pending.Count == 0) continue;
-            if (pending[0] is EmbeddingJob job)
+            // Models take turns: the oldest work of another model than the one that just ran goes first,
+            // so one model's long batches cannot starve another model's queue.
+            var next = pending.FirstOrDefault(item => ModelOf(item) != last) ?? pending[0];
+            last = ModelOf(next);
+            if (next is EmbeddingJob job)
             {
-                pending.RemoveAt(0);
+                pending.Remove(job);
                 Interlocked.Decrement(ref waiting);
                 job.Run();
                 continue;
             }
-            var first = (ServedRow)pending[0];
+            var first = (ServedRow)next;
             var batch = new List<ServedRow>();
             foreach (var row in pending.OfType<ServedRow>().Where(r => r.Model == first.Model))
                 if (batch.Count < options.MaxBatch && (batch.Count == 0 || first.Model.Fits(batch, row))) batch.Add(row);
@@ -147,6 +172,8 @@ public sealed class GenerationService : IDisposable
         }
     }
 
+    private static ServedModel ModelOf(object item) => item is ServedRow row ? row.Model : ((EmbeddingJob)item).Model;
+
     /// <summary>Stops taking requests, lets the running batch end, and frees the models.</summary>
     public void Dispose()
     {
@@ -157,12 +184,14 @@ public sealed class GenerationService : IDisposable
 
     private sealed class EmbeddingJob(ServedModel model, IReadOnlyList<string> inputs, CancellationToken cancel)
     {
+        public ServedModel Model => model;
         public TaskCompletionSource<EmbeddingResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Run()
         {
             if (cancel.IsCancellationRequested) { Result.TrySetCanceled(cancel); return; }
-            try { Result.TrySetResult(model.Embed(inputs)); }
+            try { Result.TrySetResult(model.Embed(inputs, cancel)); }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested) { Result.TrySetCanceled(cancel); }
             catch (Exception e) { Result.TrySetException(e); }
         }
     }

@@ -58,8 +58,8 @@ public abstract class ServedModel : IDisposable
     /// <summary>Runs a batch to its end on the calling (worker) thread, writing each row's updates.</summary>
     internal abstract void Run(IReadOnlyList<ServedRow> batch);
 
-    /// <summary>One vector per input (on the worker thread).</summary>
-    internal virtual EmbeddingResult Embed(IReadOnlyList<string> inputs) => throw EmbedUnsupported();
+    /// <summary>One vector per input (on the worker thread); stops between inputs once <paramref name="cancel"/> fires.</summary>
+    internal virtual EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel) => throw EmbedUnsupported();
 
     internal ServingException EmbedUnsupported() =>
         ServingException.Invalid($"model '{Name}' ({Kind}) has no Sentence Encoder and cannot embed; use a sentence-level model", "model");

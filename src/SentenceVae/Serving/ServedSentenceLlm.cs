@@ -42,7 +42,11 @@ public sealed class ServedSentenceLlm : ServedModel
         if (needed >= MaxPositions)
             throw ServingException.Invalid($"the prompt has {pieces.Count} pieces ({promptTokens} tokens) but model '{Name}' holds {MaxPositions} positions: at most {MaxPositions - 1 - (needed - pieces.Count)} prompt pieces leave room for one more",
                 "prompt", "context_length_exceeded");
-        return new ServedRow(request, this, pieces, promptTokens, request.MaxTokens ?? defaultMaxTokens, cancel);
+        int room = (MaxPositions - needed) * (model.Config.Svae.MaxSeqLen - 1);     // pieces left × the longest piece
+        if (request.MaxTokens > room)
+            throw ServingException.Invalid($"max_tokens {request.MaxTokens} exceeds what model '{Name}' can write after this prompt: {MaxPositions - needed} pieces of at most {model.Config.Svae.MaxSeqLen - 1} tokens ({room})",
+                "max_tokens", "context_length_exceeded");
+        return new ServedRow(request, this, pieces, promptTokens, request.MaxTokens ?? Math.Min(defaultMaxTokens, room), cancel);
     }
 
     // A row writes at most max_tokens pieces (every piece but an empty one holds a token), within the positions left.
@@ -77,13 +81,14 @@ public sealed class ServedSentenceLlm : ServedModel
         foreach (var (row, o) in batch.Zip(options)) row.End(row.Steps >= o.MaxPieces ? FinishReason.Length : FinishReason.Stop);
     }
 
-    internal override EmbeddingResult Embed(IReadOnlyList<string> inputs)
+    internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)
     {
         var vectors = new List<float[]>();
         int tokens = 0;
         using var evaluation = new EvaluationMode(model);
         foreach (var input in inputs)
         {
+            cancel.ThrowIfCancellationRequested();          // a client gone mid-job frees the worker within one input
             var pieces = generator.PromptPieces(input).Where(p => p.Length > 0).ToList();
             if (pieces.Count == 0) throw ServingException.Invalid("an input to embed has no tokens", "input");
             using var scope = NewDisposeScope();

@@ -20,7 +20,7 @@ public class IsolationTests
         internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => throw new NotSupportedException();
         internal override bool Fits(IReadOnlyList<ServedRow> batch, ServedRow candidate) => false;
         internal override void Run(IReadOnlyList<ServedRow> batch) => throw new NotSupportedException();
-        internal override EmbeddingResult Embed(IReadOnlyList<string> inputs)
+        internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)
         {
             Open.Wait();
             return new EmbeddingResult([[0f]], 0);
@@ -118,6 +118,65 @@ public class IsolationTests
         foreach (var p in prompts) greedy.Add((await service.CompleteAsync(Request(p, 0))).Text);
         var outcomes = await OneBatch(service, gate, [Request(prompts[0], 0), Request(prompts[1], 1e-40), Request(prompts[2], 0), Request(prompts[0], 1e-300)]);
         Assert.Equal([greedy[0], greedy[1], greedy[2], greedy[0]], outcomes.Select(o => o.Text ?? o.Error!.ToString()));
+    }
+
+    [Fact]
+    public async Task EmbeddingAndCompletionBudgetsAreRefusedUpFrontNamingTheLimit()
+    {
+        using var service = new GenerationService(new GenerationServiceOptions { MaxEmbeddingInputs = 10, MaxEmbeddingTokens = 50, MaxCompletionTokens = 100 });
+        service.Add(Poisoned("sentence_llm", 60));
+        void Embed(List<string> inputs) => _ = service.EmbedAsync("sllm", inputs);     // refused synchronously, before anything is queued
+        var many = Assert.Throws<ServingException>(() => Embed(Enumerable.Repeat("Hi.", 11).ToList()));
+        Assert.Equal(("input", "too_many_inputs"), (many.Param, many.Code));
+        Assert.Contains("at most 10", many.Message);
+        var big = Assert.Throws<ServingException>(() => Embed([string.Concat(Enumerable.Repeat("Hello there. ", 30))]));
+        Assert.Equal(("input", "too_many_tokens"), (big.Param, big.Code));
+        var huge = Assert.Throws<ServingException>(() => Embed([new string('a', 1 << 20)]));   // not even tokenized
+        Assert.Equal("too_many_tokens", huge.Code);
+        var endless = Assert.Throws<ServingException>(() => service.Submit(new CompletionRequest { Model = "sllm", Prompt = "Hi.", MaxTokens = int.MaxValue }));
+        Assert.Equal("max_tokens", endless.Param);
+        Assert.Contains("100", endless.Message);
+        Assert.Single((await service.EmbedAsync("sllm", ["Hello there."])).Vectors);          // within the budgets: served
+    }
+
+    [Fact]
+    public async Task ACancelledEmbeddingJobFreesTheWorkerWithinOneInput()
+    {
+        using var service = new GenerationService(new GenerationServiceOptions { MaxEmbeddingInputs = 100_000, MaxEmbeddingTokens = 10_000_000 });
+        service.Add(Poisoned("sentence_llm", 60));
+        var inputs = Enumerable.Range(0, 20_000).Select(i => $"Sentence number {i} is here, and it goes on for a while. Then another one.").ToList();
+        using var gone = new CancellationTokenSource();
+        var job = service.EmbedAsync("sllm", inputs, gone.Token);                 // minutes of work if it ran to its end
+        await Task.Delay(300);
+        gone.Cancel();                                                           // the client disconnects mid-job
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var next = await service.CompleteAsync(new CompletionRequest { Model = "sllm", Prompt = "Hi.", MaxTokens = 3 });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => job);
+        Assert.True(next.Usage.CompletionTokens > 0);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the completion behind the cancelled job took {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    [Fact]
+    public async Task ModelsTakeTurnsOnTheWorker()
+    {
+        var tok = TextTokenizers.Compact;
+        using var service = new GenerationService(new GenerationServiceOptions { MaxBatch = 1 });
+        var gate = new Gate(tok);
+        service.Add(gate);
+        service.Add(Poisoned("opt", 100));
+        service.Add(Poisoned("sentence_llm", 60));
+        var order = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        async Task Run(string model, string name)
+        {
+            await service.CompleteAsync(new CompletionRequest { Model = model, Prompt = "Emma smiled.", MaxTokens = 4 });
+            order.Enqueue(name);
+        }
+        var held = service.EmbedAsync("gate", ["x"]);
+        var runs = new[] { Run("lm", "lm1"), Run("lm", "lm2"), Run("lm", "lm3"), Run("sllm", "sllm1") };   // queued in this order
+        gate.Open.Set();
+        await held;
+        await Task.WhenAll(runs);
+        Assert.Equal(["lm1", "sllm1", "lm2", "lm3"], order);                    // the sentence-level request did not wait for every lm request
     }
 
     [Fact]
