@@ -57,7 +57,14 @@ public static class SvaeCli
         catch (Exception e) when (Environment.GetEnvironmentVariable("SVAE_DEBUG") is null)
         {
             TryFlush(output);
-            stderr.WriteLine($"svae: internal error: {e.GetType().Name}: {e.Message} (set SVAE_DEBUG=1 for details)");
+            // One line without the exception's type or libtorch's C++ frames; SVAE_DEBUG=1 shows everything.
+            string first = e.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "";
+            if (first.Contains("not enough memory", StringComparison.OrdinalIgnoreCase) || e is OutOfMemoryException)
+            {
+                stderr.WriteLine("svae: out of memory (the model or batch is too large for this machine)");
+                return 1;
+            }
+            stderr.WriteLine($"svae: internal error: {(first.Length > 200 ? first[..200] + "…" : first)} (a bug; set SVAE_DEBUG=1 for details)");
             return 70;
         }
     }

@@ -62,6 +62,20 @@ public sealed class ProbeTests : IDisposable
     }
 
     [Fact]
+    public void ALetterUnderSixtyCombiningMarksIsGeneratedFromAndScoredLikeAnyText()
+    {
+        string zalgo = Path.Combine(dir, "zalgo.txt");
+        File.WriteAllText(zalgo, "z" + new string('\u0301', 60) + " said the storm. It was late.\n");
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "sllm-256-e2e");
+        var (code, output, err) = CliRunner.Run("generate", "--model", model, "--prompt-file", zalgo, "--max-pieces", "2");
+        Assert.True(code == 0, err);
+        Assert.True(output.Length > 0);
+        (code, output, err) = CliRunner.Run("eval", "sllm", "--model", model, "--data", zalgo, "--json");
+        Assert.True(code == 0, err);
+        Assert.Contains("bits_per_byte", output);
+    }
+
+    [Fact]
     public void AModelFileThatIsAFifoOrADirectoryLoopIsRefusedInOneLine()
     {
         string model = Path.Combine(dir, "fifo-model");
