@@ -11,9 +11,9 @@ namespace SentenceVae.Tests.Serving;
 [Collection(ServerCollection.Name)]
 public class PlaygroundBrowserTests(ServerFixture server)
 {
-    private const string Driver = "/usr/bin/chromedriver", Browser = "/usr/bin/chromium";
+    private const string Driver = BrowserFactAttribute.Driver, Browser = BrowserFactAttribute.Browser;
 
-    [Fact]
+    [BrowserFact]
     public void ThePlaygroundStreamsMarkedPiecesBesideTheTokenModel()
     {
         Assert.True(File.Exists(Driver) && File.Exists(Browser), $"{Browser} and {Driver} are needed: apt-get install chromium chromium-driver");
