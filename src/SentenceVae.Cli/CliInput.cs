@@ -27,10 +27,12 @@ public static class CliInput
         }
     }
 
+    /// <summary>The whole text, without a leading UTF-8 byte-order mark (an editor's marker, not part of a prompt).</summary>
     public static string ReadAll(string? path, CliIO io)
     {
         using var reader = Open(path, io);
-        return string.Concat(Chunks(reader, path));
+        string text = string.Concat(Chunks(reader, path));
+        return text.StartsWith('\uFEFF') ? text[1..] : text;
     }
 
     public static string Name(string? path) => path is null or "-" ? "standard input" : path;

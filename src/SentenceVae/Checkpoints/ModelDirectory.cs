@@ -31,6 +31,34 @@ public static class ModelDirectory
         }
     }
 
+    /// <summary>
+    /// Checks the directory and that it holds a model of <paramref name="kind"/> (a config without
+    /// model_type passes); a model of another kind is one line saying what it is and which commands take it.
+    /// </summary>
+    public static void Expect(string directory, string kind)
+    {
+        Check(directory);
+        if (!File.Exists(Path.Combine(directory, "config.json"))) return;      // the loader names the missing file
+        string found = Kind(directory);
+        if (found.Length == 0 || found == kind) return;
+        throw new InvalidDataException($"{directory} holds {Describe(found)}, not {Describe(kind)}");
+    }
+
+    private static string Describe(string kind) => kind switch
+    {
+        TokenModel => "a token-level model (model_type 'opt'; svae lm generate, svae eval lm)",
+        SentenceLlm => "a sentence-level LLM (model_type 'sentence_llm'; svae generate, svae eval sllm)",
+        SentenceVae => "a SentenceVAE (model_type 'sentence_vae'; svae vae reconstruct|encode, svae eval vae)",
+        _ => $"a model of type '{kind}'",
+    };
+
+    /// <summary><see cref="Expect"/>, then <paramref name="load"/>.</summary>
+    public static T ExpectThen<T>(string directory, string kind, Func<T> load)
+    {
+        Expect(directory, kind);
+        return load();
+    }
+
     /// <summary><see cref="Check"/>, then <paramref name="load"/>.</summary>
     public static T CheckThen<T>(string directory, Func<T> load)
     {

@@ -75,6 +75,32 @@ public sealed class ProbeTests : IDisposable
         Assert.Contains("bits_per_byte", output);
     }
 
+    [Theory]
+    [InlineData("generate", "lm-256", "a token-level model", "svae lm generate")]
+    [InlineData("lm generate", "sllm-256-e2e", "a sentence-level LLM", "svae generate")]
+    public void TheWrongKindOfModelSaysWhichCommandTakesIt(string command, string model, string holds, string use)
+    {
+        var args = command.Split(' ').Concat(["--model", Path.Combine(TestPaths.RepoRoot, "models", model), "--prompt", "Hello there."]).ToArray();
+        var (code, _, err) = CliRunner.Run(args);
+        AssertOneCleanLine(code, err, holds);
+        Assert.Contains(use, err);
+        Assert.DoesNotContain("missing keys", err);
+    }
+
+    [Fact]
+    public void AByteOrderMarkInAPromptFileIsNotPartOfThePrompt()
+    {
+        string withBom = Path.Combine(dir, "bom.txt"), without = Path.Combine(dir, "plain.txt");
+        File.WriteAllText(withBom, "Emma smiled.", new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: true));
+        File.WriteAllText(without, "Emma smiled.");
+        Assert.Equal(0xEF, File.ReadAllBytes(withBom)[0]);
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256");
+        var a = CliRunner.Run("lm", "generate", "--model", model, "--prompt-file", withBom, "--max-new-tokens", "6");
+        var b = CliRunner.Run("lm", "generate", "--model", model, "--prompt-file", without, "--max-new-tokens", "6");
+        Assert.True(a.Code == 0, a.Err);
+        Assert.Equal(b.Out, a.Out);
+    }
+
     [Fact]
     public void AModelFileThatIsAFifoOrADirectoryLoopIsRefusedInOneLine()
     {
