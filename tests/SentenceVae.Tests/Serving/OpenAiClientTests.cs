@@ -49,6 +49,26 @@ public class OpenAiClientTests(ServerFixture server)
         Assert.Equal(30, updates.Last(u => u.Usage is not null).Usage.OutputTokenCount);
     }
 
+    [Theory]
+    [InlineData(ServerFixture.Lm)]
+    [InlineData(ServerFixture.Sllm)]
+    public async Task ATinyTemperatureAmongGreedyRequestsOverHttpHurtsNoOneAndIsGreedy(string model)
+    {
+        // The probe's first row: temperature 1e-40 sent while greedy requests batch with it used to 500 every row.
+        var prompts = ServerFixture.Prompts(4);
+        async Task<string> Text(string prompt, double temperature)
+        {
+            using var response = await Post("v1/completions", JsonSerializer.Serialize(new { model, prompt, max_tokens = 12, temperature }));
+            string body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+            return JsonDocument.Parse(body).RootElement.GetProperty("choices")[0].GetProperty("text").GetString()!;
+        }
+        var alone = new List<string>();
+        foreach (var p in prompts) alone.Add(await Text(p, 0));
+        var together = await Task.WhenAll(prompts.Select(p => Text(p, 0)).Append(Text(prompts[0], 1e-40)));
+        Assert.Equal([.. alone, alone[0]], together);
+    }
+
     [Fact]
     public async Task CompletionsAnswerAndStream()
     {
