@@ -33,6 +33,8 @@ public sealed record ServerOptions
     internal Task LoadAfter { get; init; } = Task.CompletedTask;
     /// <summary>Device of the models (CPU unless given).</summary>
     public TorchSharp.torch.Device? Device { get; init; }
+    /// <summary>When set, every <c>/v1/*</c> request needs <c>Authorization: Bearer</c> this key (401 otherwise); <c>/health</c>, <c>/metrics</c> and the playground stay open.</summary>
+    public string? ApiKey { get; init; }
     /// <summary>Where the server logs (request lines, faults with their details); none unless given.</summary>
     public Action<ILoggingBuilder>? Logging { get; init; }
 }
@@ -53,11 +55,13 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     private readonly TaskCompletionSource loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DateTimeOffset started = DateTimeOffset.UtcNow;
     private readonly ILogger log;
+    private readonly ServerMetrics metrics;
 
     private SentenceVaeServer(ServerOptions options)
     {
         this.options = options;
         Service = new GenerationService(options.Service);
+        metrics = new ServerMetrics(Service);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         options.Logging?.Invoke(builder.Logging);
@@ -73,6 +77,11 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         app.Use(Guard);
         app.MapGet("/", Playground);
         app.MapGet("/health", Health);
+        app.MapGet("/metrics", ctx =>
+        {
+            ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            return metrics.Export(ctx.Response.Body, ctx.RequestAborted);
+        });
         app.MapGet("/v1/models", ListModels);
         app.MapGet("/v1/models/{id}", (HttpContext ctx, string id) => { EnsureLoaded(); return Write(ctx, 200, ModelEntry(Service.Find(id))); });
         app.MapPost("/v1/completions", ctx => Complete(ctx, chat: false));
@@ -135,7 +144,18 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     // Every failure becomes an OpenAI-shaped error; nothing a request does can take the server down.
     private async Task Guard(HttpContext ctx, RequestDelegate next)
     {
-        try { await next(ctx); }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        bool api = ctx.Request.Path.StartsWithSegments("/v1");
+        try
+        {
+            if (api && options.ApiKey is { } key && ctx.Request.Headers.Authorization.ToString() != $"Bearer {key}")
+            {
+                await Write(ctx, 401, Error(ctx.Request.Headers.Authorization.Count == 0 ? "an API key is required: send Authorization: Bearer KEY" : "the API key is not valid",
+                    "invalid_request_error", null, "invalid_api_key"));
+                return;
+            }
+            await next(ctx);
+        }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
         catch (Exception e) when (!ctx.Response.HasStarted)
         {
@@ -148,6 +168,17 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         {
             log.LogError(e, "request {RequestId} {Method} {Path} failed after its response began", ctx.TraceIdentifier, ctx.Request.Method, ctx.Request.Path);
             ctx.Abort();                       // the response had begun (a stream): end it
+        }
+        finally
+        {
+            if (api)
+            {
+                string model = ctx.Items["svae.model"] as string ?? "";
+                metrics.Request(model, ctx.Request.Path, ctx.Response.StatusCode);
+                log.LogInformation("request {RequestId} {Method} {Path} model={Model} status={Status} prompt_tokens={PromptTokens} completion_tokens={CompletionTokens} ttft_ms={Ttft} duration_ms={Duration}",
+                    ctx.TraceIdentifier, ctx.Request.Method, ctx.Request.Path, model, ctx.Response.StatusCode, ctx.Items["svae.prompt_tokens"] ?? 0, ctx.Items["svae.completion_tokens"] ?? 0,
+                    ctx.Items["svae.ttft_ms"] ?? 0, (long)clock.Elapsed.TotalMilliseconds);
+            }
         }
     }
 
@@ -234,15 +265,34 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         var body = await Body(ctx);
         string prompt = chat ? ChatPrompt.Format(Messages(body)) : Prompt(body);
         var request = Completion(body, prompt);
+        ctx.Items["svae.model"] = request.Model;
         bool streaming = Bool(body, "stream");
         var stream = Service.Submit(request, ctx.RequestAborted);     // bad requests and a full queue fail here, before any output
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var last = TimeSpan.Zero;
+        bool seen = false;
+        // Time to the first piece/token and between updates (per text token), then the usage: for /metrics and the request log.
+        void Observe(CompletionUpdate update)
+        {
+            var now = clock.Elapsed;
+            if (!seen) { metrics.FirstToken(request.Model, now); ctx.Items["svae.ttft_ms"] = (long)now.TotalMilliseconds; seen = true; }
+            else metrics.InterToken(request.Model, now - last, update.Tokens);
+            last = now;
+        }
+        void Done()
+        {
+            metrics.Tokens(request.Model, stream.Usage.PromptTokens, stream.Usage.CompletionTokens);
+            ctx.Items["svae.prompt_tokens"] = stream.Usage.PromptTokens;
+            ctx.Items["svae.completion_tokens"] = stream.Usage.CompletionTokens;
+        }
         string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         string kind = chat ? "chat.completion" : "text_completion";
         if (!streaming)
         {
             var text = new StringBuilder();
-            await foreach (var update in stream.ReadAllAsync(ctx.RequestAborted)) text.Append(update.Text);
+            await foreach (var update in stream.ReadAllAsync(ctx.RequestAborted)) { Observe(update); text.Append(update.Text); }
+            Done();
             string finish = FinishReason(stream.FinishReason!.Value);
             object choice = chat
                 ? new { index = 0, message = new { role = "assistant", content = text.ToString() }, logprobs = (object?)null, finish_reason = finish }
@@ -266,6 +316,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             await foreach (var update in stream.ReadAllAsync(ctx.RequestAborted))
             {
                 if (update.Text.Length == 0 && update.Tokens == 0) continue;
+                Observe(update);
                 await Event(ctx, new { id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice(update.Text, null) }, svae_tokens = update.Tokens });
                 first = false;
             }
@@ -278,6 +329,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
             return;
         }
+        Done();
         await Event(ctx, new
         {
             id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice("", FinishReason(stream.FinishReason!.Value)) },
@@ -292,11 +344,14 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         EnsureLoaded();
         var body = await Body(ctx);
         string model = String(body, "model") ?? throw Bad("model is required", "model");
+        ctx.Items["svae.model"] = model;
         if (Field(body, "input") is null) throw Bad("input is required", "input");
         var inputs = Strings(body, "input");
         string format = String(body, "encoding_format") ?? "float";
         if (format is not ("float" or "base64")) throw Bad("encoding_format must be float or base64", "encoding_format");
         var result = await Service.EmbedAsync(model, inputs, ctx.RequestAborted);
+        metrics.Tokens(model, result.PromptTokens, 0);
+        ctx.Items["svae.prompt_tokens"] = result.PromptTokens;
         await Write(ctx, 200, new
         {
             @object = "list",

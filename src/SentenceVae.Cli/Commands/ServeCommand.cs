@@ -31,8 +31,9 @@ internal static class ServeCommand
         var maxCompletion = new Option<int>("--max-completion-tokens") { Description = "most max_tokens one completion may ask for", DefaultValueFactory = _ => defaults.MaxCompletionTokens };
         var maxInputs = new Option<int>("--max-embedding-inputs") { Description = "most texts in one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingInputs };
         var maxEmbedTokens = new Option<int>("--max-embedding-tokens") { Description = "most tokens over all texts of one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingTokens };
-        var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at /.")
-            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens };
+        var apiKey = new Option<string?>("--api-key") { Description = "require Authorization: Bearer KEY on /v1/* (default: the SVAE_API_KEY environment variable, else none)" };
+        var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at / and Prometheus metrics at /metrics.")
+            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey };
         command.SetAction(async (parse, cancel) =>
         {
             int p = parse.GetValue(port);
@@ -46,6 +47,7 @@ internal static class ServeCommand
                     MaxEmbeddingInputs = AtLeastOne(parse.GetValue(maxInputs), "--max-embedding-inputs"),
                     MaxEmbeddingTokens = AtLeastOne(parse.GetValue(maxEmbedTokens), "--max-embedding-tokens"),
                 },
+                ApiKey = parse.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("SVAE_API_KEY") is { Length: > 0 } env ? env : null),
                 Logging = logging => logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; }),
             };
             await using var server = Create(options);

@@ -37,7 +37,7 @@ public sealed class GenerationService : IDisposable
     private readonly Thread worker;
     private readonly object modelsLock = new();
     private List<ServedModel> models = [];
-    private int waiting;
+    private int waiting, running;
 
     /// <summary>Starts the worker; add models with <see cref="Add"/>.</summary>
     public GenerationService(GenerationServiceOptions? options = null)
@@ -52,6 +52,15 @@ public sealed class GenerationService : IDisposable
 
     /// <summary>Counts of what the service has done so far.</summary>
     public ServiceStatistics Statistics { get; } = new();
+
+    /// <summary>Requests waiting to start (completions and embedding jobs).</summary>
+    public int Waiting => Volatile.Read(ref waiting);
+
+    /// <summary>Rows of the batch running now (0 when idle).</summary>
+    public int Running => Volatile.Read(ref running);
+
+    /// <summary>Raised on the worker when a batch starts: the model's name and the batch's rows.</summary>
+    public event Action<string, int>? BatchStarted;
 
     /// <summary>The limits in force.</summary>
     public GenerationServiceOptions Options => options;
@@ -165,8 +174,11 @@ public sealed class GenerationService : IDisposable
             if (live.Count > 0)
             {
                 Statistics.Batch(live.Count);
+                BatchStarted?.Invoke(first.Model.Name, live.Count);
+                Volatile.Write(ref running, live.Count);
                 try { first.Model.Run(live); }
                 catch (Exception e) { foreach (var row in live) row.Fail(e); }
+                finally { Volatile.Write(ref running, 0); }
             }
             foreach (var row in batch) Statistics.Count(ref row.Cancel.IsCancellationRequested ? ref Statistics.cancelled : ref Statistics.completed);
         }

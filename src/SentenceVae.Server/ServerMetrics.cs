@@ -1,0 +1,44 @@
+using Prometheus;
+using SentenceVae.Serving;
+
+namespace SentenceVae.Server;
+
+/// <summary>
+/// The server's Prometheus series (prometheus-net, one registry per server): requests by model, endpoint
+/// and status; prompt and output tokens; queue depth and running rows (read at scrape time); batch
+/// sizes; time to first token/piece and inter-token latency of completions.
+/// </summary>
+internal sealed class ServerMetrics
+{
+    private readonly CollectorRegistry registry = Metrics.NewCustomRegistry();
+    private readonly Counter requests, outputTokens, promptTokens;
+    private readonly Histogram batchSize, firstToken, interToken;
+
+    public ServerMetrics(GenerationService service)
+    {
+        var factory = Metrics.WithCustomRegistry(registry);
+        requests = factory.CreateCounter("svae_requests_total", "Requests answered, by model, endpoint and HTTP status.", "model", "endpoint", "status");
+        outputTokens = factory.CreateCounter("svae_output_tokens_total", "Text tokens written by completions.", "model");
+        promptTokens = factory.CreateCounter("svae_prompt_tokens_total", "Text tokens read from prompts and embedding inputs.", "model");
+        var queue = factory.CreateGauge("svae_queue_depth", "Requests waiting to start.");
+        var running = factory.CreateGauge("svae_running_rows", "Rows of the batch running now.");
+        batchSize = factory.CreateHistogram("svae_batch_size", "Rows per batch run.", new HistogramConfiguration { LabelNames = ["model"], Buckets = [1, 2, 4, 8, 16, 32, 64] });
+        var latency = Histogram.ExponentialBuckets(0.002, 2, 14);                 // 2 ms … 16 s
+        firstToken = factory.CreateHistogram("svae_time_to_first_token_seconds", "From a completion's arrival to its first piece or token.", new HistogramConfiguration { LabelNames = ["model"], Buckets = latency });
+        interToken = factory.CreateHistogram("svae_inter_token_latency_seconds", "Between a completion's consecutive updates, per text token.", new HistogramConfiguration { LabelNames = ["model"], Buckets = latency });
+        registry.AddBeforeCollectCallback(() => { queue.Set(service.Waiting); running.Set(service.Running); });
+        service.BatchStarted += (model, rows) => batchSize.WithLabels(model).Observe(rows);
+    }
+
+    public void Request(string model, string endpoint, int status) => requests.WithLabels(model, endpoint, status.ToString()).Inc();
+    public void Tokens(string model, int prompt, int output)
+    {
+        promptTokens.WithLabels(model).Inc(prompt);
+        outputTokens.WithLabels(model).Inc(output);
+    }
+    public void FirstToken(string model, TimeSpan elapsed) => firstToken.WithLabels(model).Observe(elapsed.TotalSeconds);
+    public void InterToken(string model, TimeSpan elapsed, int tokens) => interToken.WithLabels(model).Observe(elapsed.TotalSeconds / Math.Max(1, tokens));
+
+    /// <summary>Writes every series in Prometheus' text format.</summary>
+    public Task Export(Stream stream, CancellationToken cancel) => registry.CollectAndExportAsTextAsync(stream, cancel);
+}
