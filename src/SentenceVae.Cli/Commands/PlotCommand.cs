@@ -35,18 +35,24 @@ internal static class PlotCommand
             var val = Column("val_loss", out var valSteps);
             if (train.Length > 0) lossPlot.Add.ScatterLine(trainSteps, train).LegendText = "train loss";
             if (val.Length > 0) lossPlot.Add.ScatterLine(valSteps, val).LegendText = "validation loss (cross entropy)";
-            lossPlot.Title(Path.GetFileName(Path.GetFullPath(dir)));
+            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+            lossPlot.Title($"{name}: loss");
             lossPlot.XLabel("step");
-            lossPlot.ShowLegend();
+            lossPlot.YLabel("nats per token");
+            lossPlot.ShowLegend(Edge.Bottom);                      // outside the axes: never over the curves' ends
 
             var metricPlot = multiplot.GetPlot(1);
-            foreach (var (column, label) in new[] { ("val_token_accuracy", "token accuracy"), ("val_exact_match", "exact match"), ("val_bits_per_byte", "bits per byte") })
+            foreach (var (column, label) in new[] { ("val_token_accuracy", "validation token accuracy"), ("val_exact_match", "validation exact match"), ("val_bits_per_byte", "validation bits per byte") })
             {
                 var values = Column(column, out var steps);
                 if (values.Length > 0) metricPlot.Add.ScatterLine(steps, values).LegendText = label;
             }
+            metricPlot.Title($"{name}: validation (data the run held out)");
             metricPlot.XLabel("step");
-            metricPlot.ShowLegend();
+            metricPlot.ShowLegend(Edge.Bottom);
+            // Both panels over the same steps.
+            double lastStep = rows.Count == 0 ? 1 : rows.Max(r => double.Parse(r[Array.IndexOf(header, "step")], CultureInfo.InvariantCulture));
+            foreach (var p in new[] { lossPlot, metricPlot }) p.Axes.SetLimitsX(0, Math.Max(1, lastStep));
 
             string png = parse.GetValue(output) ?? Path.Combine(dir, "curves.png");
             multiplot.SavePng(png, 900, 900);
