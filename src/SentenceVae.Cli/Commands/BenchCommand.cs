@@ -29,15 +29,28 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
         var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
         var scored = new Option<string[]>("--score") { Description = "further texts scored for bits/byte only (e.g. an out-of-domain text)", AllowMultipleArgumentsPerToken = true };
+        var replot = new Option<string?>("--replot") { Description = "draw --frontier / --pareto / --plot from a report written by --json earlier, without measuring anything" };
         var frontier = new Option<string?>("--frontier") { Description = "write PNGs of bits/byte vs output tokens/s, one per batch size (FILE-b1.png, FILE-b16.png…), each family a line through its points" };
         var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier };
+            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot };
         command.SetAction(parse =>
         {
             // Every output's folder must exist before a run of many minutes starts.
             foreach (var path in new[] { parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(pareto), parse.GetValue(frontier) })
                 if (path is not null && path != "-" && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder && !Directory.Exists(folder))
                     throw new DirectoryNotFoundException($"{path}: the folder {folder} does not exist");
+            if (parse.GetValue(replot) is { } saved)
+            {
+                if (!File.Exists(saved)) throw new FileNotFoundException($"{saved}: no such file", saved);
+                BenchmarkReport earlier;
+                try { earlier = JsonSerializer.Deserialize<BenchmarkReport>(File.ReadAllText(saved)) ?? throw new InvalidDataException($"{saved}: empty"); }
+                catch (JsonException e) { throw new InvalidDataException($"{saved}: not a benchmark report ({e.Message.Split('.')[0]})"); }
+                if (parse.GetValue(frontier) is { } frontierOut)
+                    foreach (int batch in BatchesOf(earlier)) Frontier(earlier, batch, FrontierPath(frontierOut, batch));
+                if (parse.GetValue(pareto) is { } paretoOut) Pareto(earlier, paretoOut);
+                if (parse.GetValue(plot) is { } memoryOut) Plot(earlier, memoryOut);
+                return 0;
+            }
             if (parse.GetValue(shapes) is { } kind)
             {
                 if (kind != "paper") throw new CliUsageException($"--shapes {kind}: the only shapes are 'paper'");
@@ -168,6 +181,10 @@ internal static class BenchCommand
         plot.SavePng(path, 1000, 650);
     }
 
+    /// <summary>The batch sizes a report timed (its case keys: "P" is batch 1, "PxB" batch B).</summary>
+    private static IEnumerable<int> BatchesOf(BenchmarkReport report) =>
+        report.Models[0].OutputTokensPerS.Keys.Select(k => k.Contains('x') ? int.Parse(k[(k.IndexOf('x') + 1)..]) : 1).Distinct();
+
     /// <summary>FILE.png → FILE-b16.png: one frontier plot per batch size.</summary>
     internal static string FrontierPath(string path, int batch) =>
         Path.Combine(Path.GetDirectoryName(path) ?? "", $"{Path.GetFileNameWithoutExtension(path)}-b{batch}{(Path.HasExtension(path) ? Path.GetExtension(path) : ".png")}");
@@ -179,7 +196,7 @@ internal static class BenchCommand
     /// </summary>
     private static void Frontier(BenchmarkReport report, int batch, string path)
     {
-        var prompts = report.Settings["prompt_tokens"] is int[] p ? p : [256];
+        var prompts = report.Models[0].OutputTokensPerS.Keys.Select(k => int.Parse(k.Split('x')[0])).Distinct().ToArray();
         int prompt = prompts.Contains(256) ? 256 : prompts[prompts.Length / 2];
         string key = Benchmark.CaseKey(prompt, batch);
         var plot = new Plot();
@@ -206,7 +223,11 @@ internal static class BenchCommand
         plot.XLabel($"output tokens/s, all rows (batch {batch}, {prompt}-token prompt)");
         plot.YLabel("bits per byte, validation text (lower is better)");
         plot.Title($"Speed–quality frontier at batch {batch}, measured in one run ({report.Machine["date"]})");
-        plot.Axes.Margins(0.25, 0.15);
+        // Room on the right for the labels, which extend right of their points.
+        var xs = report.Models.Select(m => m.OutputTokensPerS[key]).ToList();
+        var ys = report.Models.Select(m => m.BitsPerByte).ToList();
+        double spanX = Math.Max(1e-9, xs.Max() - xs.Min()), spanY = Math.Max(1e-9, ys.Max() - ys.Min());
+        plot.Axes.SetLimits(xs.Min() - 0.08 * spanX, xs.Max() + 0.35 * spanX, ys.Min() - 0.08 * spanY, ys.Max() + 0.12 * spanY);
         plot.ShowLegend(Alignment.UpperRight);
         plot.SavePng(path, 1100, 700);
     }

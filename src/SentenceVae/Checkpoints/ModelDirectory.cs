@@ -40,7 +40,7 @@ public static class ModelDirectory
         Check(directory);
         if (!File.Exists(Path.Combine(directory, "config.json"))) return;      // the loader names the missing file
         string found = Kind(directory);
-        if (found.Length == 0 || found == kind) return;
+        if (found == kind || found is not (TokenModel or SentenceLlm or SentenceVae)) return;   // an unknown type: the loader's validation names it
         throw new InvalidDataException($"{directory} holds {Describe(found)}, not {Describe(kind)}");
     }
 
