@@ -25,6 +25,8 @@ public sealed record ServerOptions
     public string Host { get; init; } = "127.0.0.1";
     /// <summary>Port; 0 picks a free one (see <see cref="SentenceVaeServer.Address"/>).</summary>
     public int Port { get; init; } = 8080;
+    /// <summary>How long a client may take to send its request headers (a slow-loris client is cut off with 408).</summary>
+    public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Largest request body; a larger one gets 413.</summary>
     public long MaxRequestBodyBytes { get; init; } = 1 << 20;
     /// <summary>Batching and queue limits.</summary>
@@ -68,6 +70,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            k.Limits.RequestHeadersTimeout = options.RequestHeadersTimeout;
             if (options.Host is "localhost") k.ListenLocalhost(options.Port);
             else k.Listen(IPAddress.Parse(options.Host), options.Port);
         });
