@@ -67,6 +67,15 @@ public class OpenAiClientTests(ServerFixture server)
         foreach (var p in prompts) alone.Add(await Text(p, 0));
         var together = await Task.WhenAll(prompts.Select(p => Text(p, 0)).Append(Text(prompts[0], 1e-40)));
         Assert.Equal([.. alone, alone[0]], together);
+
+        // The same through the OpenAI client's chat API: greedy requests and one at temperature 1e-40, at once.
+        var chat = Client.GetChatClient(model);
+        async Task<string> Chat(string prompt, float temperature) =>
+            (await chat.CompleteChatAsync([new UserChatMessage(prompt)], new ChatCompletionOptions { MaxOutputTokenCount = 12, Temperature = temperature })).Value.Content[0].Text;
+        var chatAlone = new List<string>();
+        foreach (var p in prompts) chatAlone.Add(await Chat(p, 0));
+        var chatTogether = await Task.WhenAll(prompts.Select(p => Chat(p, 0)).Append(Chat(prompts[0], 1e-40f)));
+        Assert.Equal([.. chatAlone, chatAlone[0]], chatTogether);
     }
 
     [Fact]
