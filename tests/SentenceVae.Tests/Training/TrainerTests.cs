@@ -108,6 +108,40 @@ public class TrainerTests : IDisposable
         Assert.Equal(whole.Skip(10), resumed.Train());
     }
 
+    [MountFact]
+    public void ADiskThatFillsWhileCheckpointingIsOneErrorAndThePreviousCheckpointResumes()
+    {
+        // A run on a small tmpfs, filled up after its first checkpoint.
+        string disk = Path.Combine(dir, "disk");
+        Directory.CreateDirectory(disk);
+        var mount = Process.Start(new ProcessStartInfo("mount", ["-t", "tmpfs", "-o", "size=48m", "tmpfs", disk]) { RedirectStandardError = true })!;
+        mount.WaitForExit();
+        Assert.True(mount.ExitCode == 0, mount.StandardError.ReadToEnd());
+        try
+        {
+            string run = Path.Combine(disk, "run");
+            using (var first = new Trainer(TinyVae(20), run, false, Factory)) first.Train(pauseAt: 5);
+            string filler = Path.Combine(disk, "filler");
+            using (var fill = File.Create(filler))
+            {
+                var block = new byte[1 << 16];
+                try { while (true) fill.Write(block); } catch (IOException) { }
+                fill.SetLength(Math.Max(0, fill.Length - (256 << 10)));                          // room for the metrics, not for a checkpoint
+            }
+            using (var second = new Trainer(null, run, resume: true, Factory))
+            {
+                var e = Assert.ThrowsAny<IOException>(() => second.Train(pauseAt: 10));
+                Assert.DoesNotContain('\n', e.Message);
+            }
+            File.Delete(filler);
+            using var third = new Trainer(null, run, resume: true, Factory);
+            Assert.Equal(5, third.State.Step);                                                  // the checkpoint before the full disk survived
+            third.Train(pauseAt: 10);
+            Assert.Equal(10, third.State.Step);
+        }
+        finally { Process.Start("umount", [disk])!.WaitForExit(); }
+    }
+
     [Fact]
     public void ASecondTrainerOfTheSameRunIsRefusedNamingTheHolderUntilTheFirstEnds()
     {
