@@ -31,9 +31,10 @@ internal static class ServeCommand
         var maxCompletion = new Option<int>("--max-completion-tokens") { Description = "most max_tokens one completion may ask for", DefaultValueFactory = _ => defaults.MaxCompletionTokens };
         var maxInputs = new Option<int>("--max-embedding-inputs") { Description = "most texts in one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingInputs };
         var maxEmbedTokens = new Option<int>("--max-embedding-tokens") { Description = "most tokens over all texts of one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingTokens };
+        var timeout = new Option<double>("--request-timeout") { Description = "seconds after which a completion ends with what it has written (finish_reason length); 0: no limit" };
         var apiKey = new Option<string?>("--api-key") { Description = "require Authorization: Bearer KEY on /v1/* (default: the SVAE_API_KEY environment variable, else none)" };
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at / and Prometheus metrics at /metrics.")
-            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey };
+            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, timeout };
         command.SetAction(async (parse, cancel) =>
         {
             int p = parse.GetValue(port);
@@ -46,6 +47,12 @@ internal static class ServeCommand
                     MaxCompletionTokens = AtLeastOne(parse.GetValue(maxCompletion), "--max-completion-tokens"),
                     MaxEmbeddingInputs = AtLeastOne(parse.GetValue(maxInputs), "--max-embedding-inputs"),
                     MaxEmbeddingTokens = AtLeastOne(parse.GetValue(maxEmbedTokens), "--max-embedding-tokens"),
+                    RequestTimeout = parse.GetValue(timeout) switch
+                    {
+                        0 => null,
+                        > 0 and var s => TimeSpan.FromSeconds(s),
+                        var s => throw new CliUsageException($"--request-timeout {s}: must be 0 (no limit) or positive"),
+                    },
                 },
                 ApiKey = parse.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("SVAE_API_KEY") is { Length: > 0 } env ? env : null),
                 Logging = logging => logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; }),

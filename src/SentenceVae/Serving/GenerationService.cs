@@ -18,6 +18,8 @@ public sealed record GenerationServiceOptions
     public int MaxEmbeddingInputs { get; init; } = 2048;
     /// <summary>Most text tokens over all inputs of one embeddings request.</summary>
     public int MaxEmbeddingTokens { get; init; } = 131072;
+    /// <summary>When set, a completion still writing this long after it arrived ends there (finish reason "length", with the text so far).</summary>
+    public TimeSpan? RequestTimeout { get; init; }
 }
 
 /// <summary>
@@ -93,6 +95,7 @@ public sealed class GenerationService : IDisposable
         if (request.MaxTokens > options.MaxCompletionTokens)
             throw ServingException.Invalid($"max_tokens {request.MaxTokens} exceeds this server's limit of {options.MaxCompletionTokens} tokens per completion", "max_tokens", "max_tokens_exceeded");
         var row = Find(request.Model).Prepare(request, Math.Min(options.DefaultMaxTokens, options.MaxCompletionTokens), cancel);
+        if (options.RequestTimeout is { } limit) row.Deadline = DateTime.UtcNow + limit;
         Enqueue(row);
         return new CompletionStream(row);
     }

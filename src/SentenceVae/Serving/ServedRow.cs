@@ -25,8 +25,11 @@ internal sealed class ServedRow(CompletionRequest request, ServedModel model, ob
     public int Steps { get; private set; }
     public FinishReason? Finish { get; private set; }
 
-    /// <summary>True once the row needs no more output: finished or its caller gone.</summary>
-    public bool Halted => Finish is not null || Cancel.IsCancellationRequested;
+    /// <summary>When the row's time is up (the server's per-request limit, counted from its arrival); it then ends by length with what it wrote.</summary>
+    public DateTime Deadline { get; set; } = DateTime.MaxValue;
+
+    /// <summary>True once the row needs no more output: finished, its caller gone, or its time up.</summary>
+    public bool Halted => Finish is not null || Cancel.IsCancellationRequested || DateTime.UtcNow >= Deadline;
 
     public ChannelReader<CompletionUpdate> Updates => updates.Reader;
 

@@ -158,6 +158,17 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ARequestPastTheServersTimeLimitEndsByLengthWithWhatItWrote()
+    {
+        using var service = new GenerationService(new GenerationServiceOptions { RequestTimeout = TimeSpan.FromMilliseconds(1) });
+        service.Add(ServedModel.Load(Path.Combine(TestPaths.RepoRoot, "models", "lm-256")));
+        var result = await service.CompleteAsync(new CompletionRequest { Model = "lm-256", Prompt = "Emma", MaxTokens = 900 });
+        Assert.Equal(FinishReason.Length, result.FinishReason);
+        Assert.InRange(result.Usage.CompletionTokens, 0, 899);                 // cut by time, not by max_tokens
+        Assert.Equal(1, service.Statistics.Completed);                         // an ending, not a cancellation
+    }
+
+    [Fact]
     public async Task ModelsTakeTurnsOnTheWorker()
     {
         var tok = TextTokenizers.Compact;
