@@ -79,7 +79,7 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     /// <param name="skip">rows whose piece is not wanted (they stay empty and do not keep the loop going)</param>
     /// <param name="head">the vocabulary projection of a loop over many pieces (null: one is made for this call)</param>
     public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null, IReadOnlyList<bool>? skip = null,
-        DecodingHead? head = null)
+        DecodingHead? head = null, bool[]? broken = null)
     {
         int rows = (int)memory.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
         var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
@@ -98,11 +98,17 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
                 for (int b = 0; b < rows; b++)
                 {
                     if (done[b]) continue;
+                    if (ids[b] == TokenSampler.Broken)
+                    {
+                        if (broken is null) throw TokenGenerator.FailedRow();
+                        broken[b] = done[b] = true;                                // ends alone; the caller reports it
+                        continue;
+                    }
                     if (options.StopAtEos && ids[b] == Config.EosId) done[b] = true;
                     else outputs[b].Add((int)ids[b]);
                 }
                 next.Dispose();
-                next = chosen.unsqueeze(1).DetachFromDisposeScope();                    // (B, 1)
+                next = (ids.Any(i => i == TokenSampler.Broken) ? chosen.clamp_min(0) : chosen).unsqueeze(1).DetachFromDisposeScope();   // (B, 1)
             }
         }
         finally { next.Dispose(); }

@@ -147,14 +147,15 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
                     yield break;
                 }
                 var (memory, memoryMask) = model.DecoderMemory(hidden, previousStates, previousMask);   // (B, M, C)
-                var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask, skip: done, head: head);      // rows that ended write nothing
+                var broken = new bool[rows];
+                var ids = codec.Decode(memory, pieceLimit, sampler, memoryMask, skip: done, head: head, broken: broken);   // rows that ended write nothing
                 for (int r = 0; r < rows; r++)
                     if (ids[r].Length > Options(r).Tokens.MaxNewTokens) ids[r] = ids[r][..Options(r).Tokens.MaxNewTokens];
                 var emitted = Enumerable.Range(0, rows).Where(r => !done[r])
-                    .Select(r => sampler.IsBroken(r) ? new GeneratedPiece(r, index, "", [], Failed: true) : new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r]))
+                    .Select(r => broken[r] ? new GeneratedPiece(r, index, "", [], Failed: true) : new GeneratedPiece(r, index, tokenizer.Decode(ids[r]), ids[r]))
                     .Concat(failures).ToList();
                 for (int r = 0; r < rows; r++)
-                    if (sampler.IsBroken(r)) { done[r] = true; ids[r] = []; }                          // ends alone; its batch-mates go on
+                    if (broken[r]) { done[r] = true; ids[r] = []; }                          // ends alone; its batch-mates go on
                 var (next, states, mask) = codec.EncodeWithStates(ids);                              // (B, 1, C), (B, T, C), (B, T)
                 if (model.Config.ReadPreviousPiece)
                 {

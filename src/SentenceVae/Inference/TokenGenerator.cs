@@ -126,13 +126,19 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
                 next?.Dispose();
                 next = sampler.Sample(logits, done).MoveToOuterDisposeScope();                                                               // (B)
                 var ids = next.cpu().data<long>().ToArray();
+                if (ids.Any(i => i == TokenSampler.Broken))
+                {
+                    var fed = next.clamp_min(0).MoveToOuterDisposeScope();      // a broken row is fed a valid id; it has ended
+                    next.Dispose();
+                    next = fed;
+                }
                 var emitted = new List<(int, int)>();
                 for (int b = 0; b < batch; b++)
                 {
-                    history[b].Add((int)ids[b]);                  // what the next step feeds this row, finished or not
+                    history[b].Add((int)Math.Max(0, ids[b]));     // what the next step feeds this row, finished or not
                     if (window.Start(history[b].Count, start[b]) is var s && s != start[b]) { start[b] = s; prefill = true; }
                     if (done[b]) continue;
-                    if (sampler.IsBroken(b)) { emitted.Add((b, Failed)); done[b] = true; continue; }
+                    if (ids[b] == TokenSampler.Broken) { emitted.Add((b, Failed)); done[b] = true; continue; }
                     emitted.Add((b, (int)ids[b]));
                     counts[b]++;
                     if (Options(b).StopAtEos && ids[b] == tokenizer.EosId) done[b] = true;

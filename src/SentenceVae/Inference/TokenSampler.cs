@@ -8,14 +8,13 @@ namespace SentenceVae.Inference;
 /// one per row (a served batch), each row then drawing from its own generator — so a row samples the
 /// same tokens alone or in any batch. Sampling never sees inf or NaN: logits are shifted by their
 /// maximum before the temperature divides them (any temperature above 0 is safe; a tiny one is greedy in
-/// effect), and a row whose logits are not finite is marked broken (<see cref="IsBroken"/>: its caller ends that
-/// row alone) and takes id 0 without drawing, so its batch-mates go on unchanged.
+/// effect), and a row whose logits are not finite gets the id <see cref="Broken"/> (its caller ends that row
+/// alone) while its batch-mates go on unchanged.
 /// </summary>
 public sealed class TokenSampler : IDisposable
 {
     private readonly GenerationOptions[] rows;          // one entry: shared by every row
     private readonly Generator?[] generators;
-    private bool[] broken = [];
 
     /// <summary>A sampler for <paramref name="options"/> whose random numbers come from a generator on <paramref name="device"/> (seeded when options give a seed).</summary>
     public TokenSampler(GenerationOptions options, Device device) : this([options], device) { }
@@ -28,27 +27,23 @@ public sealed class TokenSampler : IDisposable
         generators = rows.Select(o => o.Seed is long seed && !o.Greedy ? new Generator((ulong)seed, device) : null).ToArray();
     }
 
+    /// <summary>The id <see cref="Sample"/> gives a row whose logits are not finite (its caller ends that row alone).</summary>
+    public const long Broken = -1;
+
     /// <param name="logits">(B, V)</param>
     /// <param name="finished">with options per row: rows whose output is already complete take the argmax
     /// without drawing, so a row's random stream advances only while it writes (as when it runs alone)</param>
-    /// <returns>(B) token ids</returns>
+    /// <returns>(B) token ids; <see cref="Broken"/> for a row whose logits are not finite. No host
+    /// transfer here: the caller reads the ids once, as it does anyway.</returns>
     public Tensor Sample(Tensor logits, IReadOnlyList<bool>? finished = null)
     {
         using var scope = NewDisposeScope();
-        var finite = logits.isfinite().all(-1);                                        // (B)
-        if (finite.all().item<bool>()) return SampleFinite(logits, finished).MoveToOuterDisposeScope();
-        // Some row is broken: it takes id 0 without drawing; every other row draws as it would have.
-        var rowsFinite = finite.cpu().data<bool>().ToArray();
-        if (broken.Length < rowsFinite.Length) Array.Resize(ref broken, rowsFinite.Length);
-        for (int r = 0; r < rowsFinite.Length; r++) broken[r] |= !rowsFinite[r];
-        var ids = Enumerable.Range(0, rowsFinite.Length).Select(r => !rowsFinite[r] ? zeros(1, dtype: ScalarType.Int64, device: logits.device)
-            : finished?[r] == true ? logits.narrow(0, r, 1).argmax(-1)
-            : Sample(logits.narrow(0, r, 1), rows[rows.Length == 1 ? 0 : r], generators[rows.Length == 1 ? 0 : r])).ToList();
-        return cat(ids, 0).MoveToOuterDisposeScope();
+        var broken = logits.isfinite().all(-1).logical_not();                                   // (B)
+        // A broken row draws from zeros (its draws are its own, or the same count from a shared
+        // generator), so every other row samples exactly what it would have.
+        var ids = SampleFinite(logits.masked_fill(broken.unsqueeze(1), 0f), finished);
+        return ids.masked_fill(broken, Broken).MoveToOuterDisposeScope();
     }
-
-    /// <summary>True once row <paramref name="row"/>'s logits were not finite; its ids mean nothing and its caller ends it.</summary>
-    public bool IsBroken(int row) => row < broken.Length && broken[row];
 
     private Tensor SampleFinite(Tensor logits, IReadOnlyList<bool>? finished)
     {
