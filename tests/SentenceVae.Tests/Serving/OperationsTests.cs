@@ -112,7 +112,7 @@ public class HeldUnderAbuseTests(ServerFixture server)
     [Fact]
     public async Task ASlowLorisIsCutOffWhileOthersAreServed()
     {
-        await using var fresh = SentenceVaeServer.Create(new ServerOptions { Models = [Path.Combine(TestPaths.RepoRoot, "models", "lm-256")], Port = 0, RequestHeadersTimeout = TimeSpan.FromSeconds(1) });
+        await using var fresh = SentenceVaeServer.Create(new ServerOptions { Models = [Path.Combine(TestPaths.RepoRoot, "models", "lm-256")], Port = 0, RequestHeadersTimeout = TimeSpan.FromSeconds(5) });
         await fresh.StartAsync();
         await fresh.Loaded;
         using var loris = new System.Net.Sockets.TcpClient();
@@ -120,9 +120,8 @@ public class HeldUnderAbuseTests(ServerFixture server)
         var stream = loris.GetStream();
         await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /v1/completions HTTP/1.1\r\nHost: x\r\n"));   // and never the rest
         using var http = new HttpClient { BaseAddress = fresh.Address };
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("health")).StatusCode);                     // others are served meanwhile
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"health took {clock.ElapsedMilliseconds} ms beside the slow client");
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("health")).StatusCode);                     // others are served meanwhile:
+        Assert.Equal(0, loris.Available);                                                                // the slow client is still waiting
         var buffer = new byte[4096];
         using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         int read = await stream.ReadAsync(buffer, wait.Token);                                            // the server answers and closes
