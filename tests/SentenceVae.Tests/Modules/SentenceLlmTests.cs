@@ -198,17 +198,19 @@ public class SentenceLlmTests
         var rng = new Random(5);
         var prompts = new List<List<int[]>> { RandomPieces(rng, 3), RandomPieces(rng, 1), RandomPieces(rng, 5) };
         var options = new SentenceGenerationOptions { MaxPieces = 6, Tokens = new GenerationOptions { MaxNewTokens = 10 }, IgnoreStop = true };
-        var cached = generator.Steps(prompts, options, useCache: true).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
-        var uncached = generator.Steps(prompts, options, useCache: false).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
-        Assert.Equal(18, cached.Count);
-        Assert.Equal(uncached, cached);
+        Assert.Equal(18, CachedEqualsUncachedAndAlone(generator, prompts, options).Count);
+    }
 
-        // Each row of the batch equals that prompt alone.
+    /// <summary>Asserts the cached loop writes what the uncached one does and each batched row what it writes alone; returns the pieces (row, index, ids).</summary>
+    private static List<(int Row, int Index, string Ids)> CachedEqualsUncachedAndAlone(SentenceLlmGenerator generator, List<List<int[]>> prompts, SentenceGenerationOptions options)
+    {
+        List<(int, int, string)> Run(IReadOnlyList<List<int[]>> batch, bool useCache) =>
+            generator.Steps(batch, options, useCache).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
+        var cached = Run(prompts, true);
+        Assert.Equal(Run(prompts, false), cached);
         for (int r = 0; r < prompts.Count; r++)
-        {
-            var alone = generator.Steps([prompts[r]], options, useCache: true).SelectMany(s => s).Select(p => string.Join(",", p.Ids));
-            Assert.Equal(cached.Where(c => c.Row == r).Select(c => c.Item3), alone);
-        }
+            Assert.Equal(cached.Where(c => c.Item1 == r).Select(c => (0, c.Item2, c.Item3)), Run([prompts[r]], true));
+        return cached;
     }
 
     [Theory]
@@ -226,15 +228,8 @@ public class SentenceLlmTests
         var rng = new Random(8);
         var prompts = new List<List<int[]>> { RandomPieces(rng, 6), RandomPieces(rng, 1), RandomPieces(rng, 3) };
         var options = new SentenceGenerationOptions { MaxPieces = 9, Tokens = new GenerationOptions { MaxNewTokens = 8 }, IgnoreStop = true };
-        var cached = generator.Steps(prompts, options, useCache: true).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
-        var uncached = generator.Steps(prompts, options, useCache: false).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
+        var cached = CachedEqualsUncachedAndAlone(generator, prompts, options);
         Assert.Equal(27, cached.Count);
-        Assert.Equal(uncached, cached);
-        for (int r = 0; r < prompts.Count; r++)
-        {
-            var alone = generator.Steps([prompts[r]], options, useCache: true).SelectMany(s => s).Select(p => string.Join(",", p.Ids));
-            Assert.Equal(cached.Where(c => c.Row == r).Select(c => c.Item3), alone);
-        }
         // The window mattered: the same weights with every position in view write something else (the tiny
         // rich model writes one token over and over whatever it sees, so only the plain one can show it).
         if (rich) return;
