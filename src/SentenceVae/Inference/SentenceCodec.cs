@@ -78,6 +78,7 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     /// <param name="memoryMask">(B, M) 1 real / 0 padding, or null</param>
     /// <param name="skip">rows whose piece is not wanted (they stay empty and do not keep the loop going)</param>
     /// <param name="head">the vocabulary projection of a loop over many pieces (null: one is made for this call)</param>
+    /// <param name="broken">set for each row whose probabilities stopped being finite (it ends there, the others go on); null: such a row throws</param>
     public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null, IReadOnlyList<bool>? skip = null,
         DecodingHead? head = null, bool[]? broken = null)
     {
