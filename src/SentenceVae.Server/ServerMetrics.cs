@@ -5,8 +5,8 @@ namespace SentenceVae.Server;
 
 /// <summary>
 /// The server's Prometheus series (prometheus-net, one registry per server): requests by model, endpoint
-/// and status; prompt and output tokens; queue depth and running rows (read at scrape time); batch
-/// sizes; time to first token/piece and inter-token latency of completions.
+/// and status; prompt and output tokens; queue depth and running rows (read at scrape time); rows per
+/// engine step; time to first token/piece and inter-token latency of completions.
 /// </summary>
 internal sealed class ServerMetrics
 {
@@ -21,13 +21,13 @@ internal sealed class ServerMetrics
         outputTokens = factory.CreateCounter("svae_output_tokens_total", "Text tokens written by completions.", "model");
         promptTokens = factory.CreateCounter("svae_prompt_tokens_total", "Text tokens read from prompts and embedding inputs.", "model");
         var queue = factory.CreateGauge("svae_queue_depth", "Requests waiting to start.");
-        var running = factory.CreateGauge("svae_running_rows", "Rows of the batch running now.");
-        batchSize = factory.CreateHistogram("svae_batch_size", "Rows per batch run.", new HistogramConfiguration { LabelNames = ["model"], Buckets = [1, 2, 4, 8, 16, 32, 64] });
+        var running = factory.CreateGauge("svae_running_rows", "Rows running in the models' engines now.");
+        batchSize = factory.CreateHistogram("svae_batch_size", "Rows per engine step (continuous batching: rows join and leave between steps).", new HistogramConfiguration { LabelNames = ["model"], Buckets = [1, 2, 4, 8, 16, 32, 64] });
         var latency = Histogram.ExponentialBuckets(0.002, 2, 14);                 // 2 ms … 16 s
         firstToken = factory.CreateHistogram("svae_time_to_first_token_seconds", "From a completion's arrival to its first piece or token.", new HistogramConfiguration { LabelNames = ["model"], Buckets = latency });
         interToken = factory.CreateHistogram("svae_inter_token_latency_seconds", "Between a completion's consecutive updates, per text token.", new HistogramConfiguration { LabelNames = ["model"], Buckets = latency });
         registry.AddBeforeCollectCallback(() => { queue.Set(service.Waiting); running.Set(service.Running); });
-        service.BatchStarted += (model, rows) => batchSize.WithLabels(model).Observe(rows);
+        service.Stepped += (model, rows) => batchSize.WithLabels(model).Observe(rows);
     }
 
     public void Request(string model, string endpoint, int status) => requests.WithLabels(model, endpoint, status.ToString()).Inc();

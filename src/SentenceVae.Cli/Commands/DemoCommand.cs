@@ -34,10 +34,10 @@ internal static class DemoCommand
             var greedy = new SentenceGenerationOptions { MaxPieces = 1, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = 40 } };
             for (int i = 2; i < Math.Min(8, pieces.Count); i++)
             {
-                var predicted = generator.Steps([pieces.Take(i).ToList()], greedy, useCache: true).SelectMany(step => step).Single();
+                var predicted = tok.Decode(generator.Run([SentenceLlmGenerator.Row(pieces.Take(i).ToList(), greedy)]).SelectMany(step => step).First(e => e.End is null).Ids);
                 io.Out.WriteLine($"  after …{VaeCommand.Show(tok.Decode(pieces[i - 1]))}");
                 io.Out.WriteLine($"    text:  {VaeCommand.Show(tok.Decode(pieces[i]))}");
-                io.Out.WriteLine($"    model: {VaeCommand.Show(predicted.Text)}");
+                io.Out.WriteLine($"    model: {VaeCommand.Show(predicted)}");
             }
 
             const string prompt = "It was a fine morning at Longbourn, and Elizabeth walked out with her sister.";

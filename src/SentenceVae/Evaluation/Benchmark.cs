@@ -186,16 +186,8 @@ public static class Benchmark
             foreach (int batch in options.Batches)
             {
                 var prompts = Enumerable.Range(0, batch).Select(row => TokenPrompt(tok, ids, length, row)).ToList();
-                timers[CaseKey(wanted, batch)] = () =>
-                {
-                    var watch = new Stopwatch();
-                    int steps = 0;
-                    foreach (var _ in generator.Steps(prompts, new GenerationOptions { MaxNewTokens = options.OutputTokens + 1, StopAtEos = false }))
-                    {
-                        if (steps++ == 0) watch.Start();        // the first token comes from the prefill: time the decoding after it
-                    }
-                    return watch.Elapsed.TotalSeconds / ((steps - 1) * batch);
-                };
+                timers[CaseKey(wanted, batch)] = () => TimeDecoding(generator.NewEngine(batch),
+                    prompts.Select(p => TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = options.OutputTokens, StopAtEos = false })).ToList());
             }
             int[] prompt = TokenPrompt(tok, ids, length);
             long before = Environment.WorkingSet;
@@ -249,39 +241,28 @@ public static class Benchmark
             KvBytesPerTokenAnalytic = 2.0 * sllm.NumLayers * sllm.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece,
         };
         var generator = new SentenceLlmGenerator(sllm, tok);
-        var timing = new SentenceGenerationOptions { MaxPieces = 1, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = sllm.Config.Svae.MaxSeqLen } };
         var timers = new Dictionary<string, Func<double>>();
         foreach (int wanted in options.PromptTokens)
         {
             // Positions: the start vector, the prompt's pieces, then the output pieces.
             int maxPieces = sllm.Config.MaxPositions - 2 - options.OutputTokens;
-            (double Seconds, int Pieces, int Tokens) Write(List<List<int[]>> prompts)
+            // Pieces as the model writes them (EOS ends a piece), the stop head ignored, until each row has OutputTokens text tokens.
+            List<PieceRow> Rows(List<List<int[]>> prompts) => prompts.Select(p => new PieceRow(p)
             {
-                // As for the token model, the first output (here: piece) follows the prefill and is not
-                // timed; then pieces are written until every row has about OutputTokens text tokens
-                // (EOS not counted); seconds per output token of all rows.
-                int produced = 0, all = 0, steps = 0;
-                var watch = new Stopwatch();
-                foreach (var step in generator.Steps(prompts, timing with { MaxPieces = options.OutputTokens + 1 }, useCache: true))
-                {
-                    int tokens = step.Sum(s => s.Ids.Length);
-                    all += tokens;
-                    if (steps++ == 0) { watch.Start(); continue; }
-                    produced += tokens;
-                    if (produced >= options.OutputTokens * prompts.Count) break;
-                }
-                return (watch.Elapsed.TotalSeconds / Math.Max(1, produced), steps, all);
-            }
+                IgnoreStop = true, MaxTokens = options.OutputTokens, Sampling = new GenerationOptions { MaxNewTokens = sllm.Config.Svae.MaxSeqLen },
+            }).ToList();
             foreach (int batch in options.Batches)
             {
                 var prompts = Enumerable.Range(0, batch).Select(row => PiecePrompt(allPieces, wanted, maxPieces, row)).ToList();
-                timers[CaseKey(wanted, batch)] = () => Write(prompts).Seconds;
+                timers[CaseKey(wanted, batch)] = () => TimeDecoding(generator.NewEngine(batch), Rows(prompts));
             }
             var prompt = PiecePrompt(allPieces, wanted, maxPieces);
             int promptTokens = prompt.Sum(p => p.Length);
             long before = Environment.WorkingSet;
             // Memory figures come from one untimed run.
-            var (_, piecesWritten, written) = Write([prompt]);
+            var alone = Rows([prompt]);
+            foreach (var _ in generator.Run(alone)) { }
+            int piecesWritten = alone[0].Pieces, written = alone[0].Tokens;
             model.PromptTokens[wanted.ToString()] = promptTokens;
             model.KvBytesPerToken[wanted.ToString()] = (double)SllmKvBytes(sllm, prompt.Count + piecesWritten) / Math.Max(1, promptTokens + written);
             model.MemoryGrowthBytes[wanted.ToString()] = Environment.WorkingSet - before;
@@ -300,6 +281,21 @@ public static class Benchmark
             return count / watch.Elapsed.TotalSeconds;
         }
         return new Measured(model, timers, Prefill);
+    }
+
+    /// <summary>
+    /// Seconds per output token of rows run to their end in a fresh engine, as the server runs them: the
+    /// prompts' prefill (joining) is not timed, every step after it is.
+    /// </summary>
+    private static double TimeDecoding(IDecodeEngine engine, IReadOnlyList<DecodeRow> rows)
+    {
+        using (engine)
+        {
+            foreach (var row in rows) engine.Add(row);
+            var watch = Stopwatch.StartNew();
+            while (engine.Count > 0) engine.Step();
+            return watch.Elapsed.TotalSeconds / Math.Max(1, rows.Sum(r => r.Tokens));
+        }
     }
 
     /// <summary>The timing case of a prompt length and a batch size: "P" at batch 1, "PxB" otherwise.</summary>

@@ -8,7 +8,7 @@ namespace SentenceVae.Inference;
 /// of re-copying the whole past. The cache owns its tensors (outside any dispose scope):
 /// disposing it frees the memory.
 /// </summary>
-public sealed class KvCache : IDisposable
+public sealed class KvCache : IKvCache, IDisposable
 {
     private readonly Tensor?[] keys, values;
     private readonly int[] lengths;
@@ -42,6 +42,9 @@ public sealed class KvCache : IDisposable
         lengths[layer] = needed;
         return (keys[layer]!.narrow(2, 0, needed), values[layer]!.narrow(2, 0, needed));
     }
+
+    /// <summary>A layer's keys/values so far (B, nh, Length, hs), views of the buffers.</summary>
+    public (Tensor Key, Tensor Value) Layer(int layer) => (keys[layer]!.narrow(2, 0, lengths[layer]), values[layer]!.narrow(2, 0, lengths[layer]));
 
     private static Tensor Grow(Tensor? old, Tensor like, long capacity, int used)
     {

@@ -13,8 +13,7 @@ namespace SentenceVae.Inference;
 /// </summary>
 public sealed class TokenSampler : IDisposable
 {
-    private readonly GenerationOptions[] rows;          // one entry: shared by every row
-    private readonly Generator?[] generators;
+    private readonly RowSampling[] rows;               // one entry: shared by every row
 
     /// <summary>A sampler for <paramref name="options"/> whose random numbers come from a generator on <paramref name="device"/> (seeded when options give a seed).</summary>
     public TokenSampler(GenerationOptions options, Device device) : this([options], device) { }
@@ -23,11 +22,10 @@ public sealed class TokenSampler : IDisposable
     public TokenSampler(IReadOnlyList<GenerationOptions> rowOptions, Device device)
     {
         if (rowOptions.Count == 0) throw new ArgumentException("no options", nameof(rowOptions));
-        rows = rowOptions.Select(o => o.Validate()).ToArray();
-        generators = rows.Select(o => o.Seed is long seed && !o.Greedy ? new Generator((ulong)seed, device) : null).ToArray();
+        rows = rowOptions.Select(o => new RowSampling(o, device)).ToArray();
     }
 
-    /// <summary>The id <see cref="Sample"/> gives a row whose logits are not finite (its caller ends that row alone).</summary>
+    /// <summary>The id <c>Sample</c> gives a row whose logits are not finite (its caller ends that row alone).</summary>
     public const long Broken = -1;
 
     /// <param name="logits">(B, V)</param>
@@ -47,11 +45,29 @@ public sealed class TokenSampler : IDisposable
 
     private Tensor SampleFinite(Tensor logits, IReadOnlyList<bool>? finished)
     {
-        if (rows.Length == 1) return Sample(logits, rows[0], generators[0]);
+        if (rows.Length == 1) return Sample(logits, rows[0].Options, rows[0].Generator);
         if (logits.shape[0] != rows.Length) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Length} rows of options");
-        if (rows.All(o => o.Greedy)) return logits.argmax(-1);
-        return cat(Enumerable.Range(0, rows.Length).Select(r => finished?[r] == true ? logits.narrow(0, r, 1).argmax(-1)
-            : Sample(logits.narrow(0, r, 1), rows[r], generators[r])).ToList(), 0);
+        return SampleRows(logits, rows, finished);
+    }
+
+    /// <summary>
+    /// Ids (n) of logits (n, V) whose row r is sampled as <paramref name="rows"/>[r] says, from its own
+    /// generator (a decoding engine's rows); <see cref="Broken"/> for a row whose logits are not finite.
+    /// </summary>
+    public static Tensor Sample(Tensor logits, IReadOnlyList<RowSampling> rows)
+    {
+        if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} rows of options");
+        using var scope = NewDisposeScope();
+        var broken = logits.isfinite().all(-1).logical_not();                                   // (n)
+        var ids = SampleRows(logits.masked_fill(broken.unsqueeze(1), 0f), rows, null);
+        return ids.masked_fill(broken, Broken).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor SampleRows(Tensor logits, IReadOnlyList<RowSampling> rows, IReadOnlyList<bool>? finished)
+    {
+        if (rows.All(o => o.Options.Greedy)) return logits.argmax(-1);
+        return cat(Enumerable.Range(0, rows.Count).Select(r => finished?[r] == true || rows[r].Options.Greedy ? logits.narrow(0, r, 1).argmax(-1)
+            : Sample(logits.narrow(0, r, 1), rows[r].Options, rows[r].Generator)).ToList(), 0);
     }
 
     private static Tensor Sample(Tensor logits, GenerationOptions options, Generator? generator)
@@ -79,6 +95,25 @@ public sealed class TokenSampler : IDisposable
     /// <summary>Frees the random generators.</summary>
     public void Dispose()
     {
-        foreach (var g in generators) g?.Dispose();
+        foreach (var r in rows) r.Dispose();
     }
+}
+
+/// <summary>How one row picks its tokens: its options and its own random generator (seeded when the options give a seed).</summary>
+public sealed class RowSampling : IDisposable
+{
+    /// <summary>Sampling for <paramref name="options"/>, drawing on <paramref name="device"/>.</summary>
+    public RowSampling(GenerationOptions options, Device device)
+    {
+        Options = options.Validate();
+        Generator = options.Seed is long seed && !options.Greedy ? new Generator((ulong)seed, device) : null;
+    }
+
+    /// <summary>Temperature, top-k, top-p, seed.</summary>
+    public GenerationOptions Options { get; }
+    /// <summary>The row's own generator; null: the global one (no seed) or none (greedy).</summary>
+    public Generator? Generator { get; }
+
+    /// <summary>Frees the generator.</summary>
+    public void Dispose() => Generator?.Dispose();
 }

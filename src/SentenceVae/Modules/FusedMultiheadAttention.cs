@@ -31,7 +31,7 @@ internal sealed class FusedMultiheadAttention : nn.Module
     }
 
     /// <summary>Self-attention over x (B, T, C); with a cache, x holds only the new positions.</summary>
-    public Tensor SelfAttention(Tensor x, Tensor? mask, KvCache? cache, int layer)
+    public Tensor SelfAttention(Tensor x, Tensor? mask, IKvCache? cache, int layer)
     {
         var qkv = F.linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);   // 3 × (B, T, C)
         var (k, v) = (Heads(qkv[1]), Heads(qkv[2]));                         // (B, nh, T, hs)

@@ -28,7 +28,7 @@ internal sealed class OptAttention : nn.Module
     /// <param name="mask">additive float mask (B, 1, T, past+T): 0 where attending is allowed, a large negative number elsewhere</param>
     /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
     /// <param name="layer">this layer's index in the cache</param>
-    public Tensor forward(Tensor hidden, Tensor mask, KvCache? cache, int layer)
+    public Tensor forward(Tensor hidden, Tensor mask, IKvCache? cache, int layer)
     {
         long b = hidden.shape[0], t = hidden.shape[1];
         using var q = SplitHeads(q_proj.forward(hidden), b, t);   // (B, nh, T, hs)

@@ -51,6 +51,16 @@ public sealed class OptDecoder : nn.Module
         return project_out is null ? ForwardEmbeddings(embeds, attentionMask, cache) : project_out.forward(ForwardEmbeddings(embeds, attentionMask, cache));
     }
 
+    /// <summary>One token (n, 1) for each row of a decoding engine, each at its own position: (n, 1, word_embed_proj_dim).</summary>
+    public Tensor Step(Tensor inputIds, SlotKvCache.SlotStep step)
+    {
+        var embeds = embed_tokens.forward(inputIds);                        // (n, 1, E)
+        if (project_in is not null) embeds = project_in.forward(embeds);    // (n, 1, C)
+        var x = OptLayers.Step(embed_positions, layers, dropout, embeds, step);
+        if (final_layer_norm is not null) x = final_layer_norm.forward(x);
+        return project_out is null ? x : project_out.forward(x);           // (n, 1, E)
+    }
+
     /// <summary>Positions + layers + final norm over input embeddings (B, T, C); no project_out.</summary>
     public Tensor ForwardEmbeddings(Tensor embeds, Tensor attentionMask, KvCache? cache = null)
     {

@@ -29,7 +29,7 @@ internal sealed class OptDecoderLayer : nn.Module
     /// <param name="mask">additive causal + padding mask (B, 1, T, past+T)</param>
     /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
     /// <param name="layer">this layer's index in the cache</param>
-    public Tensor forward(Tensor x, Tensor mask, KvCache? cache, int layer)
+    public Tensor forward(Tensor x, Tensor mask, IKvCache? cache, int layer)
     {
         var h = preNorm ? self_attn_layer_norm.forward(x) : x;
         x = x + dropout.forward(self_attn.forward(h, mask, cache, layer));

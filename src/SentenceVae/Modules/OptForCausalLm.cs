@@ -64,8 +64,16 @@ public sealed class OptForCausalLm : nn.Module
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache? cache, DecodingHead head) =>
         head.Logits(model.Decoder.forward(inputIds, attentionMask, cache));
 
+    /// <summary>One token (n, 1) for each row of a decoding engine, each at its own position: logits (n, V) through the engine's <paramref name="head"/>.</summary>
+    public Tensor Step(Tensor inputIds, SlotKvCache.SlotStep step, DecodingHead head) =>
+        head.Logits(model.Decoder.Step(inputIds, step)).squeeze(1);
+
     /// <summary>The LM head as a decoding loop's <see cref="DecodingHead"/> (a transposed copy of the weights).</summary>
     public DecodingHead NewDecodingHead() => new(lm_head.weight!, lm_head.bias);
+
+    /// <summary>A decoding engine's cache: <paramref name="slots"/> rows of <paramref name="positions"/> positions each.</summary>
+    public SlotKvCache NewSlotCache(int slots, int positions, Device device) =>
+        new(Decoder.NumLayers, slots, Config.NumAttentionHeads, positions, Config.HeadDim, ScalarType.Float32, device);
 
     /// <summary>An empty KV cache for incremental decoding.</summary>
     public KvCache NewCache() => new(Decoder.NumLayers);

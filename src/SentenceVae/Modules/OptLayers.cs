@@ -46,6 +46,24 @@ internal static class OptLayers
         return x;                                                                        // (B, T, C)
     }
 
+    /// <summary>
+    /// One new position for each row of a decoding engine (<see cref="SlotKvCache.SlotStep"/>): each row at its own
+    /// position (its length so far), attending to its own past only.
+    /// </summary>
+    /// <param name="positions">the learned position table (offset by 2)</param>
+    /// <param name="layers">the OPT layers, run in order</param>
+    /// <param name="dropout">dropout on the inputs + positions</param>
+    /// <param name="embeds">(n, 1, C) the rows' new inputs</param>
+    /// <param name="step">the rows' positions and past</param>
+    /// <returns>(n, 1, C) after the last layer (no final norm)</returns>
+    public static Tensor Step(Embedding positions, ModuleList<OptDecoderLayer> layers, Dropout dropout, Tensor embeds, SlotKvCache.SlotStep step)
+    {
+        var x = dropout.forward(embeds + positions.forward((step.Positions + PositionOffset).unsqueeze(1)));   // (n, 1, C)
+        using var attn = AttentionMasks.Padding(step.Mask, x.dtype);                                         // (n, 1, 1, W)
+        for (int i = 0; i < layers.Count; i++) x = layers[i].forward(x, attn, step, i);
+        return x;                                                                                           // (n, 1, C)
+    }
+
     /// <summary>As Hugging Face's OPTPreTrainedModel: 2-D weights ~ N(0, std), biases 0 (norms keep 1).</summary>
     public static void Init(nn.Module module, double std)
     {

@@ -69,6 +69,32 @@ public sealed class SentenceDecoder : nn.Module
         return (head?.Logits(x) ?? linear.forward(x)).squeeze(1);                        // (B, V)
     }
 
+    /// <summary>Each layer's cross-attention keys/values (n, nh, M, hs) of memories (n, M, C), for a decoding engine to keep in its slots.</summary>
+    public List<(Tensor Key, Tensor Value)> MemoryKeysValues(Tensor memory) => Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(memory)).ToList();
+
+    /// <summary>Layers.</summary>
+    public int NumLayers => decoder.Count;
+
+    /// <summary>
+    /// One token (n, 1) for each row of a decoding engine, each at its own position within its piece, each
+    /// reading its own memory: logits (n, V) through the engine's <paramref name="head"/>.
+    /// </summary>
+    /// <param name="inputIds">(n, 1) each row's last token (BOS at a piece's start)</param>
+    /// <param name="memory">per layer, the rows' memory keys/values (n, nh, M, hs)</param>
+    /// <param name="memoryMask">additive (n, 1, 1, M), or null when all of it is real</param>
+    /// <param name="step">the rows' self-attention past (positions within their pieces)</param>
+    /// <param name="head">the vocabulary projection</param>
+    public Tensor Step(Tensor inputIds, IReadOnlyList<(Tensor Key, Tensor Value)> memory, Tensor? memoryMask, SlotKvCache.SlotStep step, DecodingHead head)
+    {
+        var x = embed_token.forward(inputIds);                                            // (n, 1, E)
+        if (config.EmbedScale != 1.0) x = x * config.EmbedScale;
+        if (project_in is not null) x = project_in.forward(x);                            // (n, 1, C)
+        x = x + SinusoidalPositions.At(step.Positions, config.HiddenSize, x.dtype).unsqueeze(1);
+        using var mask = AttentionMasks.Padding(step.Mask, x.dtype);                      // (n, 1, 1, W)
+        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, mask, memory[i], memoryMask, step, i);
+        return head.Logits(x).squeeze(1);                                                 // (n, V)
+    }
+
     /// <summary>The vocabulary projection as a decoding loop's <see cref="DecodingHead"/> (a transposed copy of the weights).</summary>
     public DecodingHead NewDecodingHead() => new(linear.weight!, linear.bias);
 

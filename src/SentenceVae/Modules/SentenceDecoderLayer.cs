@@ -40,7 +40,7 @@ internal sealed class SentenceDecoderLayer : nn.Module
     /// <param name="memory">this layer's cross-attention keys/values of the memory</param>
     /// <param name="cache">the KV cache to read and append to (null: no cache)</param>
     /// <param name="layer">this layer's index in the cache</param>
-    public Tensor forward(Tensor x, Tensor? mask, (Tensor Key, Tensor Value) memory, Tensor? memoryMask, KvCache? cache, int layer)
+    public Tensor forward(Tensor x, Tensor? mask, (Tensor Key, Tensor Value) memory, Tensor? memoryMask, IKvCache? cache, int layer)
     {
         x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, cache, layer)));
         x = norm2.forward(x + dropout2.forward(multihead_attn.CrossAttention(x, memory.Key, memory.Value, memoryMask)));

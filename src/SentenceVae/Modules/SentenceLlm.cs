@@ -79,6 +79,18 @@ public sealed class SentenceLlm : nn.Module
         return final_layer_norm is null ? x : final_layer_norm.forward(x);
     }
 
+    /// <summary>One sentence vector (n, 1, C_vae) for each row of a decoding engine, each at its own position: outputs (n, C_backbone).</summary>
+    public Tensor BackboneStep(Tensor vectors, SlotKvCache.SlotStep step)
+    {
+        var x = in_proj is null ? vectors : in_proj.forward(vectors);                                       // (n, 1, C)
+        x = OptLayers.Step(llm_pe, llm_layers, dropout, x, step);                                           // (n, 1, C)
+        return (final_layer_norm is null ? x : final_layer_norm.forward(x)).squeeze(1);                     // (n, C)
+    }
+
+    /// <summary>A decoding engine's backbone cache: <paramref name="slots"/> rows of <paramref name="positions"/> positions each.</summary>
+    public SlotKvCache NewSlotCache(int slots, int positions, Device device) =>
+        new(llm_layers.Count, slots, Config.Backbone.NumAttentionHeads, positions, Config.Backbone.HeadDim, ScalarType.Float32, device);
+
     /// <summary>Stop-flag logits (…, 2) of backbone outputs.</summary>
     public Tensor StopLogits(Tensor hidden) => fc.forward(hidden);
 

@@ -1,13 +1,14 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using SentenceVae.Inference;
 
 namespace SentenceVae.Serving;
 
 /// <summary>Limits of a <see cref="GenerationService"/>.</summary>
 public sealed record GenerationServiceOptions
 {
-    /// <summary>Most requests run together as one batch.</summary>
-    public int MaxBatch { get; init; } = 16;
+    /// <summary>Most requests one model runs at once (the engine's rows); more wait their turn.</summary>
+    public int MaxBatch { get; init; } = 32;
     /// <summary>Most requests waiting to start; one more is refused as <see cref="ServingError.Busy"/>.</summary>
     public int QueueCapacity { get; init; } = 256;
     /// <summary>max_tokens when a request gives none (a token model's is also capped by the room its prompt leaves).</summary>
@@ -24,10 +25,12 @@ public sealed record GenerationServiceOptions
 
 /// <summary>
 /// Owns the served models and runs all their work on one worker thread (TorchSharp's dispose scopes and
-/// no-grad state are per thread); any thread submits requests. Requests that are waiting when the worker
-/// becomes free run together as one batch (same model, at most <see cref="GenerationServiceOptions.MaxBatch"/>,
-/// as long as the batch fits the positions), each row with its own sampling options, budget and
-/// cancellation; a request that arrives while a batch runs waits for the next one. When
+/// no-grad state are per thread); any thread submits requests. Each model has a step-level decoding
+/// engine (<see cref="IDecodeEngine"/>): a request joins its model's running engine between two steps
+/// (after its prompt's prefill) and leaves when it ends — continuous batching, as llama.cpp's server
+/// and vLLM schedule — each row with its own sampling options, budget and cancellation. A model runs
+/// at most <see cref="GenerationServiceOptions.MaxBatch"/> rows; models with work take turns step by
+/// step, so two models' streams advance together; an embedding job runs between two steps. When
 /// <see cref="GenerationServiceOptions.QueueCapacity"/> requests already wait, a request is refused at once
 /// (<see cref="ServingError.Busy"/>). Both the HTTP server and the Microsoft.Extensions.AI clients use it;
 /// it is safe for concurrent calls.
@@ -35,7 +38,7 @@ public sealed record GenerationServiceOptions
 public sealed class GenerationService : IDisposable
 {
     private readonly GenerationServiceOptions options;
-    private readonly Channel<object> queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Work> queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread worker;
     private readonly object modelsLock = new();
     private List<ServedModel> models = [];
@@ -48,7 +51,7 @@ public sealed class GenerationService : IDisposable
         if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1 || this.options.DefaultMaxTokens < 1 || this.options.MaxCompletionTokens < 1
             || this.options.MaxEmbeddingInputs < 1 || this.options.MaxEmbeddingTokens < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "MaxBatch, QueueCapacity, DefaultMaxTokens, MaxCompletionTokens, MaxEmbeddingInputs and MaxEmbeddingTokens must be at least 1");
-        worker = new Thread(Work) { IsBackground = true, Name = "svae-serve" };
+        worker = new Thread(Serve) { IsBackground = true, Name = "svae-serve" };
         worker.Start();
     }
 
@@ -58,11 +61,14 @@ public sealed class GenerationService : IDisposable
     /// <summary>Requests waiting to start (completions and embedding jobs).</summary>
     public int Waiting => Volatile.Read(ref waiting);
 
-    /// <summary>Rows of the batch running now (0 when idle).</summary>
+    /// <summary>Rows running now, over all models (0 when idle).</summary>
     public int Running => Volatile.Read(ref running);
 
-    /// <summary>Raised on the worker when a batch starts: the model's name and the batch's rows.</summary>
-    public event Action<string, int>? BatchStarted;
+    /// <summary>Raised on the worker after each engine step: the model's name and the rows it stepped.</summary>
+    public event Action<string, int>? Stepped;
+
+    /// <summary>Raised on the worker when a request joins its model's engine: the model's name.</summary>
+    public event Action<string>? Admitted;
 
     /// <summary>The limits in force.</summary>
     public GenerationServiceOptions Options => options;
@@ -96,7 +102,7 @@ public sealed class GenerationService : IDisposable
             throw ServingException.Invalid($"max_tokens {request.MaxTokens} exceeds this server's limit of {options.MaxCompletionTokens} tokens per completion", "max_tokens", "max_tokens_exceeded");
         var row = Find(request.Model).Prepare(request, Math.Min(options.DefaultMaxTokens, options.MaxCompletionTokens), cancel);
         if (options.RequestTimeout is { } limit) row.Deadline = DateTime.UtcNow + limit;
-        Enqueue(row);
+        Enqueue(new CompletionWork(row));
         return new CompletionStream(row);
     }
 
@@ -126,12 +132,12 @@ public sealed class GenerationService : IDisposable
             if (tokens > options.MaxEmbeddingTokens)
                 throw ServingException.Invalid($"input holds more than {options.MaxEmbeddingTokens} tokens; this server embeds at most that many per request", "input", "too_many_tokens");
         }
-        var job = new EmbeddingJob(served, inputs, cancel);
+        var job = new EmbeddingWork(served, inputs, cancel);
         Enqueue(job);
         return job.Result.Task;
     }
 
-    private void Enqueue(object item)
+    private void Enqueue(Work item)
     {
         if (Interlocked.Increment(ref waiting) > options.QueueCapacity)
         {
@@ -146,50 +152,95 @@ public sealed class GenerationService : IDisposable
         }
     }
 
-    private void Work()
+    private void Serve()
     {
-        var pending = new List<object>();
-        ServedModel? last = null;
-        while (true)
+        var waitingRows = new List<ServedRow>();
+        var jobs = new Queue<EmbeddingWork>();
+        var engines = new Dictionary<ServedModel, IDecodeEngine>();
+        var rows = new Dictionary<DecodeRow, ServedRow>();
+        int turn = 0;
+        bool open = true;
+        try
         {
-            if (pending.Count == 0 && !queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
-            while (queue.Reader.TryRead(out var item)) pending.Add(item);
-            if (pending.Count == 0) continue;
-            // Models take turns: the oldest work of another model than the one that just ran goes first,
-            // so one model's long batches cannot starve another model's queue.
-            var next = pending.FirstOrDefault(item => ModelOf(item) != last) ?? pending[0];
-            last = ModelOf(next);
-            if (next is EmbeddingJob job)
+            while (true)
             {
-                pending.Remove(job);
-                Interlocked.Decrement(ref waiting);
-                job.Run();
-                continue;
+                bool idle = waitingRows.Count == 0 && jobs.Count == 0 && engines.Values.All(e => e.Count == 0);
+                if (idle && (!open || !queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())) return;
+                while (queue.Reader.TryRead(out var item))
+                    if (item is CompletionWork c) waitingRows.Add(c.Row);
+                    else jobs.Enqueue((EmbeddingWork)item);
+                if (queue.Reader.Completion.IsCompleted) open = false;
+
+                // Join: waiting requests enter their model's engine in arrival order while it has room.
+                foreach (var row in waitingRows.ToList())
+                {
+                    if (!engines.TryGetValue(row.Model, out var engine)) engines[row.Model] = engine = row.Model.NewEngine(options.MaxBatch);
+                    if (row.Cancel.IsCancellationRequested) { Leave(waitingRows, row); row.Fail(new OperationCanceledException(row.Cancel)); Statistics.Count(ref Statistics.cancelled); continue; }
+                    if (engine.Count >= engine.Capacity) continue;
+                    Leave(waitingRows, row);
+                    rows[row.Decode] = row;
+                    try
+                    {
+                        engine.Add(row.Decode);
+                        Statistics.Admit();
+                        Admitted?.Invoke(row.Model.Name);
+                    }
+                    catch (Exception e) { rows.Remove(row.Decode); row.Fail(e); Statistics.Count(ref Statistics.completed); }
+                }
+                Volatile.Write(ref running, engines.Values.Sum(e => e.Count));
+
+                // One embedding job between two steps, so neither kind of work starves the other.
+                if (jobs.TryDequeue(out var job))
+                {
+                    Interlocked.Decrement(ref waiting);
+                    job.Run();
+                }
+
+                // Models take turns, one step each.
+                var busy = engines.Where(e => e.Value.Count > 0).ToList();
+                if (busy.Count == 0) continue;
+                var (model, next) = busy[turn++ % busy.Count];
+                int stepped = next.Count;
+                List<DecodeEvent> events;
+                try { events = next.Step(); }
+                catch (Exception e)
+                {
+                    // The engine itself failed (not one row): its rows end with the error and it starts afresh.
+                    foreach (var row in rows.Values.Where(r => r.Model == model).ToList()) { rows.Remove(row.Decode); row.Fail(e); }
+                    next.Dispose();
+                    engines.Remove(model);
+                    continue;
+                }
+                Statistics.Step(stepped);
+                Stepped?.Invoke(model.Name, stepped);
+                foreach (var e in events)
+                {
+                    if (!rows.TryGetValue(e.Row, out var row)) continue;
+                    model.Write(row, e);
+                    if (e.End is not null)
+                    {
+                        rows.Remove(e.Row);
+                        Statistics.Count(ref row.Cancel.IsCancellationRequested ? ref Statistics.cancelled : ref Statistics.completed);
+                    }
+                }
+                Volatile.Write(ref running, engines.Values.Sum(e => e.Count));
             }
-            var first = (ServedRow)next;
-            var batch = new List<ServedRow>();
-            foreach (var row in pending.OfType<ServedRow>().Where(r => r.Model == first.Model))
-                if (batch.Count < options.MaxBatch && (batch.Count == 0 || first.Model.Fits(batch, row))) batch.Add(row);
-            pending.RemoveAll(item => item is ServedRow r && batch.Contains(r));
-            Interlocked.Add(ref waiting, -batch.Count);
-            var live = batch.Where(r => !r.Cancel.IsCancellationRequested).ToList();
-            foreach (var gone in batch.Except(live)) gone.Fail(new OperationCanceledException(gone.Cancel));
-            if (live.Count > 0)
-            {
-                Statistics.Batch(live.Count);
-                BatchStarted?.Invoke(first.Model.Name, live.Count);
-                Volatile.Write(ref running, live.Count);
-                try { first.Model.Run(live); }
-                catch (Exception e) { foreach (var row in live) row.Fail(e); }
-                finally { Volatile.Write(ref running, 0); }
-            }
-            foreach (var row in batch) Statistics.Count(ref row.Cancel.IsCancellationRequested ? ref Statistics.cancelled : ref Statistics.completed);
+        }
+        finally
+        {
+            foreach (var engine in engines.Values) engine.Dispose();
+            foreach (var row in rows.Values.Concat(waitingRows)) row.Fail(new ObjectDisposedException(nameof(GenerationService)));
+            Volatile.Write(ref running, 0);
         }
     }
 
-    private static ServedModel ModelOf(object item) => item is ServedRow row ? row.Model : ((EmbeddingJob)item).Model;
+    private void Leave(List<ServedRow> waitingRows, ServedRow row)
+    {
+        waitingRows.Remove(row);
+        Interlocked.Decrement(ref waiting);
+    }
 
-    /// <summary>Stops taking requests, lets the running batch end, and frees the models.</summary>
+    /// <summary>Stops taking requests, lets the running and waiting requests end, and frees the models.</summary>
     public void Dispose()
     {
         queue.Writer.TryComplete();
@@ -197,45 +248,54 @@ public sealed class GenerationService : IDisposable
         foreach (var model in models) model.Dispose();
     }
 
-    private sealed class EmbeddingJob(ServedModel model, IReadOnlyList<string> inputs, CancellationToken cancel)
+    /// <summary>What the worker's queue holds: a completion to admit, or an embedding job.</summary>
+    private abstract record Work;
+
+    private sealed record CompletionWork(ServedRow Row) : Work;
+
+    private sealed record EmbeddingWork(ServedModel Model, IReadOnlyList<string> Inputs, CancellationToken Cancel) : Work
     {
-        public ServedModel Model => model;
         public TaskCompletionSource<EmbeddingResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Run()
         {
-            if (cancel.IsCancellationRequested) { Result.TrySetCanceled(cancel); return; }
-            try { Result.TrySetResult(model.Embed(inputs, cancel)); }
-            catch (OperationCanceledException) when (cancel.IsCancellationRequested) { Result.TrySetCanceled(cancel); }
+            if (Cancel.IsCancellationRequested) { Result.TrySetCanceled(Cancel); return; }
+            try { Result.TrySetResult(Model.Embed(Inputs, Cancel)); }
+            catch (OperationCanceledException) when (Cancel.IsCancellationRequested) { Result.TrySetCanceled(Cancel); }
             catch (Exception e) { Result.TrySetException(e); }
         }
     }
 }
 
-/// <summary>What a <see cref="GenerationService"/> has done: completions finished and cancelled, batches run, requests refused as busy.</summary>
+/// <summary>What a <see cref="GenerationService"/> has done: completions admitted, finished and cancelled, engine steps run, requests refused as busy.</summary>
 public sealed class ServiceStatistics
 {
-    internal int completed, cancelled, batches, rows, largest, busy;
+    internal int completed, cancelled, admitted, busy, largest;
+    internal long steps, rowSteps;
 
     /// <summary>Completions that ran to their end.</summary>
     public int Completed => Volatile.Read(ref completed);
     /// <summary>Completions whose caller went away (cancelled or disconnected) before the end.</summary>
     public int Cancelled => Volatile.Read(ref cancelled);
-    /// <summary>Batches run.</summary>
-    public int Batches => Volatile.Read(ref batches);
-    /// <summary>Rows over all batches (÷ <see cref="Batches"/>: the mean batch size).</summary>
-    public int Rows => Volatile.Read(ref rows);
-    /// <summary>The largest batch run.</summary>
+    /// <summary>Completions that joined an engine.</summary>
+    public int Admitted => Volatile.Read(ref admitted);
+    /// <summary>Engine steps run.</summary>
+    public long Steps => Interlocked.Read(ref steps);
+    /// <summary>Rows over all steps (÷ <see cref="Steps"/>: the mean rows per step).</summary>
+    public long RowSteps => Interlocked.Read(ref rowSteps);
+    /// <summary>The most rows one step ran.</summary>
     public int LargestBatch => Volatile.Read(ref largest);
     /// <summary>Requests refused because the queue was full.</summary>
     public int Busy => Volatile.Read(ref busy);
 
     internal void Count(ref int counter) => Interlocked.Increment(ref counter);
 
-    internal void Batch(int size)
+    internal void Admit() => Interlocked.Increment(ref admitted);
+
+    internal void Step(int size)
     {
-        Interlocked.Increment(ref batches);
-        Interlocked.Add(ref rows, size);
+        Interlocked.Increment(ref steps);
+        Interlocked.Add(ref rowSteps, size);
         int seen;
         while (size > (seen = Volatile.Read(ref largest)) && Interlocked.CompareExchange(ref largest, size, seen) != seen) { }
     }

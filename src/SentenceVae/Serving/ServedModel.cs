@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using SentenceVae.Checkpoints;
+using SentenceVae.Inference;
 using SentenceVae.Text;
 using static TorchSharp.torch;
 
@@ -7,8 +8,8 @@ namespace SentenceVae.Serving;
 
 /// <summary>
 /// A loaded model as the <see cref="GenerationService"/> serves it: how it reads a prompt (checked against
-/// its positions before the request is queued), which requests can share a batch, and the batched loop
-/// that runs on the service's worker thread. <see cref="ServedSentenceLlm"/> and <see cref="ServedTokenModel"/>.
+/// its positions before the request is queued), its decoding engine, and how what the engine writes
+/// becomes a request's text. <see cref="ServedSentenceLlm"/> and <see cref="ServedTokenModel"/>.
 /// </summary>
 public abstract class ServedModel : IDisposable
 {
@@ -52,11 +53,22 @@ public abstract class ServedModel : IDisposable
     /// <summary>Reads the prompt, checks it and the budget against the positions; throws <see cref="ServingException"/>.</summary>
     internal abstract ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel);
 
-    /// <summary>True when <paramref name="candidate"/> can join <paramref name="batch"/> (the batch still fits the positions).</summary>
-    internal abstract bool Fits(IReadOnlyList<ServedRow> batch, ServedRow candidate);
+    /// <summary>A decoding engine of <paramref name="capacity"/> rows (made and stepped on the worker thread).</summary>
+    internal abstract IDecodeEngine NewEngine(int capacity);
 
-    /// <summary>Runs a batch to its end on the calling (worker) thread, writing each row's updates.</summary>
-    internal abstract void Run(IReadOnlyList<ServedRow> batch);
+    /// <summary>Passes what the engine wrote for <paramref name="row"/> on to its caller: text, or its end.</summary>
+    internal abstract void Write(ServedRow row, DecodeEvent written);
+
+    /// <summary>Ends a row as the engine ended it.</summary>
+    private protected void End(ServedRow row, DecodeEnd end)
+    {
+        switch (end)
+        {
+            case DecodeEnd.Failed: row.Fail(RowFailed()); break;
+            case DecodeEnd.Stop: row.End(FinishReason.Stop); break;
+            default: row.End(FinishReason.Length); break;           // budget, positions or time spent (a row ended by its caller or a stop text has its ending already)
+        }
+    }
 
     /// <summary>One vector per input (on the worker thread); stops between inputs once <paramref name="cancel"/> fires.</summary>
     internal virtual EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel) => throw EmbedUnsupported();

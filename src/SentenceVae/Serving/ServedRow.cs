@@ -1,24 +1,42 @@
 using System.Threading.Channels;
+using SentenceVae.Inference;
 
 namespace SentenceVae.Serving;
 
 /// <summary>
-/// One accepted completion request, as a row of a batch on the service's worker: the prompt as the model
-/// reads it, the budget, the text written so far (through the stop-sequence filter) and the channel its
-/// caller reads updates from.
+/// One accepted completion request on the service's worker: the engine's row (<see cref="Decode"/>: the
+/// prompt as the model reads it, sampling, budget), the text written so far (through the stop-sequence
+/// filter) and the channel its caller reads updates from.
 /// </summary>
-internal sealed class ServedRow(CompletionRequest request, ServedModel model, object prompt, int promptTokens, int maxTokens, CancellationToken cancel)
+internal sealed class ServedRow
 {
     private readonly Channel<CompletionUpdate> updates = Channel.CreateUnbounded<CompletionUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    private readonly StopSequenceFilter filter = new(request.Stop);
 
-    public CompletionRequest Request { get; } = request;
-    public ServedModel Model { get; } = model;
-    /// <summary>Prompt ids (token model: int[] with BOS) or pieces (sentence-level model: List&lt;int[]&gt;).</summary>
-    public object Prompt { get; } = prompt;
-    public int PromptTokens { get; } = promptTokens;
-    public int MaxTokens { get; } = maxTokens;
-    public CancellationToken Cancel { get; } = cancel;
+    private readonly StopSequenceFilter filter;
+
+    /// <summary>A row for <paramref name="request"/>; <paramref name="decode"/> makes its engine row (which asks this row whether it is halted).</summary>
+    public ServedRow(CompletionRequest request, ServedModel model, int promptTokens, int maxTokens, CancellationToken cancel, Func<Func<bool>, DecodeRow> decode)
+    {
+        Request = request;
+        Model = model;
+        PromptTokens = promptTokens;
+        MaxTokens = maxTokens;
+        Cancel = cancel;
+        filter = new StopSequenceFilter(request.Stop);
+        Decode = decode(() => Halted);
+    }
+
+    public CompletionRequest Request { get; }
+    public ServedModel Model { get; }
+    /// <summary>The row the model's engine runs.</summary>
+    public DecodeRow Decode { get; }
+    public int PromptTokens { get; }
+    public int MaxTokens { get; }
+    public CancellationToken Cancel { get; }
+    /// <summary>A token model's text so far, for turning ids into text that never splits a character.</summary>
+    public IncrementalDecoder? Text { get; set; }
+    /// <summary>When the request arrived.</summary>
+    public DateTime Arrived { get; } = DateTime.UtcNow;
     /// <summary>Text tokens written so far.</summary>
     public int Tokens { get; private set; }
     /// <summary>Steps (pieces or tokens) written so far.</summary>

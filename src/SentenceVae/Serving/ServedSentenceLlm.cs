@@ -46,39 +46,24 @@ public sealed class ServedSentenceLlm : ServedModel
         if (request.MaxTokens > room)
             throw ServingException.Invalid($"max_tokens {request.MaxTokens} exceeds what model '{Name}' can write after this prompt: {MaxPositions - needed} pieces of at most {model.Config.Svae.MaxSeqLen - 1} tokens ({room})",
                 "max_tokens", "context_length_exceeded");
-        return new ServedRow(request, this, pieces, promptTokens, request.MaxTokens ?? Math.Min(defaultMaxTokens, room), cancel);
-    }
-
-    // A row writes at most max_tokens pieces (every piece but an empty one holds a token), within the positions left.
-    private int MaxPieces(ServedRow row) => Math.Min(row.MaxTokens, MaxPositions - PromptPositions(((List<int[]>)row.Prompt).Count));
-
-    internal override bool Fits(IReadOnlyList<ServedRow> batch, ServedRow candidate)
-    {
-        var rows = batch.Append(candidate).ToList();
-        return rows.Max(r => PromptPositions(((List<int[]>)r.Prompt).Count)) + rows.Max(MaxPieces) <= MaxPositions;
-    }
-
-    internal override void Run(IReadOnlyList<ServedRow> batch)
-    {
-        var options = batch.Select(r => new SentenceGenerationOptions
+        int maxTokens = request.MaxTokens ?? Math.Min(defaultMaxTokens, room);
+        // A row writes at most max_tokens pieces (every piece but an empty one holds a token), within the positions left.
+        return new ServedRow(request, this, promptTokens, maxTokens, cancel, halted => new PieceRow(pieces)
         {
-            MaxPieces = MaxPieces(r),
-            Tokens = new GenerationOptions
+            Sampling = new GenerationOptions
             {
-                MaxNewTokens = model.Config.Svae.MaxSeqLen - 1, Temperature = r.Request.Temperature, TopP = r.Request.TopP, TopK = r.Request.TopK, Seed = r.Request.Seed,
+                MaxNewTokens = model.Config.Svae.MaxSeqLen - 1, Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, Seed = request.Seed,
             },
-        }).ToList();
-        foreach (var step in generator.Steps(batch.Select(r => (List<int[]>)r.Prompt).ToList(), options, useCache: true, row => batch[row].Halted))
-            foreach (var piece in step)
-            {
-                var row = batch[piece.Row];
-                if (piece.Failed) { row.Fail(RowFailed()); continue; }
-                int room = row.MaxTokens - row.Tokens;
-                if (piece.Ids.Length > room) row.Add(Tokenizer.Decode(piece.Ids[..room]), room);   // the last piece, cut to max_tokens
-                else row.Add(piece.Text, piece.Ids.Length);
-            }
-        // Rows that ran out of positions end by length; the others were ended by the stop head.
-        foreach (var (row, o) in batch.Zip(options)) row.End(row.Steps >= o.MaxPieces ? FinishReason.Length : FinishReason.Stop);
+            MaxTokens = maxTokens, MaxPieces = Math.Min(maxTokens, MaxPositions - needed), Halted = halted,
+        });
+    }
+
+    internal override IDecodeEngine NewEngine(int capacity) => generator.NewEngine(capacity);
+
+    internal override void Write(ServedRow row, DecodeEvent written)
+    {
+        if (written.End is { } end) End(row, end);
+        else row.Add(Tokenizer.Decode(written.Ids), written.Ids.Length);   // the engine cut the last piece to max_tokens
     }
 
     internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)

@@ -34,30 +34,19 @@ public sealed class ServedTokenModel : ServedModel
         if (maxTokens > room)
             throw ServingException.Invalid($"the prompt's {promptTokens} tokens + max_tokens {maxTokens} exceed model '{Name}''s {MaxPositions} positions: at most {room} new tokens",
                 "max_tokens", "context_length_exceeded");
-        return new ServedRow(request, this, ids, promptTokens, maxTokens, cancel);
-    }
-
-    internal override bool Fits(IReadOnlyList<ServedRow> batch, ServedRow candidate)
-    {
-        var rows = batch.Append(candidate);
-        return rows.Max(r => ((int[])r.Prompt).Length) + rows.Max(r => r.MaxTokens) - 1 <= MaxPositions;
-    }
-
-    internal override void Run(IReadOnlyList<ServedRow> batch)
-    {
-        var options = batch.Select(r => new GenerationOptions
+        return new ServedRow(request, this, promptTokens, maxTokens, cancel, halted => new TokenRow(ids)
         {
-            MaxNewTokens = r.MaxTokens, Temperature = r.Request.Temperature, TopP = r.Request.TopP, TopK = r.Request.TopK, Seed = r.Request.Seed,
-        }).ToList();
-        var decoders = batch.Select(_ => new IncrementalDecoder(Tokenizer)).ToList();
-        foreach (var step in generator.Steps(batch.Select(r => (int[])r.Prompt).ToList(), options, row => batch[row].Halted))
-            foreach (var (row, id) in step)
-            {
-                if (id == TokenGenerator.Failed) batch[row].Fail(RowFailed());
-                else if (id == Tokenizer.EosId) batch[row].End(FinishReason.Stop);
-                else batch[row].Add(decoders[row].Add(id), 1);
-            }
-        foreach (var row in batch) row.End(FinishReason.Length);
+            Sampling = new GenerationOptions { Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, Seed = request.Seed },
+            MaxTokens = maxTokens, Halted = halted,
+        });
+    }
+
+    internal override IDecodeEngine NewEngine(int capacity) => generator.NewEngine(capacity);
+
+    internal override void Write(ServedRow row, DecodeEvent written)
+    {
+        if (written.End is { } end) End(row, end);
+        else row.Add((row.Text ??= new IncrementalDecoder(Tokenizer)).Add(written.Ids[0]), 1);
     }
 
     /// <inheritdoc/>

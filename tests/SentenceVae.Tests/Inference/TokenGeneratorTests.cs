@@ -122,14 +122,16 @@ public class TokenGeneratorTests
         var gen = new TokenGenerator(model, tok);
         var prompts = new[] { gen.PromptIds("One"), gen.PromptIds("Two words") };
         // Make EOS the greedy choice after the first prompt's last token only, via the tied embedding of EOS.
-        var steps = gen.Steps(prompts, new GenerationOptions { MaxNewTokens = 5 }).ToList();
-        Assert.InRange(steps.Count, 1, 5);
-        Assert.All(steps, s => Assert.InRange(s.Count, 1, 2));
-        // A row that emitted EOS never appears again.
-        for (int row = 0; row < 2; row++)
+        var rows = prompts.Select(p => TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = 5 })).ToList();
+        var events = gen.Run(rows).SelectMany(s => s).ToList();
+        foreach (var row in rows)
         {
-            int eosAt = steps.FindIndex(s => s.Any(e => e.Row == row && e.Id == tok.EosId));
-            if (eosAt >= 0) Assert.All(steps.Skip(eosAt + 1), s => Assert.DoesNotContain(s, e => e.Row == row));
+            // Each row ends once, at EOS or its limit, and writes nothing after its end.
+            var mine = events.Where(e => e.Row == row).ToList();
+            Assert.Single(mine, e => e.End is not null);
+            Assert.NotNull(mine[^1].End);
+            Assert.Equal(row.End == DecodeEnd.Stop ? row.Tokens - 1 : row.Tokens, mine.Count - 1);   // an EOS is counted, not written
+            Assert.InRange(row.Tokens, 1, 5);
         }
     }
 

@@ -201,11 +201,18 @@ public class SentenceLlmTests
         Assert.Equal(18, CachedEqualsUncachedAndAlone(generator, prompts, options).Count);
     }
 
+    /// <summary>The pieces each prompt's row writes when all run in one engine: (row, index, ids), by row and index.</summary>
+    internal static List<(int Row, int Index, string Ids)> Pieces(SentenceLlmGenerator generator, IReadOnlyList<List<int[]>> prompts, SentenceGenerationOptions options, bool useCache = true)
+    {
+        var rows = prompts.Select(p => SentenceLlmGenerator.Row(p, options)).ToList();
+        var events = generator.Run(rows, reprefill: !useCache).SelectMany(s => s).Where(e => e.End is null).ToList();
+        return rows.SelectMany((row, r) => events.Where(e => e.Row == row).Select((e, i) => (r, i, string.Join(",", e.Ids)))).ToList();
+    }
+
     /// <summary>Asserts the cached loop writes what the uncached one does and each batched row what it writes alone; returns the pieces (row, index, ids).</summary>
     private static List<(int Row, int Index, string Ids)> CachedEqualsUncachedAndAlone(SentenceLlmGenerator generator, List<List<int[]>> prompts, SentenceGenerationOptions options)
     {
-        List<(int, int, string)> Run(IReadOnlyList<List<int[]>> batch, bool useCache) =>
-            generator.Steps(batch, options, useCache).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
+        List<(int, int, string)> Run(IReadOnlyList<List<int[]>> batch, bool useCache) => Pieces(generator, batch, options, useCache);
         var cached = Run(prompts, true);
         Assert.Equal(Run(prompts, false), cached);
         for (int r = 0; r < prompts.Count; r++)
@@ -234,7 +241,7 @@ public class SentenceLlmTests
         // rich model writes one token over and over whatever it sees, so only the plain one can show it).
         if (rich) return;
         using var full = Tiny(31, config with { TrainedContext = null });
-        var unwindowed = new SentenceLlmGenerator(full, new IdsTokenizer()).Steps(prompts, options, useCache: true).SelectMany(s => s).Select(p => (p.Row, p.Index, string.Join(",", p.Ids))).ToList();
+        var unwindowed = Pieces(new SentenceLlmGenerator(full, new IdsTokenizer()), prompts, options);
         Assert.NotEqual(unwindowed, cached);
     }
 
@@ -257,16 +264,17 @@ public class SentenceLlmTests
         var options = new SentenceGenerationOptions { MaxPieces = 6, Tokens = new GenerationOptions { MaxNewTokens = 6 } };
         var rng = new Random(6);
         var prompts = Enumerable.Range(0, 8).Select(i => RandomPieces(rng, 1 + i % 3)).ToList();
-        var steps = generator.Steps(prompts, options, true).ToList();
-        var counts = Enumerable.Range(0, prompts.Count).Select(r => steps.SelectMany(s => s).Count(p => p.Row == r)).ToList();
+        var rows = prompts.Select(p => SentenceLlmGenerator.Row(p, options)).ToList();
+        var events = generator.Run(rows).SelectMany(s => s).ToList();
+        var counts = rows.Select(r => events.Count(e => e.Row == r && e.End is null)).ToList();
         Assert.True(counts.Sum() > 0, "some row generated something");
         Assert.True(counts.Distinct().Count() > 1, $"rows stopped at different steps ({string.Join(",", counts)})");
         for (int r = 0; r < prompts.Count; r++)
         {
-            var indices = steps.SelectMany(s => s).Where(p => p.Row == r).Select(p => p.Index).ToList();
-            Assert.Equal(Enumerable.Range(0, indices.Count), indices);      // once a row stops it never comes back
-            var alone = generator.Steps([prompts[r]], options, true).SelectMany(s => s).Count();
-            Assert.Equal(alone, counts[r]);                                 // and it stops where it would alone
+            var mine = events.Where(e => e.Row == rows[r]).ToList();
+            Assert.Single(mine, e => e.End is not null);
+            Assert.NotNull(mine[^1].End);                                   // once a row stops it never comes back
+            Assert.Equal(Pieces(generator, [prompts[r]], options).Count, counts[r]);   // and it stops where it would alone
         }
     }
 
@@ -289,8 +297,8 @@ public class SentenceLlmTests
             var tok = new IdsTokenizer();
             var options = new SentenceGenerationOptions { MaxPieces = 3, Tokens = new GenerationOptions { MaxNewTokens = 8 }, IgnoreStop = true };
             var prompt = RandomPieces(new Random(9), 3);
-            var a = new SentenceLlmGenerator(model, tok).Steps([prompt], options, true).SelectMany(s => s).Select(p => string.Join(",", p.Ids)).ToList();
-            var b = new SentenceLlmGenerator(loaded, tok).Steps([prompt], options, true).SelectMany(s => s).Select(p => string.Join(",", p.Ids)).ToList();
+            var a = Pieces(new SentenceLlmGenerator(model, tok), [prompt], options).Select(p => p.Ids).ToList();
+            var b = Pieces(new SentenceLlmGenerator(loaded, tok), [prompt], options).Select(p => p.Ids).ToList();
             Assert.Equal(3, a.Count);
             Assert.Equal(a, b);
         }

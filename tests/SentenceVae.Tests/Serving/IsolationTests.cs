@@ -10,7 +10,7 @@ namespace SentenceVae.Tests.Serving;
 /// <summary>One request's failure costs that request alone: its batch-mates write what they write alone.</summary>
 public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    /// <summary>A served model whose embedding job holds the worker until released, so the requests sent meanwhile wait and then run as one batch.</summary>
+    /// <summary>A served model whose embedding job holds the worker until released, so the requests sent meanwhile wait and then join the engine together.</summary>
     private sealed class Gate(ITextTokenizer tokenizer) : ServedModel("gate", tokenizer)
     {
         public readonly ManualResetEventSlim Open = new();
@@ -18,8 +18,8 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         public override int MaxPositions => 1;
         public override bool CanEmbed => true;
         internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => throw new NotSupportedException();
-        internal override bool Fits(IReadOnlyList<ServedRow> batch, ServedRow candidate) => false;
-        internal override void Run(IReadOnlyList<ServedRow> batch) => throw new NotSupportedException();
+        internal override IDecodeEngine NewEngine(int capacity) => throw new NotSupportedException();
+        internal override void Write(ServedRow row, DecodeEvent written) => throw new NotSupportedException();
         internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)
         {
             Open.Wait();
@@ -28,10 +28,14 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         public override void Dispose() => Open.Dispose();
     }
 
-    /// <summary>Runs <paramref name="requests"/> as one batch behind the gate; each outcome is its text or its exception.</summary>
+    /// <summary>Runs <paramref name="requests"/> together behind the gate (they join the engine at once); each outcome is its text or its exception.</summary>
     private static async Task<List<(string? Text, Exception? Error)>> OneBatch(GenerationService service, Gate gate, IReadOnlyList<CompletionRequest> requests)
     {
-        int before = service.Statistics.Batches;
+        int joined = 0, joinedBeforeFirstStep = -1;
+        void Joined(string model) => joined++;
+        void Seen(string model, int rows) { if (joinedBeforeFirstStep < 0) joinedBeforeFirstStep = joined; }
+        service.Admitted += Joined;
+        service.Stepped += Seen;
         var held = service.EmbedAsync("gate", ["x"]);
         var runs = requests.Select(r => service.CompleteAsync(r)).ToList();      // queued while the gate holds the worker
         gate.Open.Set();
@@ -43,7 +47,9 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
             catch (Exception e) { outcomes.Add((null, e)); }
         }
         gate.Open.Reset();
-        Assert.Equal(before + 1, service.Statistics.Batches);                      // they really shared one batch
+        service.Stepped -= Seen;
+        service.Admitted -= Joined;
+        Assert.Equal(requests.Count, joinedBeforeFirstStep);                      // they really ran together: all joined before the engine's first step
         return outcomes;
     }
 
@@ -178,8 +184,10 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         service.Add(gate);
         service.Add(Poisoned("opt", 100));
         service.Add(Poisoned("sentence_llm", 60));
-        var order = new List<string>();                                          // batches in the order the worker starts them
-        service.BatchStarted += (model, _) => order.Add(model);
+        var order = new List<string>();                                          // requests in the order they join their model's engine
+        var steps = new List<string>();
+        service.Admitted += model => order.Add(model);
+        service.Stepped += (model, _) => steps.Add(model);
         Task<CompletionResult> Run(string model) => service.CompleteAsync(new CompletionRequest { Model = model, Prompt = "Emma smiled.", MaxTokens = 4 });
         var held = service.EmbedAsync("gate", ["x"]);
         var runs = new[] { Run("lm"), Run("lm"), Run("lm"), Run("sllm") };      // queued in this order
@@ -187,6 +195,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         await held;
         await Task.WhenAll(runs);
         Assert.Equal(["lm", "sllm", "lm", "lm"], order);                        // the sentence-level request did not wait for every lm request
+        Assert.Equal(["lm", "sllm", "lm", "sllm"], steps.Take(4));               // and the two models' engines take turns step by step
     }
 
     [Fact]

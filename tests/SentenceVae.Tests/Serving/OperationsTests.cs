@@ -45,7 +45,7 @@ public class OperationsTests
                      "svae_output_tokens_total{model=\"lm-256\"} 5",
                      "svae_time_to_first_token_seconds_count{model=\"lm-256\"} 1",
                      "svae_inter_token_latency_seconds_count{model=\"lm-256\"} 4",
-                     "svae_batch_size_count{model=\"lm-256\"} 1",
+                     "svae_batch_size_count{model=\"lm-256\"} 5",                          // one engine step per token
                      "svae_queue_depth 0",
                      "svae_running_rows 0",
                  })

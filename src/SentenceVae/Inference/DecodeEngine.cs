@@ -1,0 +1,106 @@
+namespace SentenceVae.Inference;
+
+/// <summary>
+/// What both engines share: rows live in slots 0..<see cref="Count"/>−1 (so a step runs over views of the
+/// caches, no copies); a row that leaves is replaced by the last one (<see cref="MoveSlot"/>); rows whose
+/// budget is spent or whose owner halted them leave at the start of a step.
+/// </summary>
+public abstract class DecodeEngine<TRow> : IDecodeEngine where TRow : DecodeRow
+{
+    /// <summary>The running rows, by slot.</summary>
+    protected readonly List<TRow> Rows = [];
+
+    /// <summary>An engine of at most <paramref name="capacity"/> rows.</summary>
+    protected DecodeEngine(int capacity) => Capacity = capacity >= 1 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "must be at least 1");
+
+    /// <inheritdoc/>
+    public int Count => Rows.Count;
+    /// <inheritdoc/>
+    public int Capacity { get; }
+    /// <summary>Row-iterations run so far: rows stepped, summed over steps.</summary>
+    public long RowIterations { get; protected set; }
+    /// <summary>Row-iterations in which a running row wrote nothing because it waited on another row.</summary>
+    public long WaitingRowIterations { get; protected set; }
+
+    /// <inheritdoc/>
+    public void Add(DecodeRow row)
+    {
+        var typed = row as TRow ?? throw new ArgumentException($"this engine runs {typeof(TRow).Name}s, not {row.GetType().Name}s", nameof(row));
+        if (Rows.Count >= Capacity) throw new InvalidOperationException($"the engine is full ({Capacity} rows)");
+        if (row.Slot >= 0 || row.End is not null) throw new InvalidOperationException("the row has already run");
+        typed.Slot = Rows.Count;
+        Rows.Add(typed);
+        try { Admit(typed); }
+        catch
+        {
+            Leave(typed);
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public List<DecodeEvent> Step()
+    {
+        var events = new List<DecodeEvent>(Pending);
+        Pending.Clear();
+        foreach (var row in Rows.Where(r => !r.HasBudget).ToList()) Finish(row, row.End ?? (row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length), events);
+        if (Rows.Count == 0) return events;
+        RowIterations += Rows.Count;
+        Iterate(events);
+        return events;
+    }
+
+    /// <inheritdoc/>
+    public void Remove(DecodeRow row)
+    {
+        if (row is TRow typed && typed.Slot >= 0 && typed.Slot < Rows.Count && ReferenceEquals(Rows[typed.Slot], typed))
+        {
+            typed.End ??= DecodeEnd.Halted;
+            Leave(typed);
+        }
+    }
+
+    /// <summary>Events of rows that ended while joining (e.g. the stop head ends a row at once), returned by the next step.</summary>
+    protected List<DecodeEvent> Pending { get; } = [];
+
+    /// <summary>Prefills a row that has just taken slot <see cref="DecodeRow.Slot"/>.</summary>
+    protected abstract void Admit(TRow row);
+
+    /// <summary>One iteration over <see cref="Rows"/> (all running, with budget); appends events and ends rows with <see cref="Finish"/>.</summary>
+    protected abstract void Iterate(List<DecodeEvent> events);
+
+    /// <summary>Moves every per-slot cache of slot <paramref name="from"/> to slot <paramref name="to"/>.</summary>
+    protected abstract void MoveSlot(int from, int to);
+
+    /// <summary>Ends a row: records why, reports it, and frees its slot.</summary>
+    protected void Finish(TRow row, DecodeEnd end, List<DecodeEvent> events)
+    {
+        row.End = end;
+        events.Add(new DecodeEvent(row, [], end));
+        Leave(row);
+    }
+
+    /// <summary>Ends several rows (highest slot first, so the rows that move into freed slots are rows that stay).</summary>
+    protected void FinishAll(IEnumerable<(TRow Row, DecodeEnd End)> ended, List<DecodeEvent> events)
+    {
+        foreach (var (row, end) in ended.OrderByDescending(e => e.Row.Slot).ToList()) Finish(row, end, events);
+    }
+
+    private void Leave(TRow row)
+    {
+        int slot = row.Slot, last = Rows.Count - 1;
+        if (slot != last)
+        {
+            MoveSlot(last, slot);
+            Rows[slot] = Rows[last];
+            Rows[slot].Slot = slot;
+        }
+        Rows.RemoveAt(last);
+        row.Slot = -1;
+        row.Sampler?.Dispose();
+        row.Sampler = null;
+    }
+
+    /// <summary>Frees the caches.</summary>
+    public abstract void Dispose();
+}
