@@ -75,19 +75,18 @@ internal static class LmCommand
             var config = OptConfig.Presets.ByName(parse.GetValue(preset)!) with { Dropout = 0 };
             int runCount = parse.GetValue(runs), steps = parse.GetValue(tokens);
             manual_seed(0);
-            var lm = new OptForCausalLm(config);                      // the subject below owns it
+            using var lm = new OptForCausalLm(config);
             lm.eval();
             long weightBytes = lm.ParameterCount() * sizeof(float);
             double bandwidth = MemoryBandwidth.Measure(runCount);
-            // Decode: a cache of `context` positions (random keys/values), then `steps` timed steps.
-            using var subject = new TokenModelSubject(parse.GetValue(preset)!, lm);
+            // Decode: the serving engine, one row joining with a context of `context` positions (random keys/values), then `steps` timed steps.
             var decode = new Dictionary<string, double>();
             foreach (int context in parse.GetValue(contexts)!)
-                decode[context.ToString()] = Median(Enumerable.Range(0, runCount + 1).Select(_ =>
-                {
-                    subject.Prepare(1, context, steps);
-                    return subject.Write(steps) * 1e3 / steps;
-                }).Skip(1));
+            {
+                using var engine = new TokenEngine(lm, config.EosTokenId, 1, context + steps + 1);
+                decode[context.ToString()] = Median(Enumerable.Range(0, runCount + 1)
+                    .Select(_ => EngineTiming.Write(engine, [EngineTiming.TokenRow(context, steps)]) * 1e3 / steps).Skip(1));
+            }
             int prefillLength = parse.GetValue(prefill);
             double prefillPerS = Median(Enumerable.Range(0, runCount + 1).Select(_ => PrefillTokensPerS(lm, prefillLength)).Skip(1));
             var result = new

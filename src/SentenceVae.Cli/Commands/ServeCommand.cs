@@ -17,7 +17,7 @@ internal static class ServeCommand
         Description = "model directory to serve (repeat for several); each is served under its directory's name", Required = true, AllowMultipleArgumentsPerToken = true,
     };
 
-    private static Option<int> MaxBatch() => new("--max-batch") { Description = "most requests run together as one batch", DefaultValueFactory = _ => 16 };
+    private static Option<int> MaxBatch() => new("--max-batch") { Description = "most requests a model runs at once (rows of its decoding engine); more wait to join", DefaultValueFactory = _ => 32 };
 
     public static Command Create(CliIO io)
     {
@@ -73,14 +73,15 @@ internal static class ServeCommand
     public static Command CreateBench(CliIO io)
     {
         var models = Models();
-        var concurrency = new Option<int[]>("--concurrency") { Description = "concurrent streaming clients", DefaultValueFactory = _ => new[] { 1, 4, 16 }, AllowMultipleArgumentsPerToken = true };
+        var concurrency = new Option<int[]>("--concurrency") { Description = "concurrent streaming clients", DefaultValueFactory = _ => new[] { 1, 4, 16, 32 }, AllowMultipleArgumentsPerToken = true };
+        var stagger = new Option<int>("--stagger-ms") { Description = "client c starts c times this many ms after the first, so requests join while others run", DefaultValueFactory = _ => 20 };
         var requests = new Option<int>("--requests") { Description = "requests per client (one after another)", DefaultValueFactory = _ => 3 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "max_tokens of each request (greedy)", DefaultValueFactory = _ => 64 };
         var data = new Option<string>("--data") { Description = "text the prompts (~300 characters each) are taken from", DefaultValueFactory = _ => "data/austen-valid.txt" };
         var maxBatch = MaxBatch();
         var json = new Option<string?>("--json") { Description = "write the rows as JSON here" };
         var command = new Command("serve-bench", "Aggregate output tokens/s and time to first piece/token at several numbers of concurrent streaming clients (in-process server on loopback).")
-            { models, concurrency, requests, maxTokens, data, maxBatch, json };
+            { models, concurrency, requests, maxTokens, data, maxBatch, json, stagger };
         command.SetAction(async (parse, cancel) =>
         {
             string? jsonPath = parse.GetValue(json);
@@ -95,22 +96,35 @@ internal static class ServeCommand
             await server.StartAsync(cancel);
             await server.Loaded;
             using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(30) };
+            int staggerMs = parse.GetValue(stagger);
+            if (staggerMs < 0) throw new CliUsageException($"--stagger-ms {staggerMs}: must be at least 0");
             var rows = new List<LoadSummary>();
             foreach (var model in server.Service.Models)
-            {
                 await LoadRun.StreamAsync(http, model.Name, prompts[0], tokens, cancel: cancel);            // warm-up
-                foreach (int c in levels)
+            // The models interleaved: at each level every model in turn, the order alternating from level to level.
+            for (int level = 0; level < levels.Length; level++)
+            {
+                int c = levels[level];
+                var order = level % 2 == 0 ? server.Service.Models : server.Service.Models.Reverse().ToList();
+                foreach (var model in order)
                 {
-                    var (runs, wall) = await LoadRun.RunAsync(http, model.Name, prompts, c, perClient, tokens, cancel);
-                    var row = LoadSummary.Of(model.Name, c, runs, wall);
+                    var stats = server.Service.Statistics;
+                    long iterations = stats.RowIterations, waited = stats.WaitingRowIterations;
+                    var (runs, wall) = await LoadRun.RunAsync(http, model.Name, prompts, c, perClient, tokens, cancel, TimeSpan.FromMilliseconds(staggerMs));
+                    var row = LoadSummary.Of(model.Name, c, runs, wall) with
+                    {
+                        WaitingRowFraction = (double)(stats.WaitingRowIterations - waited) / Math.Max(1, stats.RowIterations - iterations),
+                    };
                     rows.Add(row);
-                    io.Error.WriteLine($"svae: {model.Name} x{c}: {row.TokensPerSecond:F0} tokens/s, first p50 {row.FirstP50Ms:F0} ms p95 {row.FirstP95Ms:F0} ms, {row.Failed} failed");
+                    io.Error.WriteLine($"svae: {model.Name} x{c}: {row.TokensPerSecond:F0} tokens/s, first p50 {row.FirstP50Ms:F0} ms p95 {row.FirstP95Ms:F0} ms, " +
+                                       $"inter-token p50 {row.InterTokenP50Ms:F1} ms p95 {row.InterTokenP95Ms:F1} ms, {row.Failed} failed");
                 }
             }
-            io.Out.WriteLine($"| model | streams | requests | output tokens | tokens/s (aggregate) | first piece/token p50 ms | p95 ms | failed |");
-            io.Out.WriteLine("|---|---|---|---|---|---|---|---|");
-            foreach (var r in rows)
-                io.Out.WriteLine($"| {r.Model} | {r.Concurrency} | {r.Requests} | {r.OutputTokens} | {r.TokensPerSecond:F0} | {r.FirstP50Ms:F0} | {r.FirstP95Ms:F0} | {r.Failed} |");
+            io.Out.WriteLine($"| model | streams | requests | output tokens | tokens/s (aggregate) | first piece/token p50 ms | p95 ms | inter-token p50 ms | p95 ms | gap between updates p95 ms | rows waiting | failed |");
+            io.Out.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var r in rows.OrderBy(r => r.Model).ThenBy(r => r.Concurrency))
+                io.Out.WriteLine($"| {r.Model} | {r.Concurrency} | {r.Requests} | {r.OutputTokens} | {r.TokensPerSecond:F0} | {r.FirstP50Ms:F0} | {r.FirstP95Ms:F0} | " +
+                                 $"{r.InterTokenP50Ms:F1} | {r.InterTokenP95Ms:F1} | {r.UpdateGapP95Ms:F0} | {r.WaitingRowFraction:P1} | {r.Failed} |");
             if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
             return rows.Any(r => r.Failed > 0) ? 1 : 0;
         });

@@ -8,203 +8,56 @@ using static TorchSharp.torch;
 namespace SentenceVae.Evaluation;
 
 /// <summary>
-/// One model's decode path as a speed benchmark measures it: caches filled as after a prompt (outside
-/// any timing), then a timed run that writes a number of output tokens per row. The token model and
-/// the sentence-level model implement it; figures other than time (KV bytes, weights read per step)
-/// are read from the subject outside the timed code.
+/// Timing the decoding engines (<see cref="IDecodeEngine"/>) — the code that serves — on rows whose
+/// prompt is a context of random keys and values (<see cref="DecodeRow.RandomContext"/>: a step's cost
+/// depends on the past's length, not its values), and the weight bytes each kind of step reads.
 /// </summary>
-public abstract class DecodeSubject : IDisposable
+public static class EngineTiming
 {
-    /// <summary>A label for tables.</summary>
-    public abstract string Name { get; }
-    /// <summary>Parameters (tied weights once).</summary>
-    public abstract long Parameters { get; }
-    /// <summary>Weight bytes one output-token step reads: the whole token model; the Sentence Decoder (layers + vocabulary projection) for a sentence-level model.</summary>
-    public abstract long TokenStepWeightBytes { get; }
-    /// <summary>KV-cache bytes per context token per row, from the caches <see cref="Prepare"/> made.</summary>
-    public abstract double KvBytesPerContextToken { get; }
-    /// <summary>Positions its cache holds now: tokens for a token model, [start vector +] pieces for a sentence-level model.</summary>
-    public abstract int Context { get; }
-    /// <summary>Bytes the subject holds besides its caches: weights and its decoding head's copy.</summary>
-    public abstract long Bytes { get; }
-    /// <summary>Milliseconds of the last <see cref="Write"/> by part (e.g. decoder, encoder, backbone).</summary>
-    public Dictionary<string, double> Profile { get; } = new();
+    /// <summary>Rows join <paramref name="engine"/> (not timed); then the seconds until every one has ended.</summary>
+    public static double Write(IDecodeEngine engine, IReadOnlyList<DecodeRow> rows)
+    {
+        foreach (var row in rows) engine.Add(row);
+        var clock = Stopwatch.StartNew();
+        while (engine.Count > 0) engine.Step();
+        return clock.Elapsed.TotalSeconds;
+    }
 
-    /// <summary>Caches as after a prompt of <paramref name="promptTokens"/> tokens in <paramref name="batch"/> rows, with room for <paramref name="roomTokens"/> more (not timed).</summary>
-    public abstract void Prepare(int batch, int promptTokens, int roomTokens);
+    /// <summary>A token model's row: a context of <paramref name="context"/> tokens (BOS included), then <paramref name="tokens"/> tokens (EOS ignored).</summary>
+    public static TokenRow TokenRow(int context, int tokens) =>
+        new(new int[Math.Max(1, context)]) { RandomContext = true, MaxTokens = tokens, Sampling = new GenerationOptions { StopAtEos = false } };
 
-    /// <summary>Writes <paramref name="tokens"/> output tokens per row (stop decisions and EOS ignored); returns the seconds it took.</summary>
-    public abstract double Write(int tokens);
+    /// <summary>A sentence-level model's row: a context of <paramref name="context"/> tokens in pieces of <paramref name="tokensPerPiece"/>, then <paramref name="tokens"/> tokens in such pieces (EOS and the stop head ignored).</summary>
+    public static PieceRow PieceRow(int context, int tokens, int tokensPerPiece) =>
+        new(Enumerable.Range(0, Pieces(context, tokensPerPiece)).Select(_ => new int[tokensPerPiece]).ToList())
+        {
+            RandomContext = true, MaxTokens = tokens, IgnoreStop = true, Sampling = new GenerationOptions { MaxNewTokens = tokensPerPiece, StopAtEos = false },
+        };
 
-    /// <summary>Frees the model and caches.</summary>
-    public abstract void Dispose();
+    /// <summary>Pieces holding <paramref name="tokens"/> tokens.</summary>
+    public static int Pieces(int tokens, int tokensPerPiece) => (tokens + tokensPerPiece - 1) / tokensPerPiece;
+
+    /// <summary>Weight bytes one token step of a token model reads: the whole model.</summary>
+    public static long TokenStepBytes(OptForCausalLm model) => ParameterBytes(model.parameters());
+
+    /// <summary>Weight bytes one token step of a sentence-level model reads: the Sentence Decoder (layers and vocabulary projection; the input embedding is read a row at a time).</summary>
+    public static long DecoderStepBytes(SentenceLlm model) => ParameterBytes(model.Svae.Decoder.named_parameters()
+        .Where(p => !(p.name == "embed_token.weight" && !model.Config.Svae.TieWordEmbeddings)).Select(p => p.parameter));
+
+    /// <summary>Weight bytes read once per piece: the Sentence Encoder (but its embedding) and the backbone.</summary>
+    public static long PieceStepBytes(SentenceLlm model) =>
+        ParameterBytes(model.Svae.Encoder.named_parameters().Where(p => p.name != "embed_token.weight").Select(p => p.parameter))
+        + ParameterBytes(model.parameters()) - ParameterBytes(model.Svae.parameters());
+
+    /// <summary>KV-cache bytes per context token: per position for a token model, per piece ÷ its tokens for a sentence-level model.</summary>
+    public static double KvBytesPerToken(OptConfig config) => 2.0 * config.NumHiddenLayers * config.HiddenSize * sizeof(float);
+
+    /// <inheritdoc cref="KvBytesPerToken(OptConfig)"/>
+    public static double KvBytesPerToken(SentenceLlmConfig config, double tokensPerPiece) => KvBytesPerToken(config.Backbone) / tokensPerPiece;
 
     /// <summary>Bytes of a module's parameters, each storage once.</summary>
-    protected static long ParameterBytes(IEnumerable<Tensor> parameters) =>
+    public static long ParameterBytes(IEnumerable<Tensor> parameters) =>
         parameters.DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel() * p.ElementSize);
-}
-
-/// <summary>The token model's step: one forward of one token per row against its KV cache, the argmax read on the host (as generation does to check EOS).</summary>
-public sealed class TokenModelSubject(string name, OptForCausalLm model) : DecodeSubject
-{
-    private readonly DecodingHead head = model.NewDecodingHead();
-    private KvCache? cache;
-    private Tensor? next;
-    private int batch, length;
-
-    /// <inheritdoc/>
-    public override string Name => name;
-    /// <inheritdoc/>
-    public override long Parameters => model.ParameterCount();
-    /// <inheritdoc/>
-    public override int Context => length;
-    /// <inheritdoc/>
-    public override long TokenStepWeightBytes => ParameterBytes(model.parameters());
-    /// <inheritdoc/>
-    public override double KvBytesPerContextToken => 2.0 * model.Config.NumHiddenLayers * model.Config.HiddenSize * sizeof(float);
-    /// <inheritdoc/>
-    public override long Bytes => ParameterBytes(model.parameters()) + (long)model.Config.VocabSize * model.Config.EmbedDim * sizeof(float);
-
-    /// <inheritdoc/>
-    public override void Prepare(int batch, int promptTokens, int roomTokens)
-    {
-        cache?.Dispose();
-        next?.Dispose();
-        var device = Devices.DeviceOf(model);
-        cache = model.NewCache();
-        cache.FillRandom(batch, model.Config.NumAttentionHeads, promptTokens, model.Config.HeadDim, promptTokens + roomTokens, device);
-        next = zeros(batch, 1, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
-        (this.batch, length) = (batch, promptTokens);
-    }
-
-    /// <inheritdoc/>
-    public override double Write(int tokens)
-    {
-        using var evaluation = new EvaluationMode(model);
-        var device = Devices.DeviceOf(model);
-        var clock = Stopwatch.StartNew();
-        for (int i = 0; i < tokens; i++)
-        {
-            using var scope = NewDisposeScope();
-            var logits = model.forward(next!, ones(batch, length + 1, dtype: ScalarType.Int64, device: device), cache, head);   // (B, 1, V)
-            var chosen = logits.select(1, -1).argmax(-1);                                                                  // (B)
-            chosen.cpu().data<long>().ToArray();
-            next!.Dispose();
-            next = chosen.unsqueeze(1).DetachFromDisposeScope();
-            length++;
-        }
-        double seconds = clock.Elapsed.TotalSeconds;
-        Profile["step"] = seconds * 1e3 / tokens;
-        return seconds;
-    }
-
-    /// <inheritdoc/>
-    public override void Dispose()
-    {
-        cache?.Dispose();
-        next?.Dispose();
-        head.Dispose();
-        model.Dispose();
-    }
-}
-
-/// <summary>
-/// The sentence-level model's step, once per piece: the stop head (read on the host), the Sentence
-/// Decoder writing the piece token by token (KV-cached), the Sentence Encoder folding it into a vector,
-/// one backbone step. Pieces hold a fixed number of tokens (EOS ignored), so speed does not depend on
-/// trained weights.
-/// </summary>
-public sealed class SentenceLlmSubject(string name, SentenceLlm model, int tokensPerPiece) : DecodeSubject
-{
-    private readonly SentenceCodec codec = new(model.Svae);
-    private readonly DecodingHead head = model.Svae.Decoder.NewDecodingHead();
-    private KvCache? cache;
-    private Tensor? hidden;
-    private int batch, positions;
-
-    /// <summary>Tokens every generated piece holds.</summary>
-    public int TokensPerPiece => tokensPerPiece;
-    /// <inheritdoc/>
-    public override int Context => positions;
-    /// <inheritdoc/>
-    public override string Name => name;
-    /// <inheritdoc/>
-    public override long Parameters => model.parameters().DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel());
-    /// <inheritdoc/>
-    public override long TokenStepWeightBytes => ParameterBytes(model.Svae.Decoder.named_parameters()
-        .Where(p => !(p.name == "embed_token.weight" && !model.Config.Svae.TieWordEmbeddings)).Select(p => p.parameter));   // the input embedding: one row per step
-    /// <summary>Weight bytes read once per piece: the Sentence Encoder and the backbone.</summary>
-    public long PieceStepWeightBytes => ParameterBytes(model.Svae.Encoder.named_parameters().Where(p => p.name != "embed_token.weight").Select(p => p.parameter))
-        + ParameterBytes(model.parameters()) - ParameterBytes(model.Svae.parameters());
-    /// <inheritdoc/>
-    public override double KvBytesPerContextToken => 2.0 * model.NumLayers * model.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece;
-    /// <inheritdoc/>
-    public override long Bytes => ParameterBytes(model.parameters()) + (long)model.Config.Svae.VocabSize * model.Config.Svae.HiddenSize * sizeof(float);
-
-    private int Pieces(int tokens) => (tokens + tokensPerPiece - 1) / tokensPerPiece;
-
-    /// <inheritdoc/>
-    public override void Prepare(int batch, int promptTokens, int roomTokens)
-    {
-        cache?.Dispose();
-        hidden?.Dispose();
-        var device = Devices.DeviceOf(model);
-        var backbone = model.Config.Backbone;
-        positions = NextPiecePlan.Position(Pieces(promptTokens), model.Config.UseStartVector) + 1;
-        cache = model.NewCache();
-        cache.FillRandom(batch, backbone.NumAttentionHeads, positions, backbone.HeadDim, positions + Pieces(roomTokens) + 1, device);
-        hidden = randn(batch, backbone.HiddenSize, device: device).DetachFromDisposeScope();
-        this.batch = batch;
-    }
-
-    /// <inheritdoc/>
-    public override double Write(int tokens)
-    {
-        using var evaluation = new EvaluationMode(model);
-        var device = Devices.DeviceOf(model);
-        var options = new GenerationOptions { MaxNewTokens = tokensPerPiece, StopAtEos = false };
-        using var sampler = new TokenSampler(options, device);
-        double stop = 0, decoder = 0, encoder = 0, backboneMs = 0;
-        var part = new Stopwatch();
-        var clock = Stopwatch.StartNew();
-        for (int piece = 0; piece < Pieces(tokens); piece++)
-        {
-            using var scope = NewDisposeScope();
-            part.Restart();
-            model.StopLogits(hidden!).argmax(-1).cpu().data<long>().ToArray();                        // generation reads the stop decision
-            stop += part.Elapsed.TotalMilliseconds;
-            part.Restart();
-            var (memory, mask) = model.DecoderMemory(hidden!, null, null);                               // (B, k, C)
-            var ids = codec.Decode(memory, options, sampler, mask, head: head);                         // B pieces of tokensPerPiece tokens
-            decoder += part.Elapsed.TotalMilliseconds;
-            part.Restart();
-            var (vectors, _, _) = codec.EncodeWithStates(ids);                                           // (B, 1, C)
-            encoder += part.Elapsed.TotalMilliseconds;
-            part.Restart();
-            var h = model.Backbone(vectors, ones(batch, positions + 1, dtype: ScalarType.Int64, device: device), cache);   // (B, 1, C)
-            hidden!.Dispose();
-            hidden = h.select(1, -1).DetachFromDisposeScope();
-            positions++;
-            backboneMs += part.Elapsed.TotalMilliseconds;
-        }
-        double seconds = clock.Elapsed.TotalSeconds;
-        int written = Pieces(tokens) * tokensPerPiece;
-        Profile["stop"] = stop;
-        Profile["decoder"] = decoder;
-        Profile["encoder"] = encoder;
-        Profile["backbone"] = backboneMs;
-        Profile["decoder_token_step"] = decoder / written;
-        return seconds * tokens / written;                                                                // seconds for `tokens` tokens
-    }
-
-    /// <inheritdoc/>
-    public override void Dispose()
-    {
-        cache?.Dispose();
-        hidden?.Dispose();
-        head.Dispose();
-        model.Dispose();
-    }
 }
 
 /// <summary>One measured pair of the paper-size benchmark (JSON keys as issue #12 lists them).</summary>
@@ -324,13 +177,13 @@ public static class PaperBench
             manual_seed(0);
             log($"{size}: building OPT-{size}");
             FreeReleasedTensors();
-            using var baseline = new TokenModelSubject($"OPT-{size}", new OptForCausalLm(Backbone(size)));
+            using var baseline = new OptForCausalLm(Backbone(size));
             foreach (int vocab in options.DecoderVocabs)
                 foreach (int h in options.H)
                 {
                     log($"{size}: building SLLM-{size}-H{h} (decoder vocabulary {vocab})");
                     FreeReleasedTensors();
-                    using var sllm = new SentenceLlmSubject($"SLLM-{size}-H{h}", new SentenceLlm(Sllm(size, h, vocab)), options.TokensPerPiece);
+                    using var sllm = new SentenceLlm(Sllm(size, h, vocab));
                     var prompts = vocab == options.DecoderVocabs[0] ? options.Prompts : [options.CompactPrompt];
                     foreach (int batch in options.Batches)
                         foreach (int wanted in prompts)
@@ -338,14 +191,14 @@ public static class PaperBench
                             int room = (options.Runs + 1) * output;
                             int prompt = Math.Min(wanted, Backbone(size).MaxPositionEmbeddings - room - 1);
                             // Both models, their decoding heads and the token model's cache must fit in memory.
-                            long need = baseline.Bytes + sllm.Bytes + (long)(baseline.KvBytesPerContextToken * batch * (prompt + room));
+                            long need = Bytes(baseline) + Bytes(sllm) + (long)(EngineTiming.KvBytesPerToken(baseline.Config) * batch * (prompt + room + 1));
                             if (need > options.MemoryBudgetBytes)
                             {
                                 log($"{size} H{h} V{vocab} batch {batch} prompt {prompt}: skipped, needs ~{need / 1e9:0.0} GB (budget {options.MemoryBudgetBytes / 1e9:0.0} GB)");
                                 skipped.Add($"{size} H{h} decoder vocab {vocab} batch {batch} prompt {prompt} (~{need / 1e9:0.0} GB)");
                                 continue;
                             }
-                            var row = Pair(baseline, sllm, batch, prompt, room, output, options.Runs, bandwidth) with { Size = size, H = h, DecoderVocab = vocab };
+                            var row = Pair(baseline, sllm, options.TokensPerPiece, batch, prompt, room, output, options.Runs, bandwidth) with { Size = size, H = h, DecoderVocab = vocab };
                             rows.Add(row);
                             log($"{size} H{h} V{vocab} batch {batch} prompt {prompt}: {row.BaselineTokensPerS:0.0} vs {row.SllmTokensPerS:0.0} tok/s = {row.SpeedRatio:0.00}x; " +
                                 $"token step {row.BaselineStepMs:0.0} ms (bound {row.BaselineBoundMs:0.0}), decoder step {row.SllmTokenStepMs:0.00} ms (bound {row.SllmTokenBoundMs:0.00})");
@@ -367,12 +220,17 @@ public static class PaperBench
         GC.Collect();
     }
 
-    // Caches prepared outside the timing; runs interleaved; the first run of each is a warm-up.
-    private static PaperBenchRow Pair(TokenModelSubject baseline, SentenceLlmSubject sllm, int batch, int prompt, int room, int output, int runs, double bandwidth)
+    // Weights and the decoding head's transposed copy.
+    private static long Bytes(OptForCausalLm model) => EngineTiming.TokenStepBytes(model) + (long)model.Config.VocabSize * model.Config.EmbedDim * sizeof(float);
+    private static long Bytes(SentenceLlm model) => EngineTiming.ParameterBytes(model.parameters()) + (long)model.Config.Svae.VocabSize * model.Config.Svae.HiddenSize * sizeof(float);
+
+    // Each model's engine made once (caches sized to the timed context); every run is new rows joining it (their
+    // random context not timed) and written to their end; runs interleaved; the first run of each is a warm-up.
+    private static PaperBenchRow Pair(OptForCausalLm baseline, SentenceLlm sllm, int tokensPerPiece, int batch, int prompt, int room, int output, int runs, double bandwidth)
     {
         FreeReleasedTensors();
-        baseline.Prepare(batch, prompt, room);
-        sllm.Prepare(batch, prompt, room);
+        using var tokens = new TokenEngine(baseline, baseline.Config.EosTokenId, batch, prompt + output + 1);
+        using var pieces = new SentenceEngine(sllm, batch, positions: EngineTiming.Pieces(prompt + output + 1, tokensPerPiece) + 2);
         var tb = new List<double>();
         var ts = new List<double>();
         var stepMs = new List<double>();
@@ -380,26 +238,36 @@ public static class PaperBench
         var profiles = new List<Dictionary<string, double>>();
         for (int r = 0; r <= runs; r++)
         {
-            double b = baseline.Write(output), s = sllm.Write(output);
+            double b = EngineTiming.Write(tokens, Enumerable.Range(0, batch).Select(_ => EngineTiming.TokenRow(prompt, output)).ToList());
+            foreach (var key in pieces.Profile.Keys.ToList()) pieces.Profile[key] = 0;
+            int decoderCalls = pieces.DecoderCalls, pieceCalls = pieces.PieceCalls;
+            // One token past the output's last piece, so every piece written is followed by its per-piece work
+            // (as in the steady state); seconds per token count that token too.
+            double s = EngineTiming.Write(pieces, Enumerable.Range(0, batch).Select(_ => EngineTiming.PieceRow(prompt, output + 1, tokensPerPiece)).ToList())
+                * output / (output + 1);
             if (r == 0) continue;
             tb.Add(b);
             ts.Add(s);
-            stepMs.Add(baseline.Profile["step"]);
-            decoderMs.Add(sllm.Profile["decoder_token_step"]);
-            profiles.Add(new Dictionary<string, double>(sllm.Profile));
+            stepMs.Add(b * 1e3 / output);
+            decoderMs.Add(pieces.Profile["decoder"] / (pieces.DecoderCalls - decoderCalls));
+            int calls = pieces.PieceCalls - pieceCalls;
+            profiles.Add(new Dictionary<string, double>
+            {
+                ["decoder"] = pieces.Profile["decoder"] / calls, ["encoder"] = pieces.Profile["encoder"] / calls,
+                ["backbone"] = pieces.Profile["backbone"] / calls, ["stop_and_memory"] = pieces.Profile["stop_and_memory"] / calls,
+            });
         }
-        int pieces = output / sllm.TokensPerPiece;
-        var profile = profiles[0].Keys.Where(k => k != "decoder_token_step").ToDictionary(k => k, k => Statistics.Median(profiles.Select(p => p[k] / pieces)));
+        var profile = profiles[0].Keys.ToDictionary(k => k, k => Statistics.Median(profiles.Select(p => p[k])));
         return new PaperBenchRow
         {
             Size = "", Batch = batch, PromptTokens = prompt,
             BaselineTokensPerS = batch * output / Statistics.Median(tb), SllmTokensPerS = batch * output / Statistics.Median(ts),
             SpeedRatio = Statistics.Median(tb.Zip(ts, (b, s) => b / s)),
-            BaselineStepMs = Statistics.Median(stepMs), BaselineBoundMs = baseline.TokenStepWeightBytes / bandwidth * 1e3,
-            SllmTokenStepMs = Statistics.Median(decoderMs), SllmTokenBoundMs = sllm.TokenStepWeightBytes / bandwidth * 1e3,
-            SllmPieceStepMs = profile["stop"] + profile["encoder"] + profile["backbone"], SllmPieceBoundMs = sllm.PieceStepWeightBytes / bandwidth * 1e3,
-            KvRatio = sllm.KvBytesPerContextToken / baseline.KvBytesPerContextToken,
-            BaselineParams = baseline.Parameters, SllmParams = sllm.Parameters, SllmProfileMs = profile, ProcessBytes = Environment.WorkingSet,
+            BaselineStepMs = Statistics.Median(stepMs), BaselineBoundMs = EngineTiming.TokenStepBytes(baseline) / bandwidth * 1e3,
+            SllmTokenStepMs = Statistics.Median(decoderMs), SllmTokenBoundMs = EngineTiming.DecoderStepBytes(sllm) / bandwidth * 1e3,
+            SllmPieceStepMs = profile["encoder"] + profile["backbone"] + profile["stop_and_memory"], SllmPieceBoundMs = EngineTiming.PieceStepBytes(sllm) / bandwidth * 1e3,
+            KvRatio = EngineTiming.KvBytesPerToken(sllm.Config, tokensPerPiece) / EngineTiming.KvBytesPerToken(baseline.Config),
+            BaselineParams = baseline.ParameterCount(), SllmParams = EngineTiming.ParameterBytes(sllm.parameters()) / sizeof(float), SllmProfileMs = profile, ProcessBytes = Environment.WorkingSet,
         };
     }
 

@@ -17,10 +17,12 @@ public abstract class DecodeEngine<TRow> : IDecodeEngine where TRow : DecodeRow
     public int Count => Rows.Count;
     /// <inheritdoc/>
     public int Capacity { get; }
-    /// <summary>Row-iterations run so far: rows stepped, summed over steps.</summary>
-    public long RowIterations { get; protected set; }
-    /// <summary>Row-iterations in which a running row wrote nothing because it waited on another row.</summary>
-    public long WaitingRowIterations { get; protected set; }
+    /// <inheritdoc/>
+    public long RowIterations { get; private set; }
+    /// <inheritdoc/>
+    public long WaitingRowIterations => RowIterations - Wrote;
+    /// <summary>Row-iterations in which the row wrote a token or ended a piece (counted where the ids are read, apart from <see cref="RowIterations"/>).</summary>
+    protected long Wrote { get; set; }
 
     /// <inheritdoc/>
     public void Add(DecodeRow row)

@@ -38,6 +38,9 @@ public abstract class DecodeRow
     /// <summary>True while the row may write more: not ended, not halted, tokens left.</summary>
     public virtual bool HasBudget => End is null && Tokens < MaxTokens && Halted?.Invoke() != true;
 
+    /// <summary>For benchmarks: the prompt's keys and values are random instead of prefilled (its ids only set its length).</summary>
+    public bool RandomContext { get; init; }
+
     // The engine's bookkeeping.
     internal int Slot = -1;
     internal RowSampling? Sampler;
@@ -71,6 +74,8 @@ public sealed class PieceRow(List<int[]> prompt) : DecodeRow
     internal List<int> Piece = [];           // the piece being written
     internal int Last;                       // the token the decoder reads next (BOS at a piece's start)
     internal int MemoryLength;               // the decoder memory's real slots
+    internal bool Waiting;                   // its piece is complete; its per-piece work has not run yet
+    internal int Waited;                     // steps it has waited so
 }
 
 /// <summary>
@@ -90,4 +95,8 @@ public interface IDecodeEngine : IDisposable
     List<DecodeEvent> Step();
     /// <summary>Takes a row out now (its owner went away); no event.</summary>
     void Remove(DecodeRow row);
+    /// <summary>Rows stepped so far, summed over steps.</summary>
+    long RowIterations { get; }
+    /// <summary>Of <see cref="RowIterations"/>, those in which the row wrote nothing (no token, no end of piece): it only waited on other rows.</summary>
+    long WaitingRowIterations { get; }
 }

@@ -21,20 +21,24 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     private readonly DecodingHead head;
     private readonly SlotKvCache backbone, decoder;
     private readonly List<(Tensor Key, Tensor Value)> memory;      // per decoder layer (S, nh, M, hs)
-    private readonly Tensor memoryMask;                            // (S, M) 1 real / 0 padding
+    private readonly Tensor positionTable;                         // (max_seq_len, C) the decoder's position encodings
     private readonly ContextWindow window;
     private readonly int shift, pieceLimit;
     private readonly bool reprefill, wasTraining;
 
-    /// <summary>An engine of <paramref name="capacity"/> rows; <paramref name="reprefill"/>: re-run the backbone over each row's whole view every piece instead of stepping its cache (for equivalence tests).</summary>
-    public SentenceEngine(SentenceLlm model, int capacity, bool reprefill = false) : base(capacity)
+    /// <summary>
+    /// An engine of <paramref name="capacity"/> rows; <paramref name="reprefill"/>: re-run the backbone over each
+    /// row's whole view every piece instead of stepping its cache (for equivalence tests); each row's view
+    /// holds the trained context, or fewer <paramref name="positions"/> (benchmarks size the cache to what they time).
+    /// </summary>
+    public SentenceEngine(SentenceLlm model, int capacity, bool reprefill = false, int? positions = null) : base(capacity)
     {
         this.model = model;
         this.reprefill = reprefill;
         codec = new SentenceCodec(model.Svae);
         device = Devices.DeviceOf(model);
         shift = model.Config.UseStartVector ? 1 : 0;
-        window = new ContextWindow(Math.Min(model.Config.Context, model.Config.MaxPositions - shift));
+        window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositions - shift)));
         pieceLimit = model.Config.Svae.MaxSeqLen - 1;
         wasTraining = model.training;
         model.eval();
@@ -46,14 +50,26 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         memory = Enumerable.Range(0, model.Svae.Decoder.NumLayers).Select(_ =>
             (zeros(new long[] { capacity, svae.NumAttentionHeads, slots, svae.HiddenSize / svae.NumAttentionHeads }, device: device).DetachFromDisposeScope(),
              zeros(new long[] { capacity, svae.NumAttentionHeads, slots, svae.HiddenSize / svae.NumAttentionHeads }, device: device).DetachFromDisposeScope())).ToList();
-        memoryMask = zeros(new long[] { capacity, slots }, ScalarType.Int64, device).DetachFromDisposeScope();
+        positionTable = model.Svae.Decoder.PositionTable(device).DetachFromDisposeScope();
     }
 
     /// <summary>Bytes of the engine's caches (all slots): backbone, decoder self-attention, decoder memory.</summary>
     public long CacheBytes => backbone.AllocatedBytes + decoder.AllocatedBytes + memory.Sum(m => 2 * m.Key.NumberOfElements * m.Key.ElementSize);
 
-    /// <summary>Milliseconds spent so far by part: decoder (token steps), piece (encoder + backbone + stop head + memory), prefill.</summary>
-    public Dictionary<string, double> Profile { get; } = new() { ["decoder"] = 0, ["piece"] = 0, ["prefill"] = 0 };
+    // The decoder memory's real slots for a row whose previous piece is `previous`: k vectors [+ BOS and the piece's tokens] (a prefix of its slot).
+    private int MemoryLength(int[]? previous) => model.Config.MemoryVectors + (model.Config.ReadPreviousPiece && previous is not null ? previous.Length + 1 : 0);
+
+    /// <summary>
+    /// Milliseconds spent so far by part: decoder (token steps), piece (the per-piece work: encoder +
+    /// backbone + stop head and the next memory, each also on its own), prefill.
+    /// </summary>
+    public Dictionary<string, double> Profile { get; } = new() { ["decoder"] = 0, ["piece"] = 0, ["encoder"] = 0, ["backbone"] = 0, ["stop_and_memory"] = 0, ["prefill"] = 0 };
+
+    /// <summary>Times the per-piece work ran (each time for all the rows whose piece had ended).</summary>
+    public int PieceCalls { get; private set; }
+
+    /// <summary>Decoder passes run (one token of every writing row each).</summary>
+    public int DecoderCalls { get; private set; }
 
     /// <inheritdoc/>
     protected override void Admit(PieceRow row)
@@ -68,7 +84,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         var hidden = Prefill(row);                                                            // (1, C)
         var (states, mask) = PieceStates([row.Prompt.Count > 0 ? row.Prompt[^1] : null]);
         var ended = new List<(PieceRow, DecodeEnd)>();
-        NextPieces([row], hidden, states, mask, ended);
+        NextPieces([row], [row.Prompt.Count > 0 ? row.Prompt[^1] : null], hidden, states, mask, ended);
         FinishAll(ended, Pending);
         Profile["prefill"] += clock.Elapsed.TotalMilliseconds;
     }
@@ -77,6 +93,11 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     private Tensor Prefill(PieceRow row)
     {
         var pieces = row.History.Skip(row.Start).ToList();
+        if (row.RandomContext)
+        {
+            backbone.FillRandom(row.Slot, (row.Start == 0 ? shift : 0) + pieces.Count);
+            return randn(1, model.Config.Backbone.HiddenSize, device: device);
+        }
         var parts = new List<Tensor>();
         if (row.Start == 0 && shift == 1) parts.Add(model.StartVectors(1));                  // (1, 1, C)
         if (pieces.Count > 0) parts.Add(codec.Encode(pieces).transpose(0, 1));                // (1, N, C)
@@ -100,7 +121,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     /// The per-piece work for rows whose backbone output is <paramref name="hidden"/> (n, C): the stop head
     /// (and whether the output is finite), then for the rows that go on, the decoder's memory of their next piece.
     /// </summary>
-    private void NextPieces(List<PieceRow> rows, Tensor hidden, Tensor? states, Tensor? mask, List<(PieceRow, DecodeEnd)> ended)
+    private void NextPieces(List<PieceRow> rows, IReadOnlyList<int[]?> previous, Tensor hidden, Tensor? states, Tensor? mask, List<(PieceRow, DecodeEnd)> ended)
     {
         var logits = model.StopLogits(hidden);                                                                         // (n, 2)
         var stop = stack([logits.argmax(-1), logits.isfinite().all(-1).to(ScalarType.Int64)], 1).cpu().data<long>().ToArray();
@@ -129,45 +150,72 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
                 memory[l].Key[slot].narrow(1, 0, m).copy_(keysValues[l].Key[j]);
                 memory[l].Value[slot].narrow(1, 0, m).copy_(keysValues[l].Value[j]);
             }
-            memoryMask[slot].zero_();
-            if (nextMask is null) memoryMask[slot].narrow(0, 0, m).fill_(1);
-            else memoryMask[slot].narrow(0, 0, m).copy_(nextMask[j]);
-            row.MemoryLength = (int)m;
+            row.MemoryLength = MemoryLength(previous[going[j]]);
             decoder.Restart(slot);
             row.Piece = [];
             row.Last = model.Config.Svae.BosId;
         }
     }
 
+    /// <summary>
+    /// Rows whose piece ended wait for their per-piece work (encoder, backbone, stop head, memory) until at
+    /// least this share of the running rows is waiting, but at most <see cref="PieceMaxWait"/> steps: the
+    /// work reads the encoder's and the backbone's weights once per call whatever its rows, so a few rows
+    /// together cost little more than one. 0: never wait.
+    /// </summary>
+    public double PieceBatchShare { get; init; } = 1.0 / 4;
+
+    /// <summary>Most steps a row whose piece ended waits for its per-piece work (see <see cref="PieceBatchShare"/>).</summary>
+    public int PieceMaxWait { get; init; } = 2;
+
     /// <inheritdoc/>
     protected override void Iterate(List<DecodeEvent> events)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        int n = Rows.Count, eos = model.Config.Svae.EosId;
+        int eos = model.Config.Svae.EosId;
+        var writing = Rows.Where(r => !r.Waiting).ToList();
+        var ended = new List<(PieceRow, DecodeEnd)>();
+        if (writing.Count > 0) WriteTokens(writing, events, ended, eos);
+        Profile["decoder"] += clock.Elapsed.TotalMilliseconds;
+        clock.Restart();
+
+        var waiting = Rows.Where(r => r.Waiting && !ended.Any(e => e.Item1 == r)).ToList();
+        bool now = waiting.Count > 0 && (waiting.Count >= Math.Max(1, PieceBatchShare * Rows.Count) || waiting.Any(r => r.Waited >= PieceMaxWait) || waiting.Count + ended.Count >= Rows.Count);
+        if (now) PieceWork(waiting, ended);
+        else foreach (var row in waiting) row.Waited++;
+        FinishAll(ended, events);
+        Profile["piece"] += clock.Elapsed.TotalMilliseconds;
+    }
+
+    // One token of every writing row's piece: one decoder pass, one host transfer. A row whose piece is complete reports it and waits for its per-piece work.
+    private void WriteTokens(List<PieceRow> writing, List<DecodeEvent> events, List<(PieceRow, DecodeEnd)> ended, int eos)
+    {
+        int n = writing.Count;
         long[] ids;
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
-            int width = Rows.Max(r => r.MemoryLength);
-            var input = tensor(Rows.Select(r => (long)r.Last).ToArray(), new long[] { n, 1 }, device: device);        // (n, 1)
-            var rowsMemory = memory.Select(m => (m.Key.narrow(0, 0, n).narrow(2, 0, width), m.Value.narrow(0, 0, n).narrow(2, 0, width))).ToList();
-            var crossMask = model.Config.ReadPreviousPiece ? AttentionMasks.Padding(memoryMask.narrow(0, 0, n).narrow(1, 0, width), ScalarType.Float32) : null;
-            var step = decoder.Step(n);
-            var logits = model.Svae.Decoder.Step(input, rowsMemory, crossMask, step, head);                             // (n, V)
+            bool contiguous = writing.Select((r, i) => r.Slot == i).All(x => x);                 // slots 0..n−1: views of the caches, no copies
+            var slots = writing.Select(r => r.Slot).ToList();
+            var index = contiguous ? null : tensor(slots.Select(s => (long)s).ToArray(), device: device);
+            int width = writing.Max(r => r.MemoryLength);
+            Tensor Select(Tensor t) => index is null ? t.narrow(0, 0, n) : t.index_select(0, index);
+            var input = tensor(writing.Select(r => (long)r.Last).ToArray(), new long[] { n, 1 }, device: device);      // (n, 1)
+            var rowsMemory = memory.Select(m => (Select(m.Key.narrow(2, 0, width)), Select(m.Value.narrow(2, 0, width)))).ToList();
+            var crossMask = model.Config.ReadPreviousPiece ? SlotKvCache.SlotStep.AdditiveMask(writing.Select(r => r.MemoryLength).ToArray(), width, device) : null;   // (n, 1, 1, M)
+            var step = contiguous ? decoder.Step(n) : decoder.Step(slots);
+            var logits = model.Svae.Decoder.Step(input, rowsMemory, crossMask, step, positionTable, head);                  // (n, V)
+            DecoderCalls++;
             step.Commit();
-            ids = TokenSampler.Sample(logits, Rows.Select(r => r.Sampler!).ToList()).cpu().data<long>().ToArray();
+            ids = TokenSampler.Sample(logits, writing.Select(r => r.Sampler!).ToList()).cpu().data<long>().ToArray();
         }
-        Profile["decoder"] += clock.Elapsed.TotalMilliseconds;
-        clock.Restart();
-
-        var ended = new List<(PieceRow, DecodeEnd)>();
-        var written = new List<PieceRow>();
         for (int i = 0; i < n; i++)
         {
-            var row = Rows[i];
+            var row = writing[i];
             if (ids[i] == TokenSampler.Broken) { ended.Add((row, DecodeEnd.Failed)); continue; }
             int id = (int)ids[i];
             bool eosNow = row.Sampling.StopAtEos && id == eos;
+            Wrote++;                                      // a token or the end of its piece
             if (!eosNow) row.Piece.Add(id);
             row.Last = id;
             int room = row.MaxTokens - row.Tokens;
@@ -180,38 +228,51 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
             row.History.Add(piece);
             events.Add(new DecodeEvent(row, piece));
             if (!row.HasBudget) ended.Add((row, row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length));
-            else written.Add(row);
+            else
+            {
+                row.Waiting = true;
+                row.Waited = 0;
+            }
         }
-        if (written.Count > 0)
+    }
+
+    // The per-piece work of rows whose piece is complete, batched: encode the pieces, one backbone step each (or a re-prefill when the view slides), then NextPieces.
+    private void PieceWork(List<PieceRow> written, List<(PieceRow, DecodeEnd)> ended)
+    {
+        foreach (var row in written) row.Waiting = false;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (vectors, pieceStates, pieceMask) = codec.EncodeWithStates(written.Select(r => r.History[^1]).ToList());   // (w, 1, C), (w, T, C), (w, T)
+        Profile["encoder"] += clock.Elapsed.TotalMilliseconds;
+        clock.Restart();
+        var hidden = new Tensor[written.Count];
+        var stepped = new List<int>();
+        for (int j = 0; j < written.Count; j++)
         {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var (vectors, pieceStates, pieceMask) = codec.EncodeWithStates(written.Select(r => r.History[^1]).ToList());   // (w, 1, C), (w, T, C), (w, T)
-            var hidden = new Tensor[written.Count];
-            var stepped = new List<int>();
-            for (int j = 0; j < written.Count; j++)
+            var row = written[j];
+            int start = window.Start(row.History.Count, row.Start);
+            if (start != row.Start || reprefill)
             {
-                var row = written[j];
-                int start = window.Start(row.History.Count, row.Start);
-                if (start != row.Start || reprefill)
-                {
-                    row.Start = start;
-                    hidden[j] = Prefill(row);                                                                            // (1, C)
-                }
-                else stepped.Add(j);
+                row.Start = start;
+                hidden[j] = Prefill(row);                                                                            // (1, C)
             }
-            if (stepped.Count > 0)
-            {
-                var step = backbone.Step(stepped.Select(j => written[j].Slot).ToList());
-                var index = tensor(stepped.Select(j => (long)j).ToArray(), device: device);
-                var outputs = model.BackboneStep(vectors.index_select(0, index), step);                                 // (s, C)
-                step.Commit();
-                for (int k = 0; k < stepped.Count; k++) hidden[stepped[k]] = outputs.narrow(0, k, 1);
-            }
-            NextPieces(written, cat(hidden, 0), model.Config.ReadPreviousPiece ? pieceStates : null, model.Config.ReadPreviousPiece ? pieceMask : null, ended);
+            else stepped.Add(j);
         }
-        FinishAll(ended, events);
-        Profile["piece"] += clock.Elapsed.TotalMilliseconds;
+        if (stepped.Count > 0)
+        {
+            var step = backbone.Step(stepped.Select(j => written[j].Slot).ToList());
+            var index = tensor(stepped.Select(j => (long)j).ToArray(), device: device);
+            var outputs = model.BackboneStep(vectors.index_select(0, index), step);                                 // (s, C)
+            step.Commit();
+            for (int k = 0; k < stepped.Count; k++) hidden[stepped[k]] = outputs.narrow(0, k, 1);
+        }
+        Profile["backbone"] += clock.Elapsed.TotalMilliseconds;
+        clock.Restart();
+        NextPieces(written, written.Select(r => r.History[^1]).ToList(), cat(hidden, 0),
+            model.Config.ReadPreviousPiece ? pieceStates : null, model.Config.ReadPreviousPiece ? pieceMask : null, ended);
+        Profile["stop_and_memory"] += clock.Elapsed.TotalMilliseconds;
+        PieceCalls++;
     }
 
     /// <inheritdoc/>
@@ -225,7 +286,6 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
             k[to].copy_(k[from]);
             v[to].copy_(v[from]);
         }
-        memoryMask[to].copy_(memoryMask[from]);
     }
 
     /// <inheritdoc/>
@@ -235,7 +295,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         backbone.Dispose();
         decoder.Dispose();
         foreach (var (k, v) in memory) { k.Dispose(); v.Dispose(); }
-        memoryMask.Dispose();
+        positionTable.Dispose();
         head.Dispose();
         if (wasTraining) model.train();
     }

@@ -57,6 +57,23 @@ public sealed class SlotKvCache : IDisposable
         lengths[slot] = length;
     }
 
+    /// <summary>
+    /// Sets <paramref name="slot"/>'s past to <paramref name="length"/> positions of random keys and values. For
+    /// benchmarks: a step's cost depends on the past's length, not its values, and a prefill of thousands
+    /// of tokens through a billion-parameter model would take longer than the timing itself.
+    /// </summary>
+    public void FillRandom(int slot, int length)
+    {
+        if (length > Positions) throw new ArgumentException($"{length} positions do not fit a slot of {Positions}");
+        using var noGrad = no_grad();
+        foreach (var t in keys.Concat(values))
+        {
+            t[slot].zero_();
+            t[slot].narrow(1, 0, length).normal_();
+        }
+        lengths[slot] = length;
+    }
+
     /// <summary>Empties <paramref name="slot"/> (zeroed, length 0).</summary>
     public void Clear(int slot)
     {
@@ -113,13 +130,13 @@ public sealed class SlotKvCache : IDisposable
             slotIndex = tensor(slots.Select(s => (long)s).ToArray(), device: device);
             positions = tensor(slots.Select(s => (long)cache.lengths[s]).ToArray(), device: device);   // (n)
             width = slots.Max(s => cache.lengths[s]) + 1;
-            Mask = arange(width, device: device).unsqueeze(0).le(positions.unsqueeze(1)).to(ScalarType.Int64);   // (n, W)
+            Attention = AdditiveMask(slots.Select(s => cache.lengths[s] + 1).ToArray(), width, device);   // (n, 1, 1, W)
         }
 
         /// <summary>The position each row writes now (its length so far), (n).</summary>
         public Tensor Positions => positions;
-        /// <summary>1 where a row may attend (its past and the new position), (n, W).</summary>
-        public Tensor Mask { get; }
+        /// <summary>Additive attention mask (n, 1, 1, W): 0 where a row may attend (its past and the new position), the most negative float elsewhere.</summary>
+        public Tensor Attention { get; }
 
         /// <inheritdoc/>
         public (Tensor Key, Tensor Value) Update(Tensor key, Tensor value, int layer)
@@ -133,6 +150,18 @@ public sealed class SlotKvCache : IDisposable
             return contiguous
                 ? (k.narrow(0, 0, slots.Length).narrow(2, 0, width), v.narrow(0, 0, slots.Length).narrow(2, 0, width))          // (n, nh, W, hs)
                 : (k.narrow(2, 0, width).index_select(0, rows), v.narrow(2, 0, width).index_select(0, rows));
+        }
+
+        /// <summary>
+        /// An additive mask (n, 1, 1, W) letting row r attend to its first <paramref name="lengths"/>[r] slots,
+        /// made on the host in one transfer (a step's masks cost one call instead of five).
+        /// </summary>
+        public static Tensor AdditiveMask(int[] lengths, int width, Device device)
+        {
+            var values = new float[lengths.Length * width];
+            for (int r = 0; r < lengths.Length; r++)
+                for (int j = lengths[r]; j < width; j++) values[r * width + j] = float.MinValue;
+            return tensor(values, new long[] { lengths.Length, 1, 1, width }, device: device);
         }
 
         /// <summary>The new position is now part of every stepped row's past.</summary>

@@ -1,5 +1,4 @@
 using SentenceVae.Modules;
-using SentenceVae.Text;
 using static TorchSharp.torch;
 
 namespace SentenceVae.Inference;
@@ -14,20 +13,24 @@ namespace SentenceVae.Inference;
 public sealed class TokenEngine : DecodeEngine<TokenRow>
 {
     private readonly OptForCausalLm model;
-    private readonly ITextTokenizer tokenizer;
+    private readonly int eos;
     private readonly Device device;
     private readonly DecodingHead head;
     private readonly SlotKvCache cache;
     private readonly ContextWindow window;
     private readonly bool wasTraining;
 
-    /// <summary>An engine of <paramref name="capacity"/> rows over <paramref name="model"/> (its special ids from <paramref name="tokenizer"/>).</summary>
-    public TokenEngine(OptForCausalLm model, ITextTokenizer tokenizer, int capacity) : base(capacity)
+    /// <summary>
+    /// An engine of <paramref name="capacity"/> rows over <paramref name="model"/>, whose rows end at
+    /// <paramref name="eosId"/>; each row's view holds the trained context, or fewer
+    /// <paramref name="positions"/> (benchmarks size the cache to what they time).
+    /// </summary>
+    public TokenEngine(OptForCausalLm model, int eosId, int capacity, int? positions = null) : base(capacity)
     {
         this.model = model;
-        this.tokenizer = tokenizer;
+        eos = eosId;
         device = Devices.DeviceOf(model);
-        window = new ContextWindow(Math.Min(model.Config.Context, model.Config.MaxPositionEmbeddings));
+        window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositionEmbeddings)));
         wasTraining = model.training;
         model.eval();                    // no dropout while the engine runs (each step also runs without gradients)
         head = model.NewDecodingHead();
@@ -53,6 +56,11 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         if (length == 0)
         {
             cache.Clear(row.Slot);
+            return;
+        }
+        if (row.RandomContext)
+        {
+            cache.FillRandom(row.Slot, length);
             return;
         }
         using var scope = NewDisposeScope();
@@ -83,8 +91,9 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
             var row = Rows[i];
             if (ids[i] == TokenSampler.Broken) { ended.Add((row, DecodeEnd.Failed)); continue; }
             int id = (int)ids[i];
+            Wrote++;
             row.Tokens++;
-            if (row.Sampling.StopAtEos && id == tokenizer.EosId) { ended.Add((row, DecodeEnd.Stop)); continue; }
+            if (row.Sampling.StopAtEos && id == eos) { ended.Add((row, DecodeEnd.Stop)); continue; }
             events.Add(new DecodeEvent(row, [id]));
             row.History.Add(id);
             if (!row.HasBudget) { ended.Add((row, row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length)); continue; }

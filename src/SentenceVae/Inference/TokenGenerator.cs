@@ -33,7 +33,7 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     public static TokenRow Row(int[] promptIds, GenerationOptions options) => new(promptIds) { Sampling = options, MaxTokens = options.MaxNewTokens };
 
     /// <summary>An engine of <paramref name="capacity"/> rows over this model.</summary>
-    public TokenEngine NewEngine(int capacity) => new(model, tokenizer, capacity);
+    public TokenEngine NewEngine(int capacity) => new(model, tokenizer.EosId, capacity);
 
     /// <summary>
     /// Streams the continuation of one prompt, token by token, with its text. The loop runs on its own

@@ -72,6 +72,9 @@ public sealed class SentenceDecoder : nn.Module
     /// <summary>Each layer's cross-attention keys/values (n, nh, M, hs) of memories (n, M, C), for a decoding engine to keep in its slots.</summary>
     public List<(Tensor Key, Tensor Value)> MemoryKeysValues(Tensor memory) => Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(memory)).ToList();
 
+    /// <summary>The position encodings of every position a piece can hold (max_seq_len, C), for an engine step.</summary>
+    public Tensor PositionTable(Device device) => SinusoidalPositions.Encode(0, config.MaxSeqLen, config.HiddenSize, ScalarType.Float32, device);
+
     /// <summary>Layers.</summary>
     public int NumLayers => decoder.Count;
 
@@ -83,15 +86,15 @@ public sealed class SentenceDecoder : nn.Module
     /// <param name="memory">per layer, the rows' memory keys/values (n, nh, M, hs)</param>
     /// <param name="memoryMask">additive (n, 1, 1, M), or null when all of it is real</param>
     /// <param name="step">the rows' self-attention past (positions within their pieces)</param>
+    /// <param name="positions">the position encodings of a piece's positions (max_seq_len, C), made once by the engine (<see cref="PositionTable"/>)</param>
     /// <param name="head">the vocabulary projection</param>
-    public Tensor Step(Tensor inputIds, IReadOnlyList<(Tensor Key, Tensor Value)> memory, Tensor? memoryMask, SlotKvCache.SlotStep step, DecodingHead head)
+    public Tensor Step(Tensor inputIds, IReadOnlyList<(Tensor Key, Tensor Value)> memory, Tensor? memoryMask, SlotKvCache.SlotStep step, Tensor positions, DecodingHead head)
     {
         var x = embed_token.forward(inputIds);                                            // (n, 1, E)
         if (config.EmbedScale != 1.0) x = x * config.EmbedScale;
         if (project_in is not null) x = project_in.forward(x);                            // (n, 1, C)
-        x = x + SinusoidalPositions.At(step.Positions, config.HiddenSize, x.dtype).unsqueeze(1);
-        using var mask = AttentionMasks.Padding(step.Mask, x.dtype);                      // (n, 1, 1, W)
-        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, mask, memory[i], memoryMask, step, i);
+        x = x + positions.index_select(0, step.Positions).unsqueeze(1);                   // each row at its own position
+        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, step.Attention, memory[i], memoryMask, step, i);
         return head.Logits(x).squeeze(1);                                                 // (n, V)
     }
 

@@ -9,14 +9,6 @@ namespace SentenceVae.Modules;
 /// </summary>
 internal static class SinusoidalPositions
 {
-    /// <summary>Encodings of one position per row (n) → (n, hidden).</summary>
-    public static Tensor At(Tensor positions, int hidden, ScalarType dtype)
-    {
-        var rate = exp(arange(0, hidden, 2, dtype: ScalarType.Float32, device: positions.device) * (-Math.Log(10000.0) / hidden));   // (H/2)
-        var angles = positions.to(ScalarType.Float32).unsqueeze(1) * rate;                                                          // (n, H/2)
-        return stack([sin(angles), cos(angles)], dim: -1).reshape(positions.shape[0], hidden).to(dtype);                             // (n, H)
-    }
-
     /// <summary>Encodings of positions [start, start+count): (count, hidden).</summary>
     public static Tensor Encode(long start, long count, int hidden, ScalarType dtype, Device device)
     {

@@ -201,6 +201,7 @@ public sealed class GenerationService : IDisposable
                 if (busy.Count == 0) continue;
                 var (model, next) = busy[turn++ % busy.Count];
                 int stepped = next.Count;
+                long iterations = next.RowIterations, waited = next.WaitingRowIterations;
                 List<DecodeEvent> events;
                 try { events = next.Step(); }
                 catch (Exception e)
@@ -211,7 +212,7 @@ public sealed class GenerationService : IDisposable
                     engines.Remove(model);
                     continue;
                 }
-                Statistics.Step(stepped);
+                Statistics.Step(stepped, next.RowIterations - iterations, next.WaitingRowIterations - waited);
                 Stepped?.Invoke(model.Name, stepped);
                 foreach (var e in events)
                 {
@@ -271,7 +272,7 @@ public sealed class GenerationService : IDisposable
 public sealed class ServiceStatistics
 {
     internal int completed, cancelled, admitted, busy, largest;
-    internal long steps, rowSteps;
+    internal long steps, rowSteps, rowIterations, waitingRowIterations;
 
     /// <summary>Completions that ran to their end.</summary>
     public int Completed => Volatile.Read(ref completed);
@@ -283,6 +284,10 @@ public sealed class ServiceStatistics
     public long Steps => Interlocked.Read(ref steps);
     /// <summary>Rows over all steps (÷ <see cref="Steps"/>: the mean rows per step).</summary>
     public long RowSteps => Interlocked.Read(ref rowSteps);
+    /// <summary>Engine row-iterations (rows stepped, summed over steps).</summary>
+    public long RowIterations => Interlocked.Read(ref rowIterations);
+    /// <summary>Of <see cref="RowIterations"/>, those in which a row wrote nothing and only waited on other rows.</summary>
+    public long WaitingRowIterations => Interlocked.Read(ref waitingRowIterations);
     /// <summary>The most rows one step ran.</summary>
     public int LargestBatch => Volatile.Read(ref largest);
     /// <summary>Requests refused because the queue was full.</summary>
@@ -292,10 +297,12 @@ public sealed class ServiceStatistics
 
     internal void Admit() => Interlocked.Increment(ref admitted);
 
-    internal void Step(int size)
+    internal void Step(int size, long iterations, long waiting)
     {
         Interlocked.Increment(ref steps);
         Interlocked.Add(ref rowSteps, size);
+        Interlocked.Add(ref rowIterations, iterations);
+        Interlocked.Add(ref waitingRowIterations, waiting);
         int seen;
         while (size > (seen = Volatile.Read(ref largest)) && Interlocked.CompareExchange(ref largest, size, seen) != seen) { }
     }

@@ -34,7 +34,12 @@ public class ServeCliTests
             var rows = output.Split('\n').Where(l => l.StartsWith("| lm-256")).ToList();
             Assert.Equal(2, rows.Count);
             Assert.Contains("| lm-256 | 3 | 6 | 48 |", rows[1]);                       // 3 clients × 2 requests × 8 tokens
-            Assert.Contains("\"TokensPerSecond\"", File.ReadAllText(json));
+            using var rowsJson = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+            var second = rowsJson.RootElement[1];
+            foreach (var key in new[] { "model", "concurrency", "tokens_per_s", "ttft_p50_ms", "ttft_p95_ms", "itl_p50_ms", "itl_p95_ms" })
+                Assert.True(second.TryGetProperty(key, out _), $"the JSON rows have \"{key}\"");
+            Assert.Equal(3, second.GetProperty("concurrency").GetInt32());
+            Assert.True(second.GetProperty("tokens_per_s").GetDouble() > 0);
         }
         finally { File.Delete(json); }
     }

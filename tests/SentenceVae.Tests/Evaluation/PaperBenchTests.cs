@@ -1,3 +1,4 @@
+using SentenceVae.Inference;
 using System.Text.Json;
 using SentenceVae.Evaluation;
 using SentenceVae.Modules;
@@ -54,30 +55,32 @@ public class PaperBenchTests
     [Fact]
     public void ASmallerDecoderVocabularyMakesTheDecoderStepReadFewerBytes()
     {
-        using var big = new SentenceLlmSubject("big", new SentenceLlm(PaperBench.Sllm("tiny", 1, 50272)), 8);
-        using var small = new SentenceLlmSubject("small", new SentenceLlm(PaperBench.Sllm("tiny", 1, 8192)), 8);
-        long difference = big.TokenStepWeightBytes - small.TokenStepWeightBytes;
+        using var big = new SentenceLlm(PaperBench.Sllm("tiny", 1, 50272));
+        using var small = new SentenceLlm(PaperBench.Sllm("tiny", 1, 8192));
+        long difference = EngineTiming.DecoderStepBytes(big) - EngineTiming.DecoderStepBytes(small);
         Assert.Equal((50272L - 8192) * 64 * sizeof(float) + (50272L - 8192) * sizeof(float), difference);   // the projection's weight and bias
-        Assert.Equal(big.PieceStepWeightBytes, small.PieceStepWeightBytes);                                 // the input embedding is read a row at a time
+        Assert.Equal(EngineTiming.PieceStepBytes(big), EngineTiming.PieceStepBytes(small));                   // the input embedding is read a row at a time
     }
 
     [Fact]
-    public void EachSubjectWritesTheTokensAskedAndProfilesItsParts()
+    public void TheEnginesWriteTheTokensAskedFromARandomContextAndTheSentenceEngineProfilesItsParts()
     {
-        using var lm = new TokenModelSubject("lm", new OptForCausalLm(PaperBench.Backbone("tiny")));
-        using var sllm = new SentenceLlmSubject("sllm", new SentenceLlm(PaperBench.Sllm("tiny", 2, 300)), 5);
-        lm.Prepare(batch: 3, promptTokens: 40, roomTokens: 20);
-        sllm.Prepare(batch: 3, promptTokens: 40, roomTokens: 20);
-        Assert.Equal(40, lm.Context);
-        Assert.Equal(1 + 8, sllm.Context);                                   // the start vector and 40 / 5 prompt pieces
-        double lmSeconds = lm.Write(10), sllmSeconds = sllm.Write(10);
-        Assert.Equal(50, lm.Context);                                        // ten steps, one token each
-        Assert.Equal(1 + 8 + 2, sllm.Context);                               // two pieces of five tokens
-        Assert.InRange(lmSeconds, lm.Profile["step"] * 10 / 1e3 * 0.999, double.MaxValue);
-        Assert.Equal(sllmSeconds * 1e3, sllm.Profile.Where(p => p.Key != "decoder_token_step").Sum(p => p.Value), 0.05 * sllmSeconds * 1e3 + 1);
-        Assert.Equal(["step"], lm.Profile.Keys);
-        Assert.Equal(["backbone", "decoder", "decoder_token_step", "encoder", "stop"], sllm.Profile.Keys.Order());
-        Assert.Equal(2.0 * 2 * 64 * sizeof(float), lm.KvBytesPerContextToken);
-        Assert.Equal(lm.KvBytesPerContextToken / 5, sllm.KvBytesPerContextToken);
+        using var lm = new OptForCausalLm(PaperBench.Backbone("tiny"));
+        using var sllm = new SentenceLlm(PaperBench.Sllm("tiny", 2, 300));
+        using var tokens = new TokenEngine(lm, lm.Config.EosTokenId, 3, 40 + 10 + 1);
+        using var pieces = new SentenceEngine(sllm, 3, positions: 1 + 8 + 2);
+        var tokenRows = Enumerable.Range(0, 3).Select(_ => EngineTiming.TokenRow(40, 10)).ToList();
+        var pieceRows = Enumerable.Range(0, 3).Select(_ => EngineTiming.PieceRow(40, 10, 5)).ToList();
+        Assert.True(EngineTiming.Write(tokens, tokenRows) > 0);
+        Assert.True(EngineTiming.Write(pieces, pieceRows) > 0);
+        Assert.All(tokenRows, r => { Assert.Equal(10, r.Tokens); Assert.Equal(DecodeEnd.Length, r.End); });
+        Assert.All(pieceRows, r => { Assert.Equal(10, r.Tokens); Assert.Equal(2, r.Pieces); Assert.Equal(DecodeEnd.Length, r.End); });
+        Assert.Equal(10, pieces.DecoderCalls);                               // two pieces of five tokens, all rows in each pass
+        Assert.Equal(1, pieces.PieceCalls);                                  // the per-piece work between them, for the three rows at once
+        Assert.Equal(0, pieces.WaitingRowIterations);
+        Assert.Equal(["backbone", "decoder", "encoder", "piece", "prefill", "stop_and_memory"], pieces.Profile.Keys.Order());
+        Assert.All(pieces.Profile.Where(p => p.Key != "prefill"), p => Assert.True(p.Value > 0, p.Key));
+        Assert.Equal(2.0 * 2 * 64 * sizeof(float), EngineTiming.KvBytesPerToken(lm.Config));
+        Assert.Equal(EngineTiming.KvBytesPerToken(lm.Config) / 5, EngineTiming.KvBytesPerToken(sllm.Config, 5));
     }
 }

@@ -35,7 +35,7 @@ public class SentenceLlmTests
         return model;
     }
 
-    private static List<int[]> RandomPieces(Random rng, int count) =>
+    internal static List<int[]> RandomPieces(Random rng, int count) =>
         Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, 1 + rng.Next(8)).Select(_ => 4 + rng.Next(290)).ToArray()).ToList();
 
     /// <summary>Hidden states, stop logits and decoder logits (predicting each piece from the position before it) of one document.</summary>
