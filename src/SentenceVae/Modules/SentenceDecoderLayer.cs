@@ -1,4 +1,3 @@
-using SentenceVae.Inference;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,5 +1,3 @@
-using SentenceVae.Inference;
-using SentenceVae.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,3 @@
-using SentenceVae.Training;
 using static TorchSharp.torch;
 
 namespace SentenceVae.Modules;

@@ -1,3 +1,4 @@
+using SentenceVae.Modules;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SentenceVae.Text;

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SentenceVae.Inference;
+namespace SentenceVae.Modules;
 
 /// <summary>
 /// What an attention layer appends its new keys/values to and reads the past from: a

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SentenceVae.Inference;
+namespace SentenceVae.Modules;
 
 /// <summary>
 /// What cached sentence decoding keeps between steps: the self-attention keys/values of past tokens

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace SentenceVae.Training;
+namespace SentenceVae.Modules;
 
 /// <summary>The training loss: cross entropy (what bits per byte measures) or the paper's focal loss.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<LossKind>))]

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SentenceVae.Training;
+namespace SentenceVae.Modules;
 
 /// <summary>The token losses of the paper: focal loss (its default) and plain cross entropy.</summary>
 public static class Losses

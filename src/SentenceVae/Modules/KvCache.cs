@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SentenceVae.Inference;
+namespace SentenceVae.Modules;
 
 /// <summary>
 /// Keys and values of past positions, one pair of tensors per layer, for incremental decoding.

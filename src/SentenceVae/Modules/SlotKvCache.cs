@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SentenceVae.Inference;
+namespace SentenceVae.Modules;
 
 /// <summary>
 /// Keys and values of many rows that each have their own length — a decoding engine's cache, as
