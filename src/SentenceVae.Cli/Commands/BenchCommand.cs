@@ -27,12 +27,13 @@ internal static class BenchCommand
         var output = new Option<int>("--output-tokens") { Description = "output tokens timed per run", DefaultValueFactory = _ => 32 };
         var evalTokens = new Option<long>("--eval-tokens") { Description = "evaluate only about this many tokens of the text (0: all)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
-        var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
+        var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed (with --shapes paper: default 1 8)", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
+        var layers = new Option<int[]>("--h") { Description = "with --shapes paper: Sentence Encoder/Decoder layers of the SLLMs", DefaultValueFactory = _ => new[] { 1, 2, 4 }, AllowMultipleArgumentsPerToken = true };
         var scored = new Option<string[]>("--score") { Description = "further texts scored for bits/byte only (e.g. an out-of-domain text)", AllowMultipleArgumentsPerToken = true };
         var replot = new Option<string?>("--replot") { Description = "draw --frontier / --pareto / --plot from a report written by --json earlier, without measuring anything" };
         var frontier = new Option<string?>("--frontier") { Description = "write PNGs of bits/byte vs output tokens/s, one per batch size (FILE-b1.png, FILE-b16.png…), each family a line through its points" };
         var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot };
+            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot, layers };
         command.SetAction(parse =>
         {
             // Every output's folder must exist before a run of many minutes starts.
@@ -54,7 +55,11 @@ internal static class BenchCommand
             if (parse.GetValue(shapes) is { } kind)
             {
                 if (kind != "paper") throw new CliUsageException($"--shapes {kind}: the only shapes are 'paper'");
-                return PaperShapes(parse.GetValue(sizes)!, parse.GetValue(runs) ?? 2, parse.GetValue(threads), parse.GetValue(data) ?? "data/austen-valid.txt",
+                var matrix = new PaperBenchOptions { TokensPerPiece = 1, Sizes = parse.GetValue(sizes)!, H = parse.GetValue(layers)!, Runs = parse.GetValue(runs) ?? 2 };
+                // --batch and --prompt-tokens narrow the paper's matrix only when given (their defaults are the trained-model bench's).
+                if (parse.GetResult(batches) is { Implicit: false }) matrix = matrix with { Batches = parse.GetValue(batches)! };
+                if (parse.GetResult(prompts) is { Implicit: false }) matrix = matrix with { Prompts = parse.GetValue(prompts)!, CompactPrompt = parse.GetValue(prompts)![0] };
+                return PaperShapes(matrix, parse.GetValue(threads), parse.GetValue(data) ?? "data/austen-valid.txt",
                     parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), io);
             }
             if (parse.GetValue(baseline) is null || parse.GetValue(models) is not { Length: > 0 } || parse.GetValue(data) is null)
@@ -89,10 +94,12 @@ internal static class BenchCommand
     }
 
     /// <summary><c>--shapes paper</c>: the paper's sizes with random weights; pieces get the mean tokens per piece of <paramref name="dataPath"/>.</summary>
-    private static int PaperShapes(string[] sizes, int runs, int threads, string dataPath, string? json, string? markdown, string? plot, CliIO io)
+    private static int PaperShapes(PaperBenchOptions matrix, int threads, string dataPath, string? json, string? markdown, string? plot, CliIO io)
     {
-        foreach (var size in sizes) PaperBench.Backbone(size);                                  // unknown sizes fail before anything runs
+        foreach (var size in matrix.Sizes) PaperBench.Backbone(size);                           // unknown sizes fail before anything runs
+        int runs = matrix.Runs;
         if (runs < 1) throw new CliUsageException($"--runs {runs}: must be at least 1");
+        if (matrix.H.Any(h => h < 1) || matrix.Batches.Any(b => b < 1) || matrix.Prompts.Any(p => p < 1)) throw new CliUsageException("--h, --batch and --prompt-tokens must be at least 1");
         TorchSharp.torch.set_num_threads(threads);
         var splitter = new Text.SentenceSplitter(new Text.SplitterOptions { MaxTokens = 63, CountTokens = Text.TextTokenizers.Gpt2.CountTokens });
         var counts = CorpusReader.ReadDocuments(dataPath).SelectMany(splitter.Split).Select(Text.TextTokenizers.Gpt2.CountTokens).ToList();
@@ -104,7 +111,7 @@ internal static class BenchCommand
         io.Error.WriteLine($"[bench] {dataPath}: {counts.Count} pieces, {mean:0.00} GPT-2 tokens per piece on average -> pieces of {tokensPerPiece}; bandwidth {bandwidth / 1e9:0.0} GB/s; {threads} threads");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var skipped = new List<string>();
-        var rows = PaperBench.Run(new PaperBenchOptions { Sizes = sizes, Runs = runs, TokensPerPiece = tokensPerPiece }, bandwidth,
+        var rows = PaperBench.Run(matrix with { TokensPerPiece = tokensPerPiece }, bandwidth,
             m => io.Error.WriteLine($"[bench] {clock.Elapsed:mm\\:ss} {m}"), skipped);
         string table = PaperBench.Markdown(rows, tokensPerPiece, bandwidth, date)
             + (skipped.Count > 0 ? $"\nNot measured (the pair would not fit in memory): {string.Join("; ", skipped)}.\n" : "");

@@ -41,6 +41,12 @@ public sealed record BenchmarkModel
     [JsonPropertyName("kv_bytes_per_token_analytic")] public double KvBytesPerTokenAnalytic { get; init; }
     /// <summary>Process working-set growth during the run, by prompt length.</summary>
     [JsonPropertyName("memory_growth_bytes")] public Dictionary<string, long> MemoryGrowthBytes { get; init; } = new();
+    /// <summary>
+    /// A sentence-level model's engine by case (last timed run): milliseconds per step by part (decoder,
+    /// encoder, backbone, stop_and_memory — the last three only in steps that ran the per-piece work,
+    /// spread over all steps), the share of row-iterations spent waiting, and per-piece calls per step.
+    /// </summary>
+    [JsonPropertyName("engine_profile")] public Dictionary<string, Dictionary<string, double>> EngineProfile { get; init; } = new();
     /// <summary>This model against the baseline (null for the baseline).</summary>
     [JsonPropertyName("ratios")] public BenchmarkRatios? Ratios { get; set; }
 }
@@ -254,7 +260,21 @@ public static class Benchmark
             foreach (int batch in options.Batches)
             {
                 var prompts = Enumerable.Range(0, batch).Select(row => PiecePrompt(allPieces, wanted, maxPieces, row)).ToList();
-                timers[CaseKey(wanted, batch)] = () => TimeDecoding(generator.NewEngine(batch), Rows(prompts));
+                string key = CaseKey(wanted, batch);
+                timers[key] = () =>
+                {
+                    var engine = generator.NewEngine(batch);
+                    int calls = engine.DecoderCalls;
+                    double seconds = TimeDecoding(engine, Rows(prompts));
+                    double steps = Math.Max(1, engine.DecoderCalls - calls);
+                    model.EngineProfile[key] = new Dictionary<string, double>
+                    {
+                        ["decoder_ms"] = engine.Profile["decoder"] / steps, ["encoder_ms"] = engine.Profile["encoder"] / steps, ["backbone_ms"] = engine.Profile["backbone"] / steps,
+                        ["stop_and_memory_ms"] = engine.Profile["stop_and_memory"] / steps, ["piece_calls_per_step"] = engine.PieceCalls / steps,
+                        ["waiting_row_fraction"] = (double)engine.WaitingRowIterations / Math.Max(1, engine.RowIterations),
+                    };
+                    return seconds;
+                };
             }
             var prompt = PiecePrompt(allPieces, wanted, maxPieces);
             int promptTokens = prompt.Sum(p => p.Length);
