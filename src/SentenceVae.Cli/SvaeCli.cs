@@ -21,6 +21,7 @@ public static class SvaeCli
             VocabCommand.Create(io),
             VaeCommand.Create(io),
             GenerateCommand.Create(io),
+            RepetitionCommand.Create(io),
             ServeCommand.Create(io),
             ServeCommand.CreateBench(io),
             LmCommand.Create(io),
@@ -33,7 +34,18 @@ public static class SvaeCli
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            stderr.WriteLine($"svae: {OneLine(parsed.Errors[0].Message)} (see 'svae --help')");
+            var chain = new List<string>();
+            for (var result = parsed.CommandResult; result is not null && result.Parent is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+                chain.Insert(0, result.Command.Name);
+            string help = string.Join(' ', chain.Prepend("svae"));
+            // A "--flag" the command does not have may have been taken as an argument's value; name it rather than what follows.
+            var known = parsed.CommandResult.Command.Options.SelectMany(o => o.Aliases.Append(o.Name)).ToHashSet();
+            string? unknown = parsed.UnmatchedTokens.Count == 0 ? null
+                : new[] { args.FirstOrDefault(a => a.StartsWith("--") && a != "--" && !known.Contains(a.Split('=')[0])), parsed.UnmatchedTokens[0] }
+                    .OfType<string>().OrderBy(t => Array.IndexOf(args, t)).First();                   // whichever comes first
+            if (unknown is not null)
+                stderr.WriteLine($"svae: unknown {(unknown.StartsWith('-') ? "option" : "command or argument")} '{unknown}'{Suggestions.For(unknown, parsed.CommandResult.Command)} (see '{help} --help')");
+            else stderr.WriteLine($"svae: {OneLine(parsed.Errors[0].Message)} (see '{help} --help')");
             return 2;
         }
         try

@@ -84,6 +84,11 @@ internal static class OpenAiJson
             TopK = Int(body, "top_k") ?? 0,
             Seed = Integer(body, "seed"),
             Stop = Strings(body, "stop"),
+            FrequencyPenalty = Number(body, "frequency_penalty") ?? 0,
+            PresencePenalty = Number(body, "presence_penalty") ?? 0,
+            RepetitionPenalty = Number(body, "repetition_penalty") ?? 1,
+            NoRepeatNgramSize = Int(body, "no_repeat_ngram_size") ?? 0,
+            NoRepeatPieces = Int(body, "no_repeat_pieces") ?? 0,
         };
     }
 

@@ -25,7 +25,7 @@ internal static class CommonOptions
         },
     };
 
-    public static Option<int> MaxTokens() => new("--max-tokens")
+    public static Option<int> PieceTokens() => new("--piece-tokens")
     {
         Description = "lossless mode: split pieces longer than this many tokens at whitespace (0: no limit)",
         DefaultValueFactory = _ => 64,

@@ -12,13 +12,12 @@ internal static class GenerateCommand
     {
         var model = new Option<string>("--model") { Description = "sentence-level LLM directory (config.json, model.safetensors, tokenizer)", Required = true };
         var prompt = new PromptOptions();
-        var maxPieces = new Option<int>("--max-pieces") { Description = "pieces to generate at most; start vector + prompt pieces + these must fit the backbone's max_position_embeddings (1024 for the shipped models)", DefaultValueFactory = _ => 8 };
-        var (maxTokens, temperature, topK, topP, seed) = LmCommand.SamplingOptions();
-        maxTokens.Description = "tokens per piece at most";
-        var ignoreStop = new Option<bool>("--ignore-stop") { Description = "always write --max-pieces pieces" };
+        var sampling = new SamplingFlags();
+        var pieceTokens = new Option<int?>("--piece-tokens") { Description = "tokens one piece may hold at most (default: the model's max_seq_len − 1)" };
+        var ignoreStop = new Option<bool>("--ignore-stop") { Description = "write until --max-tokens even where the model would stop" };
         var device = LmCommand.DeviceOption();
-        var command = new Command("generate", "Continue a prompt sentence by sentence with a sentence-level LLM (streams pieces).")
-            { model, maxPieces, maxTokens, temperature, topK, topP, seed, ignoreStop, device };
+        var command = new Command("generate", "Continue a prompt sentence by sentence with a sentence-level LLM (streams pieces).") { model, pieceTokens, ignoreStop, device };
+        sampling.AddTo(command, pieces: true);
         prompt.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
@@ -26,21 +25,18 @@ internal static class GenerateCommand
             string dir = parse.GetValue(model)!;
             using var sllm = SentenceLlmCheckpoint.Load(dir, LmCommand.ParseDevice(parse.GetValue(device)!));
             var generator = new SentenceLlmGenerator(sllm, TextTokenizers.Load(dir));
-            // Positions: the start vector, the prompt's pieces, then one per generated piece.
+            // Positions: the start vector and the prompt's pieces (generation past the trained context keeps its most recent half).
             var pieces = generator.PromptPieces(text);
-            int keep = prompt.Fit(parse, pieces.Count, parse.GetValue(maxPieces), sllm.Config.MaxPositions - 1, "piece", "--max-pieces", "max_position_embeddings (less the start vector)");
+            int keep = prompt.Fit(parse, pieces.Count, 1, sllm.Config.MaxPositions - 1, "piece", "--max-tokens", "max_position_embeddings (less the start vector)");
             var kept = pieces.Skip(pieces.Count - keep).ToList();
             string shown = string.Concat(kept.Select(p => generator.Tokenizer.Decode(p)));
+            int longest = sllm.Config.Svae.MaxSeqLen - 1;
+            int perPiece = parse.GetValue(pieceTokens) ?? longest;
+            if (perPiece < 1 || perPiece > longest) throw new CliUsageException($"--piece-tokens {perPiece}: must be in [1, {longest}] (the model's max_seq_len − 1)");
             var options = new SentenceGenerationOptions
             {
-                MaxPieces = parse.GetValue(maxPieces), IgnoreStop = parse.GetValue(ignoreStop),
-                Tokens = new GenerationOptions
-                {
-                    MaxNewTokens = parse.GetValue(maxTokens), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
-                    TopP = parse.GetValue(topP), Seed = parse.GetValue(seed),
-                },
+                MaxPieces = int.MaxValue, MaxTokens = parse.GetValue(sampling.MaxTokens), IgnoreStop = parse.GetValue(ignoreStop), Tokens = sampling.Read(parse, perPiece),
             };
-            options.Tokens.Validate();
             io.Out.Write(shown);
             io.Out.Flush();
             await foreach (var piece in generator.StreamAsync(kept, options, cancel))

@@ -21,10 +21,10 @@ internal static class LmCommand
         var model = new Option<string>("--model") { Description = "model directory: config.json + model.safetensors (or shards / pytorch_model.bin) + tokenizer", Required = true };
         var prompt = new PromptOptions();
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer if the model directory has none: gpt2, compact or a directory" };
-        var (maxNew, temperature, topK, topP, seed) = SamplingOptions();
-        maxNew.Description = "tokens to generate at most; BOS + prompt tokens + these − 1 must fit the model's max_position_embeddings (1024 for lm-256, 2048 for OPT)";
+        var sampling = new SamplingFlags();
         var device = DeviceOption();
-        var command = new Command("generate", "Continue a prompt token by token, printing text as it is produced.") { model, tokenizer, maxNew, temperature, topK, topP, seed, device };
+        var command = new Command("generate", "Continue a prompt token by token, printing text as it is produced.") { model, tokenizer, device };
+        sampling.AddTo(command, pieces: false);
         prompt.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
@@ -34,17 +34,12 @@ internal static class LmCommand
             using var lm = HuggingFaceCheckpoint.LoadOpt(dir, ParseDevice(parse.GetValue(device)!));
             if (tok.VocabSize > lm.Config.VocabSize)
                 throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {lm.Config.VocabSize}");
-            var options = new GenerationOptions
-            {
-                MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
-                TopP = parse.GetValue(topP), Seed = parse.GetValue(seed),
-            };
-            options.Validate();
+            var options = sampling.Read(parse, parse.GetValue(sampling.MaxTokens));
             var generator = new TokenGenerator(lm, tok);
             var ids = generator.PromptIds(text);
-            // BOS + prompt + new tokens − 1 positions are used (the last generated token is never fed back).
+            // BOS + prompt must fit the positions (generation past the trained context keeps its most recent half).
             int textTokens = ids.Length - 1;
-            int keep = prompt.Fit(parse, textTokens, options.MaxNewTokens, lm.Config.MaxPositionEmbeddings, "token", "--max-new-tokens", "max_position_embeddings");
+            int keep = prompt.Fit(parse, textTokens, 1, lm.Config.MaxPositionEmbeddings, "token", "--max-tokens", "max_position_embeddings");
             if (keep < textTokens) ids = [tok.BosId, .. ids[(ids.Length - keep)..]];
             io.Out.Write(keep < textTokens ? tok.Decode(ids) : TokenGenerator.TrimPrompt(text));
             await foreach (var token in generator.StreamAsync(ids, options, cancel))
@@ -111,13 +106,6 @@ internal static class LmCommand
         return length / sw.Elapsed.TotalSeconds;
     }
 
-
-    internal static (Option<int>, Option<double>, Option<int>, Option<double>, Option<long?>) SamplingOptions() => (
-        new Option<int>("--max-new-tokens") { Description = "tokens to generate at most", DefaultValueFactory = _ => 64 },
-        new Option<double>("--temperature") { Description = "0: greedy (default); > 0: sample", DefaultValueFactory = _ => 0.0 },
-        new Option<int>("--top-k") { Description = "sample among the k most likely tokens (0: all)" },
-        new Option<double>("--top-p") { Description = "nucleus sampling threshold (1: off)", DefaultValueFactory = _ => 1.0 },
-        new Option<long?>("--seed") { Description = "sampling seed (reproducible output)" });
 
     internal static Option<string> DeviceOption() => new("--device") { Description = "cpu (default), cuda, cuda:N — cuda needs a CUDA libtorch package", DefaultValueFactory = _ => "cpu" };
 

@@ -14,7 +14,7 @@ internal static class SplitCommand
     {
         var file = CommonOptions.InputFile();
         var mode = CommonOptions.Mode();
-        var maxTokens = CommonOptions.MaxTokens();
+        var maxTokens = CommonOptions.PieceTokens();
         var tokenizer = CommonOptions.Tokenizer("gpt2");
         var json = CommonOptions.Json();
         var leading = new Option<bool>("--leading-whitespace") { Description = "put the whitespace after a cut at the start of the next piece (pieces tokenize as the whole text does)" };

@@ -21,7 +21,7 @@ internal static class StatsCommand
             DefaultValueFactory = _ => new[] { "gpt2", "compact" },
             AllowMultipleArgumentsPerToken = true,
         };
-        var maxTokens = CommonOptions.MaxTokens();
+        var maxTokens = CommonOptions.PieceTokens();
         var json = CommonOptions.Json();
         var command = new Command("stats", "Tokens per piece and per byte, for each tokenizer in both segmentation modes.") { file, tokenizers, maxTokens, json };
         command.SetAction(parse =>

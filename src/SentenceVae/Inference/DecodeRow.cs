@@ -74,6 +74,7 @@ public sealed class PieceRow(List<int[]> prompt) : DecodeRow
     internal List<int> Piece = [];           // the piece being written
     internal int Last;                       // the token the decoder reads next (BOS at a piece's start)
     internal int MemoryLength;               // the decoder memory's real slots
+    internal HashSet<int> RefusedFirst = [];  // first tokens of the refused attempts at the current piece
     internal bool Waiting;                   // its piece is complete; its per-piece work has not run yet
     internal int Waited;                     // steps it has waited so
 }

@@ -65,6 +65,20 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     /// </summary>
     public Dictionary<string, double> Profile { get; } = new() { ["decoder"] = 0, ["piece"] = 0, ["encoder"] = 0, ["backbone"] = 0, ["stop_and_memory"] = 0, ["prefill"] = 0 };
 
+    /// <summary>Pieces refused as repeats (<see cref="GenerationOptions.NoRepeatPieces"/>) and written again.</summary>
+    public int Refused { get; private set; }
+
+    // A piece the row may not write: identical to one of its last N pieces (prompt pieces count), while it has other first tokens to try.
+    private static bool Repeats(PieceRow row, int[] piece)
+    {
+        int n = row.Sampling.NoRepeatPieces;
+        if (n == 0 || piece.Length == 0 || row.RefusedFirst.Count >= MaxRefusals) return false;
+        return row.History.Skip(Math.Max(0, row.History.Count - n)).Any(p => p.AsSpan().SequenceEqual(piece));
+    }
+
+    /// <summary>Most times one piece is refused; then the repeat is written (a model with nothing else to say is not held forever).</summary>
+    public const int MaxRefusals = 4;
+
     /// <summary>Times the per-piece work ran (each time for all the rows whose piece had ended).</summary>
     public int PieceCalls { get; private set; }
 
@@ -78,6 +92,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         row.History = [.. row.Prompt];
         row.Start = window.Start(row.History.Count);
         row.Sampler = new RowSampling(row.Sampling, device);
+        row.Sampler.Start(row.Prompt.SelectMany(p => p));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -216,13 +231,31 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
             int id = (int)ids[i];
             bool eosNow = row.Sampling.StopAtEos && id == eos;
             Wrote++;                                      // a token or the end of its piece
-            if (!eosNow) row.Piece.Add(id);
+            if (!eosNow)
+            {
+                row.Piece.Add(id);
+                row.Sampler!.Accept(id);
+            }
             row.Last = id;
+            row.Sampler!.Banned.Clear();                  // bans hold for a piece's first token only
             int room = row.MaxTokens - row.Tokens;
             bool full = row.Piece.Count >= Math.Min(pieceLimit, row.Sampling.MaxNewTokens) || row.Piece.Count >= room;
             if (!eosNow && !full) continue;
             // The piece is complete.
             var piece = row.Piece.ToArray();
+            if (Repeats(row, piece))
+            {
+                // Refused: the row writes the piece again, starting with another token than the repeat did.
+                row.Sampler.Retract(piece);
+                row.RefusedFirst.Add(piece[0]);
+                row.Sampler.Banned.UnionWith(row.RefusedFirst);
+                row.Piece = [];
+                row.Last = model.Config.Svae.BosId;
+                decoder.Restart(row.Slot);
+                Refused++;
+                continue;
+            }
+            row.RefusedFirst.Clear();
             row.Tokens += piece.Length;
             row.Pieces++;
             row.History.Add(piece);

@@ -9,6 +9,8 @@ public sealed record SentenceGenerationOptions
 {
     /// <summary>Most pieces to generate per prompt.</summary>
     public int MaxPieces { get; init; } = 8;
+    /// <summary>Most text tokens to write in all (the last piece is cut to fit); unlimited by default.</summary>
+    public int MaxTokens { get; init; } = int.MaxValue;
     /// <summary>Piece decoding: max tokens per piece, greedy or temperature/top-k/top-p, seed.</summary>
     public GenerationOptions Tokens { get; init; } = new() { MaxNewTokens = 64 };
     /// <summary>Ignore the stop head (for timing a fixed number of pieces).</summary>
@@ -34,7 +36,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
 
     /// <summary>A row of the engine for a prompt's pieces under <paramref name="options"/>.</summary>
     public static PieceRow Row(List<int[]> promptPieces, SentenceGenerationOptions options) =>
-        new(promptPieces) { Sampling = options.Tokens, MaxPieces = options.MaxPieces, IgnoreStop = options.IgnoreStop };
+        new(promptPieces) { Sampling = options.Tokens, MaxPieces = options.MaxPieces, MaxTokens = options.MaxTokens, IgnoreStop = options.IgnoreStop };
 
     /// <summary>An engine of <paramref name="capacity"/> rows over this model (<paramref name="reprefill"/>: no backbone cache reuse, for equivalence tests).</summary>
     public SentenceEngine NewEngine(int capacity, bool reprefill = false) => new(model, capacity, reprefill);

@@ -46,6 +46,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         row.History = [.. row.Prompt];
         row.Start = window.Start(row.History.Count);
         row.Sampler = new RowSampling(row.Sampling, device);
+        row.Sampler.Start(row.Prompt);
         Prefill(row);
     }
 
@@ -96,6 +97,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
             if (row.Sampling.StopAtEos && id == eos) { ended.Add((row, DecodeEnd.Stop)); continue; }
             events.Add(new DecodeEvent(row, [id]));
             row.History.Add(id);
+            row.Sampler!.Accept(id);
             if (!row.HasBudget) { ended.Add((row, row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length)); continue; }
             int start = window.Start(row.History.Count, row.Start);
             if (start != row.Start)

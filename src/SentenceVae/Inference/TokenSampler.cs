@@ -59,7 +59,9 @@ public sealed class TokenSampler : IDisposable
         if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} rows of options");
         using var scope = NewDisposeScope();
         var broken = logits.isfinite().all(-1).logical_not();                                   // (n)
-        var ids = SampleRows(logits.masked_fill(broken.unsqueeze(1), 0f), rows, null);
+        var finite = logits.masked_fill(broken.unsqueeze(1), 0f);
+        for (int r = 0; r < rows.Count; r++) rows[r].Penalize(finite.narrow(0, r, 1));       // in place, row by row (only rows that ask)
+        var ids = SampleRows(finite, rows, null);
         return ids.masked_fill(broken, Broken).MoveToOuterDisposeScope();
     }
 
@@ -99,14 +101,82 @@ public sealed class TokenSampler : IDisposable
     }
 }
 
-/// <summary>How one row picks its tokens: its options and its own random generator (seeded when the options give a seed).</summary>
+/// <summary>
+/// How one row picks its tokens: its options, its own random generator (seeded when the options give a
+/// seed), and what its repetition controls need — the row's text so far (<see cref="Start"/> with the
+/// prompt, <see cref="Accept"/> each token written).
+/// </summary>
 public sealed class RowSampling : IDisposable
 {
+    private readonly List<int> text = [];                    // prompt and output, for repetition_penalty and no_repeat_ngram_size
+    private readonly Dictionary<int, int> written = [];      // output counts, for frequency_penalty and presence_penalty
+
     /// <summary>Sampling for <paramref name="options"/>, drawing on <paramref name="device"/>.</summary>
     public RowSampling(GenerationOptions options, Device device)
     {
         Options = options.Validate();
         Generator = options.Seed is long seed && !options.Greedy ? new Generator((ulong)seed, device) : null;
+    }
+
+    /// <summary>Tokens the next choice may not be (e.g. a refused piece's first token); empty: none.</summary>
+    public HashSet<int> Banned { get; } = [];
+
+    /// <summary>The row's prompt (its tokens count for repetition_penalty and n-grams, not as output).</summary>
+    public void Start(IEnumerable<int> prompt) => text.AddRange(prompt);
+
+    /// <summary>A token the row wrote.</summary>
+    public void Accept(int id)
+    {
+        text.Add(id);
+        written[id] = written.GetValueOrDefault(id) + 1;
+    }
+
+    /// <summary>Takes back the last <paramref name="ids"/> accepted (a refused piece).</summary>
+    public void Retract(IReadOnlyList<int> ids)
+    {
+        for (int i = ids.Count - 1; i >= 0; i--)
+        {
+            text.RemoveAt(text.Count - 1);
+            if (--written[ids[i]] == 0) written.Remove(ids[i]);
+        }
+    }
+
+    /// <summary>Applies the repetition controls and bans to one row's logits (1, V), in place.</summary>
+    public void Penalize(Tensor logits)
+    {
+        if (!Options.Penalizes && Banned.Count == 0) return;
+        var device = logits.device;
+        using var scope = NewDisposeScope();
+        long vocabulary = logits.shape[1];
+        if (Options.RepetitionPenalty != 1.0 && text.Count > 0)
+        {
+            var seen = tensor(text.Where(t => t >= 0 && t < vocabulary).Distinct().Select(t => (long)t).ToArray(), device: device).unsqueeze(0);   // (1, K)
+            var values = logits.gather(1, seen);
+            float p = (float)Options.RepetitionPenalty;
+            logits.scatter_(1, seen, where(values.gt(0), values / p, values * p));
+        }
+        if ((Options.FrequencyPenalty != 0 || Options.PresencePenalty != 0) && written.Count > 0)
+        {
+            var ids = written.Keys.Where(t => t >= 0 && t < vocabulary).ToArray();
+            var shift = ids.Select(t => (float)(-Options.FrequencyPenalty * written[t] - Options.PresencePenalty)).ToArray();
+            logits.scatter_add_(1, tensor(ids.Select(t => (long)t).ToArray(), device: device).unsqueeze(0), tensor(shift, device: device).unsqueeze(0));
+        }
+        var banned = new HashSet<int>(Banned);
+        int n = Options.NoRepeatNgramSize;
+        if (n > 0 && text.Count >= n)
+        {
+            // Every n-gram whose first n−1 tokens are the row's last n−1: its last token is banned.
+            var tail = text.Skip(text.Count - (n - 1)).ToArray();
+            for (int i = 0; i + n <= text.Count; i++)
+            {
+                bool match = true;
+                for (int j = 0; j < n - 1 && match; j++) match = text[i + j] == tail[j];
+                if (match) banned.Add(text[i + n - 1]);
+            }
+        }
+        banned.RemoveWhere(t => t < 0 || t >= vocabulary);
+        if (banned.Count > 0 && banned.Count < vocabulary)                     // never every token
+            logits.index_fill_(1, tensor(banned.Select(t => (long)t).ToArray(), device: device), float.NegativeInfinity);
     }
 
     /// <summary>Temperature, top-k, top-p, seed.</summary>

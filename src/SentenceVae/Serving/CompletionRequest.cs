@@ -23,6 +23,24 @@ public sealed record CompletionRequest
     public long? Seed { get; init; }
     /// <summary>Texts that end the completion; the text returned stops before the first one found.</summary>
     public IReadOnlyList<string> Stop { get; init; } = [];
+    /// <summary>OpenAI's frequency_penalty in [−2, 2] (see <see cref="Inference.GenerationOptions.FrequencyPenalty"/>).</summary>
+    public double FrequencyPenalty { get; init; }
+    /// <summary>OpenAI's presence_penalty in [−2, 2].</summary>
+    public double PresencePenalty { get; init; }
+    /// <summary>Hugging Face's repetition_penalty (&gt; 0; 1: off).</summary>
+    public double RepetitionPenalty { get; init; } = 1.0;
+    /// <summary>Hugging Face's no_repeat_ngram_size (0: off).</summary>
+    public int NoRepeatNgramSize { get; init; }
+    /// <summary>Sentence-level models: refuse a piece identical to one of the last N (0: off).</summary>
+    public int NoRepeatPieces { get; init; }
+
+    /// <summary>The request's sampling and repetition controls as an engine row's options (<paramref name="pieceTokens"/>: the longest piece, for a sentence-level model).</summary>
+    public Inference.GenerationOptions Sampling(int pieceTokens = 64) => new()
+    {
+        MaxNewTokens = pieceTokens, Temperature = Temperature, TopP = TopP, TopK = TopK, Seed = Seed,
+        FrequencyPenalty = FrequencyPenalty, PresencePenalty = PresencePenalty, RepetitionPenalty = RepetitionPenalty,
+        NoRepeatNgramSize = NoRepeatNgramSize, NoRepeatPieces = NoRepeatPieces,
+    };
 
     /// <summary>Checks the ranges; throws <see cref="ServingException"/> naming the field as OpenAI's API does.</summary>
     public void Validate()
@@ -32,6 +50,11 @@ public sealed record CompletionRequest
         if (double.IsNaN(TopP) || TopP is <= 0 or > 1) throw ServingException.Invalid($"top_p must be in (0, 1] (got {TopP})", "top_p");
         if (TopK < 0) throw ServingException.Invalid($"top_k must be ≥ 0 (got {TopK})", "top_k");
         if (Stop.Count > 4 || Stop.Any(string.IsNullOrEmpty)) throw ServingException.Invalid("stop takes at most 4 non-empty strings", "stop");
+        if (double.IsNaN(FrequencyPenalty) || FrequencyPenalty is < -2 or > 2) throw ServingException.Invalid($"frequency_penalty must be in [-2, 2] (got {FrequencyPenalty})", "frequency_penalty");
+        if (double.IsNaN(PresencePenalty) || PresencePenalty is < -2 or > 2) throw ServingException.Invalid($"presence_penalty must be in [-2, 2] (got {PresencePenalty})", "presence_penalty");
+        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty is <= 0 or > 10) throw ServingException.Invalid($"repetition_penalty must be in (0, 10] (got {RepetitionPenalty}; 1 is off)", "repetition_penalty");
+        if (NoRepeatNgramSize is < 0 or > 64) throw ServingException.Invalid($"no_repeat_ngram_size must be in [0, 64] (got {NoRepeatNgramSize})", "no_repeat_ngram_size");
+        if (NoRepeatPieces is < 0 or > 64) throw ServingException.Invalid($"no_repeat_pieces must be in [0, 64] (got {NoRepeatPieces})", "no_repeat_pieces");
     }
 }
 

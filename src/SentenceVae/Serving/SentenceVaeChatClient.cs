@@ -59,7 +59,16 @@ public sealed class SentenceVaeChatClient(GenerationService service, string mode
         TopK = options?.TopK ?? 0,
         Seed = options?.Seed,
         Stop = options?.StopSequences?.ToList() ?? [],
+        FrequencyPenalty = options?.FrequencyPenalty ?? 0,
+        PresencePenalty = options?.PresencePenalty ?? 0,
+        RepetitionPenalty = Extra(options, "repetition_penalty", 1.0),
+        NoRepeatNgramSize = (int)Extra(options, "no_repeat_ngram_size", 0),
+        NoRepeatPieces = (int)Extra(options, "no_repeat_pieces", 0),
     };
+
+    // A number among ChatOptions.AdditionalProperties (the repetition controls OpenAI's API does not name), or the default.
+    private static double Extra(ChatOptions? options, string key, double fallback) =>
+        options?.AdditionalProperties?.TryGetValue(key, out var value) == true ? Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture) : fallback;
 
     internal static ChatFinishReason Finish(FinishReason reason) => reason == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
 

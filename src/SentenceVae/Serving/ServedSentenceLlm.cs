@@ -50,10 +50,7 @@ public sealed class ServedSentenceLlm : ServedModel
         // A row writes at most max_tokens pieces (every piece but an empty one holds a token), within the positions left.
         return new ServedRow(request, this, promptTokens, maxTokens, cancel, halted => new PieceRow(pieces)
         {
-            Sampling = new GenerationOptions
-            {
-                MaxNewTokens = model.Config.Svae.MaxSeqLen - 1, Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, Seed = request.Seed,
-            },
+            Sampling = request.Sampling(model.Config.Svae.MaxSeqLen - 1),
             MaxTokens = maxTokens, MaxPieces = Math.Min(maxTokens, MaxPositions - needed), Halted = halted,
         });
     }

@@ -36,7 +36,7 @@ public sealed class ServedTokenModel : ServedModel
                 "max_tokens", "context_length_exceeded");
         return new ServedRow(request, this, promptTokens, maxTokens, cancel, halted => new TokenRow(ids)
         {
-            Sampling = new GenerationOptions { Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, Seed = request.Seed },
+            Sampling = request.Sampling(),
             MaxTokens = maxTokens, Halted = halted,
         });
     }
