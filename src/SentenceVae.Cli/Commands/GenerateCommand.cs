@@ -27,7 +27,7 @@ internal static class GenerateCommand
             var generator = new SentenceLlmGenerator(sllm, TextTokenizers.Load(dir));
             // Positions: the start vector and the prompt's pieces (generation past the trained context keeps its most recent half).
             var pieces = generator.PromptPieces(text);
-            int keep = prompt.Fit(parse, pieces.Count, 1, sllm.Config.MaxPositions - 1, "piece", "--max-tokens", "max_position_embeddings (less the start vector)");
+            int keep = prompt.Fit(parse, pieces.Count, sllm.Config.MaxPositions - 1, "piece", "max_position_embeddings (less the start vector)");
             var kept = pieces.Skip(pieces.Count - keep).ToList();
             string shown = string.Concat(kept.Select(p => generator.Tokenizer.Decode(p)));
             int longest = sllm.Config.Svae.MaxSeqLen - 1;

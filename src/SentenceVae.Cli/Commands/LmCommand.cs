@@ -39,7 +39,7 @@ internal static class LmCommand
             var ids = generator.PromptIds(text);
             // BOS + prompt must fit the positions (generation past the trained context keeps its most recent half).
             int textTokens = ids.Length - 1;
-            int keep = prompt.Fit(parse, textTokens, 1, lm.Config.MaxPositionEmbeddings, "token", "--max-tokens", "max_position_embeddings");
+            int keep = prompt.Fit(parse, textTokens, lm.Config.MaxPositionEmbeddings, "token", "max_position_embeddings");
             if (keep < textTokens) ids = [tok.BosId, .. ids[(ids.Length - keep)..]];
             io.Out.Write(keep < textTokens ? tok.Decode(ids) : TokenGenerator.TrimPrompt(text));
             await foreach (var token in generator.StreamAsync(ids, options, cancel))

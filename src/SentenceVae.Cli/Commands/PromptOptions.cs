@@ -29,17 +29,15 @@ internal sealed class PromptOptions
     }
 
     /// <summary>
-    /// Checks that <paramref name="promptUnits"/> prompt tokens/pieces plus <paramref name="newUnits"/> to
-    /// generate fit <paramref name="capacity"/>; returns how many of the prompt's last units to keep.
+    /// Checks that <paramref name="promptUnits"/> prompt tokens/pieces leave room for one more in the model's
+    /// <paramref name="capacity"/> positions (output past the trained context keeps its most recent half in
+    /// view, so only the prompt is bounded); returns how many of the prompt's last units to keep.
     /// </summary>
-    public int Fit(ParseResult parse, int promptUnits, int newUnits, int capacity, string unit, string newOption, string limitName)
+    public int Fit(ParseResult parse, int promptUnits, int capacity, string unit, string limitName)
     {
-        if (newUnits < 1) throw new CliUsageException($"{newOption} must be at least 1 (is {newUnits})");
-        if (newUnits > capacity - 1)
-            throw new CliUsageException($"{newOption} {newUnits} exceeds what the model's {limitName} allow ({capacity - 1} with a one-{unit} prompt)");
-        if (promptUnits + newUnits <= capacity) return promptUnits;
-        if (parse.GetValue(Truncate)) return capacity - newUnits;
-        throw new CliUsageException($"the prompt has {promptUnits} {unit}s and {newOption} asks for {newUnits}, but the model's {limitName} hold {capacity}; " +
-                                    $"shorten the prompt, lower {newOption}, or pass --truncate-prompt to keep its last {capacity - newUnits} {unit}s");
+        if (promptUnits < capacity) return promptUnits;
+        if (parse.GetValue(Truncate)) return capacity - 1;
+        throw new CliUsageException($"the prompt has {promptUnits} {unit}s but the model's {limitName} hold {capacity} with one to write; " +
+                                    $"shorten the prompt, or pass --truncate-prompt to keep its last {capacity - 1} {unit}s");
     }
 }

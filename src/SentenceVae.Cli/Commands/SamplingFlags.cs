@@ -49,7 +49,11 @@ internal sealed class SamplingFlags
             };
         if (parse.GetValue(MaxTokens) < 1) throw new CliUsageException($"--max-tokens {parse.GetValue(MaxTokens)}: must be at least 1");
         try { return options.Validate(); }
-        catch (ArgumentOutOfRangeException e) { throw new CliUsageException($"{Flag(e.ParamName)}: {e.Message.Split(" (Parameter")[0]}"); }
+        catch (ArgumentOutOfRangeException e)
+        {
+            string value = Convert.ToString(e.ActualValue, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+            throw new CliUsageException($"{Flag(e.ParamName)} {value}: {e.Message.Split(" (Parameter")[0].Split(Environment.NewLine)[0]}");
+        }
     }
 
     private static string Flag(string? property) => property switch

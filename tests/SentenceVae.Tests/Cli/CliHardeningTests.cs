@@ -49,32 +49,35 @@ public class CliHardeningTests : IDisposable
     [Fact]
     public void AnOverlongPromptIsAnErrorBeforeAnyOutputUnlessTruncated()
     {
-        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", Long, "--max-pieces", "2"), "13 pieces", "hold 11", "--truncate-prompt");
-        var ok = Run("generate", "--model", Sllm, "--prompt", Long, "--max-pieces", "2", "--truncate-prompt", "--ignore-stop", "--max-new-tokens", "3");
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", Long, "--max-tokens", "2"), "13 pieces", "hold 11", "--truncate-prompt");
+        var ok = Run("generate", "--model", Sllm, "--prompt", Long, "--max-tokens", "6", "--truncate-prompt", "--ignore-stop", "--piece-tokens", "3", "--greedy");
         Assert.Equal(0, ok.Code);
-        Assert.StartsWith("five, six, ", ok.Out);                                     // the last 9 pieces of the prompt (12 − start − 2)
+        Assert.StartsWith("four, five, ", ok.Out);                                    // the last 10 pieces of the prompt (12 − start − 1)
         Assert.DoesNotContain("One,", ok.Out);
 
-        AssertOneLineError(Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-new-tokens", "4"), "--truncate-prompt", "hold 20");
-        Assert.Equal(0, Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-new-tokens", "4", "--truncate-prompt").Code);
+        AssertOneLineError(Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-tokens", "4"), "--truncate-prompt", "hold 20");
+        Assert.Equal(0, Run("lm", "generate", "--model", Lm, "--prompt", Long + Long, "--max-tokens", "4", "--truncate-prompt").Code);
     }
 
     [Theory]
-    [InlineData("0")]
-    [InlineData("-1")]
-    [InlineData("5000")]
-    public void MaxPiecesOutOfRangeIsAnError(string value) =>
-        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", "Hello.", "--max-pieces", value), "--max-pieces", value);
+    [InlineData("--max-tokens", "0")]
+    [InlineData("--max-tokens", "-1")]
+    [InlineData("--piece-tokens", "0")]
+    [InlineData("--piece-tokens", "5000")]
+    [InlineData("--repetition-penalty", "0")]
+    [InlineData("--frequency-penalty", "3")]
+    public void AnOutOfRangeLimitIsAnError(string flag, string value) =>
+        AssertOneLineError(Run("generate", "--model", Sllm, "--prompt", "Hello.", flag, value), flag, value);
 
     [Fact]
     public void PromptComesFromAFileOrStandardInputAndAMissingFileIsNamed()
     {
         string file = Path.Combine(dir, "prompt.txt");
         File.WriteAllText(file, "It was a dark night.");
-        var fromFile = Run("generate", "--model", Sllm, "--prompt-file", file, "--max-pieces", "1", "--ignore-stop", "--max-new-tokens", "2");
+        var fromFile = Run("generate", "--model", Sllm, "--prompt-file", file, "--max-tokens", "2", "--ignore-stop", "--greedy");
         Assert.Equal(0, fromFile.Code);
         Assert.StartsWith("It was a dark night.", fromFile.Out);
-        var fromStdin = Run(Encoding.UTF8.GetBytes("It was a dark night."), "generate", "--model", Sllm, "--prompt-file", "-", "--max-pieces", "1", "--ignore-stop", "--max-new-tokens", "2");
+        var fromStdin = Run(Encoding.UTF8.GetBytes("It was a dark night."), "generate", "--model", Sllm, "--prompt-file", "-", "--max-tokens", "2", "--ignore-stop", "--greedy");
         Assert.Equal(fromFile.Out, fromStdin.Out);
         AssertOneLineError(Run("generate", "--model", Sllm, "--prompt-file", Path.Combine(dir, "nope.txt")), "nope.txt");
         AssertOneLineError(Run("lm", "generate", "--model", Lm, "--prompt-file", Path.Combine(dir, "nope.txt")), "nope.txt");

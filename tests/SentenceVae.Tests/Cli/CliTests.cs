@@ -77,7 +77,7 @@ public class CliTests
             using (var model = SentenceVae.Tests.Inference.TokenGeneratorTests.TinyCompactLm(7))
                 SentenceVae.Checkpoints.HuggingFaceCheckpoint.SaveOpt(model, dir);
             SentenceVae.Text.TextTokenizers.Compact.Save(dir);
-            var (code, output, err) = Run("lm", "generate", "--model", dir, "--prompt", "Elizabeth", "--max-new-tokens", "6");
+            var (code, output, err) = Run("lm", "generate", "--model", dir, "--prompt", "Elizabeth", "--max-tokens", "6");
             Assert.Equal("", err);
             Assert.Equal(0, code);
             Assert.StartsWith("Elizabeth", output);
