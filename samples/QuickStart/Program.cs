@@ -8,9 +8,10 @@ string dir = args.Length > 0 ? args[0] : Path.Combine("..", "..", "models", "sll
 using var model = SentenceLlmCheckpoint.Load(dir);
 var tokenizer = TextTokenizers.Load(dir);
 
-// Generation streams one piece (sentence or clause) at a time.
+// Generation streams one piece (sentence or clause) at a time; the reading defaults sample (temperature 0.8,
+// top-p 0.95) with a mild repetition control — new GenerationOptions() is greedy.
 var generator = new SentenceLlmGenerator(model, tokenizer);
-var options = new SentenceGenerationOptions { MaxPieces = 4 };
+var options = new SentenceGenerationOptions { MaxPieces = 4, Tokens = GenerationOptions.Reading with { Seed = 1 } };
 await foreach (var piece in generator.StreamAsync("It is a truth universally acknowledged,", options))
     Console.WriteLine($"piece {piece.Index}: {piece.Text}");
 
