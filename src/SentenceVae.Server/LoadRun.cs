@@ -95,7 +95,7 @@ public static class LoadRun
         {
             using var message = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
             {
-                Content = JsonContent.Create(new { model, prompt, max_tokens = maxTokens, temperature = 0, stream = true }),
+                Content = JsonContent.Create(new { model, prompt, max_tokens = maxTokens, temperature = 0, stream = true, stream_options = new { include_usage = true } }),
             };
             using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancel);
             if (!response.IsSuccessStatusCode)
@@ -107,6 +107,8 @@ public static class LoadRun
                 string data = line[6..];
                 if (data == "[DONE]") { done = true; break; }
                 using var chunk = JsonDocument.Parse(data);
+                if (chunk.RootElement.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object) tokens = usage.GetProperty("completion_tokens").GetInt32();
+                if (chunk.RootElement.GetProperty("choices").GetArrayLength() == 0) continue;         // the usage chunk
                 var choice = chunk.RootElement.GetProperty("choices")[0];
                 string piece = choice.GetProperty("text").GetString() ?? "";
                 if (piece.Length > 0)
@@ -118,7 +120,6 @@ public static class LoadRun
                 }
                 text.Append(piece);
                 if (choice.TryGetProperty("finish_reason", out var f) && f.ValueKind == JsonValueKind.String) finish = f.GetString();
-                if (chunk.RootElement.TryGetProperty("usage", out var usage)) tokens = usage.GetProperty("completion_tokens").GetInt32();
             }
             return new(client, request, prompt, text.ToString(), tokens, events, finish, done, first, clock.Elapsed, null) { Gaps = gaps };
         }

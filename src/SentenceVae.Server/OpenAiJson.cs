@@ -74,6 +74,14 @@ internal static class OpenAiJson
     public static CompletionRequest Completion(JsonElement body, string prompt)
     {
         if (Int(body, "n") is int n && n != 1) throw Bad("n must be 1 (one completion per request)", "n");
+        // Fields this server cannot honour are refused by name, never ignored.
+        if (Field(body, "logprobs") is { ValueKind: not (JsonValueKind.Null or JsonValueKind.False) })
+            throw Bad("logprobs are not served by this server (leave logprobs out, null or false)", "logprobs");
+        if (Field(body, "top_logprobs") is { ValueKind: not JsonValueKind.Null }) throw Bad("top_logprobs are not served by this server", "top_logprobs");
+        if (Bool(body, "echo")) throw Bad("echo is not served by this server", "echo");
+        if (Int(body, "best_of") is int best && best != 1) throw Bad("best_of must be 1", "best_of");
+        if (Field(body, "suffix") is { ValueKind: not JsonValueKind.Null }) throw Bad("suffix (insertion) is not served by this server", "suffix");
+        if (Field(body, "logit_bias") is { ValueKind: JsonValueKind.Object } bias && bias.EnumerateObject().Any()) throw Bad("logit_bias is not served by this server", "logit_bias");
         return new CompletionRequest
         {
             Model = String(body, "model") ?? throw Bad("model is required", "model"),
@@ -91,6 +99,18 @@ internal static class OpenAiJson
             NoRepeatPieces = Int(body, "no_repeat_pieces") ?? 0,
         };
     }
+
+    /// <summary>
+    /// Whether a streamed completion ends with a usage chunk (<c>stream_options.include_usage</c>, as OpenAI
+    /// documents it); <c>stream_options</c> without <c>stream</c> is refused.
+    /// </summary>
+    public static bool IncludeUsage(JsonElement body, bool streaming) => Field(body, "stream_options") switch
+    {
+        null or { ValueKind: JsonValueKind.Null } => false,
+        { ValueKind: JsonValueKind.Object } o when streaming => Bool(o, "include_usage"),
+        { ValueKind: JsonValueKind.Object } => throw Bad("stream_options is only allowed with stream: true", "stream_options"),
+        _ => throw Bad("stream_options must be an object", "stream_options"),
+    };
 
     /// <summary><c>prompt</c>: a string or an array holding one string.</summary>
     public static string Prompt(JsonElement body)

@@ -37,6 +37,12 @@ public sealed record ServerOptions
     public TorchSharp.torch.Device? Device { get; init; }
     /// <summary>When set, every <c>/v1/*</c> request needs <c>Authorization: Bearer</c> this key (401 otherwise); <c>/health</c>, <c>/metrics</c> and the playground stay open.</summary>
     public string? ApiKey { get; init; }
+    /// <summary>
+    /// Graceful shutdown (SIGTERM, Ctrl+C, <see cref="SentenceVaeServer.DisposeAsync"/>): new requests are
+    /// refused (503) while running completions finish for up to this long; then they end by length with
+    /// what they wrote, each stream with its final chunk.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Where the server logs (request lines, faults with their details); none unless given.</summary>
     public Action<ILoggingBuilder>? Logging { get; init; }
 }
@@ -74,8 +80,15 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             if (options.Host is "localhost") k.ListenLocalhost(options.Port);
             else k.Listen(IPAddress.Parse(options.Host), options.Port);
         });
+        // The host waits for in-flight requests longer than the drain lets completions run, so streams end with their final chunk, not a cut.
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
         app = builder.Build();
         log = app.Logger;
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            log.LogInformation("shutting down: {Running} running and {Waiting} waiting completions get up to {Timeout} s", Service.Running, Service.Waiting, options.ShutdownTimeout.TotalSeconds);
+            draining = Service.DrainAsync(options.ShutdownTimeout);
+        });
         app.UseStatusCodePages(RouteError);
         app.Use(Guard);
         app.MapGet("/", Playground);
@@ -134,10 +147,13 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     /// <summary>Runs until the host is stopped (Ctrl+C).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancel = default) => app.WaitForShutdownAsync(cancel);
 
-    /// <summary>Stops listening and frees the models.</summary>
+    private Task draining = Task.CompletedTask;
+
+    /// <summary>Stops gracefully (see <see cref="ServerOptions.ShutdownTimeout"/>), then frees the models.</summary>
     public async ValueTask DisposeAsync()
     {
         await app.StopAsync();
+        try { await draining; } catch (OperationCanceledException) { }
         await app.DisposeAsync();
         if (loadStarted)
             try { await loading; } catch { /* reported by Loaded */ }
@@ -270,6 +286,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         var request = Completion(body, prompt);
         ctx.Items["svae.model"] = request.Model;
         bool streaming = Bool(body, "stream");
+        bool includeUsage = IncludeUsage(body, streaming);
         var stream = Service.Submit(request, ctx.RequestAborted);     // bad requests and a full queue fail here, before any output
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var last = TimeSpan.Zero;
@@ -312,6 +329,10 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         object Choice(string text, string? finish) => chat
             ? new { index = 0, delta = first ? new { role = "assistant", content = text } : (object)new { content = text }, logprobs = (object?)null, finish_reason = finish }
             : new { index = 0, text, logprobs = (object?)null, finish_reason = finish };
+        // With stream_options.include_usage every chunk has "usage": null and one more chunk (no choices) carries it, as OpenAI streams.
+        object Chunk(object[] choices, object? usage = null) => includeUsage
+            ? new { id, @object = chunkKind, created, model = request.Model, choices, usage, svae_tokens = 0 }
+            : new { id, @object = chunkKind, created, model = request.Model, choices, svae_tokens = 0 };
         // One event per update (piece or token); svae_tokens: the text tokens it holds (for live tokens/s).
         // A request that fails once its stream has begun gets an error event (OpenAI's shape) and the stream ends.
         try
@@ -320,7 +341,9 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             {
                 if (update.Text.Length == 0 && update.Tokens == 0) continue;
                 Observe(update);
-                await Event(ctx, new { id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice(update.Text, null) }, svae_tokens = update.Tokens });
+                await Event(ctx, includeUsage
+                    ? new { id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice(update.Text, null) }, usage = (object?)null, svae_tokens = update.Tokens }
+                    : new { id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice(update.Text, null) }, svae_tokens = update.Tokens });
                 first = false;
             }
         }
@@ -333,11 +356,8 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             return;
         }
         Done();
-        await Event(ctx, new
-        {
-            id, @object = chunkKind, created, model = request.Model, choices = new[] { Choice("", FinishReason(stream.FinishReason!.Value)) },
-            usage = Usage(stream.Usage), svae_tokens = 0,
-        });
+        await Event(ctx, Chunk([Choice("", FinishReason(stream.FinishReason!.Value))]));
+        if (includeUsage) await Event(ctx, Chunk([], Usage(stream.Usage)));
         await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
         await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
     }

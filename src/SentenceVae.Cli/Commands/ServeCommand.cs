@@ -33,8 +33,9 @@ internal static class ServeCommand
         var maxEmbedTokens = new Option<int>("--max-embedding-tokens") { Description = "most tokens over all texts of one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingTokens };
         var timeout = new Option<double>("--request-timeout") { Description = "seconds after which a completion ends with what it has written (finish_reason length); 0: no limit" };
         var apiKey = new Option<string?>("--api-key") { Description = "require Authorization: Bearer KEY on /v1/* (default: the SVAE_API_KEY environment variable, else none)" };
+        var shutdown = new Option<double>("--shutdown-timeout") { Description = "on SIGTERM / Ctrl+C: seconds running completions may still write before they end (each stream with its final chunk)", DefaultValueFactory = _ => 30 };
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at / and Prometheus metrics at /metrics.")
-            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, timeout };
+            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, timeout, shutdown };
         command.SetAction(async (parse, cancel) =>
         {
             int p = parse.GetValue(port);
@@ -55,6 +56,8 @@ internal static class ServeCommand
                     },
                 },
                 ApiKey = parse.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("SVAE_API_KEY") is { Length: > 0 } env ? env : null),
+                ShutdownTimeout = parse.GetValue(shutdown) is var grace and >= 0 and <= 100 ? TimeSpan.FromSeconds(grace)
+                    : throw new CliUsageException($"--shutdown-timeout {parse.GetValue(shutdown)}: must be in [0, 100] seconds"),
                 Logging = logging => logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; }),
             };
             await using var server = Create(options);

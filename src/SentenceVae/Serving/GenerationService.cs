@@ -98,6 +98,7 @@ public sealed class GenerationService : IDisposable
     public CompletionStream Submit(CompletionRequest request, CancellationToken cancel = default)
     {
         request.Validate();
+        if (Volatile.Read(ref draining)) throw ShuttingDown();
         if (request.MaxTokens > options.MaxCompletionTokens)
             throw ServingException.Invalid($"max_tokens {request.MaxTokens} exceeds this server's limit of {options.MaxCompletionTokens} tokens per completion", "max_tokens", "max_tokens_exceeded");
         var row = Find(request.Model).Prepare(request, Math.Min(options.DefaultMaxTokens, options.MaxCompletionTokens), cancel);
@@ -120,6 +121,7 @@ public sealed class GenerationService : IDisposable
     {
         var served = Find(model);
         if (!served.CanEmbed) throw served.EmbedUnsupported();
+        if (Volatile.Read(ref draining)) throw ShuttingDown();
         if (inputs.Count == 0) throw ServingException.Invalid("input must hold at least one text", "input");
         if (inputs.Count > options.MaxEmbeddingInputs)
             throw ServingException.Invalid($"input holds {inputs.Count} texts; this server embeds at most {options.MaxEmbeddingInputs} per request", "input", "too_many_inputs");
@@ -136,6 +138,27 @@ public sealed class GenerationService : IDisposable
         Enqueue(job);
         return job.Result.Task;
     }
+
+    private static ServingException ShuttingDown() => new(ServingError.Busy, "the server is shutting down; send the request to another instance or retry", null, "shutting_down");
+
+    /// <summary>
+    /// Graceful shutdown: takes no new requests, lets the running and waiting ones finish for up to
+    /// <paramref name="timeout"/>, then ends the rest by length with what they wrote (each stream still
+    /// gets its final chunk). Completes when no completion is left.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan timeout, CancellationToken cancel = default)
+    {
+        Volatile.Write(ref draining, true);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while ((Waiting > 0 || Running > 0) && clock.Elapsed < timeout) await Task.Delay(20, cancel);
+        foreach (var model in models) model.Ending = true;
+        while (Waiting > 0 || Running > 0) await Task.Delay(20, cancel);
+    }
+
+    /// <summary>True once <see cref="DrainAsync"/> has begun.</summary>
+    public bool Draining => Volatile.Read(ref draining);
+
+    private bool draining;
 
     private void Enqueue(Work item)
     {

@@ -29,6 +29,9 @@ public abstract class ServedModel : IDisposable
     public abstract string Kind { get; }
     /// <summary>The backbone's positions (pieces for a sentence-level model, tokens for a token model).</summary>
     public abstract int MaxPositions { get; }
+    /// <summary>Set when the service ends every running completion (shutting down): rows end by length with what they wrote.</summary>
+    internal volatile bool Ending;
+
     /// <summary>True when <see cref="GenerationService.EmbedAsync"/> can use this model (it has a Sentence Encoder).</summary>
     public virtual bool CanEmbed => false;
 

@@ -47,7 +47,7 @@ internal sealed class ServedRow
     public DateTime Deadline { get; set; } = DateTime.MaxValue;
 
     /// <summary>True once the row needs no more output: finished, its caller gone, or its time up.</summary>
-    public bool Halted => Finish is not null || Cancel.IsCancellationRequested || DateTime.UtcNow >= Deadline;
+    public bool Halted => Finish is not null || Cancel.IsCancellationRequested || DateTime.UtcNow >= Deadline || Model.Ending;
 
     public ChannelReader<CompletionUpdate> Updates => updates.Reader;
 
