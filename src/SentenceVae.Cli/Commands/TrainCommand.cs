@@ -29,7 +29,10 @@ internal static class TrainCommand
         var threads = new Option<int?>("--threads") { Description = "override the config's libtorch threads" };
         var maxSteps = new Option<int?>("--max-steps") { Description = "override max_steps (e.g. to extend a run with --resume; the cosine schedule stretches accordingly)" };
         var maxMinutes = new Option<double?>("--max-minutes") { Description = "override max_minutes (training time over all sessions of the run)" };
-        var command = new Command(kind, description) { config, output, resume, threads, maxSteps, maxMinutes };
+        var logEvery = new Option<int?>("--log-every") { Description = "override log_every (steps between progress lines and metrics rows)" };
+        var evalEvery = new Option<int?>("--eval-every") { Description = "override eval_every (steps between validations)" };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "override checkpoint_every (steps between checkpoints)" };
+        var command = new Command(kind, description) { config, output, resume, threads, maxSteps, maxMinutes, logEvery, evalEvery, checkpointEvery };
         command.SetAction((parse, outerCancel) =>
         {
             // Ctrl+C / SIGTERM: finish the current step, write a checkpoint, exit (a second signal is not needed).
@@ -42,7 +45,8 @@ internal static class TrainCommand
             if (configPath is null && !resuming) throw new CliUsageException("--config is required for a new run");
             var cfg = configPath is null ? null : TrainConfig.Load(configPath);
             if (cfg is not null && cfg.Kind != kind) throw new CliUsageException($"{configPath} is a '{cfg.Kind}' config, not '{kind}'");
-            bool overrides = parse.GetValue(threads) is not null || parse.GetValue(maxSteps) is not null || parse.GetValue(maxMinutes) is not null;
+            bool overrides = parse.GetValue(threads) is not null || parse.GetValue(maxSteps) is not null || parse.GetValue(maxMinutes) is not null
+                || parse.GetValue(logEvery) is not null || parse.GetValue(evalEvery) is not null || parse.GetValue(checkpointEvery) is not null;
             if (cfg is null && resuming && overrides)
                 cfg = TrainConfig.Load(Path.Combine(parse.GetValue(output)!, RunDirectory.ConfigFile));
             if (cfg is not null)
@@ -51,6 +55,9 @@ internal static class TrainCommand
                     Threads = parse.GetValue(threads) ?? cfg.Threads,
                     MaxSteps = parse.GetValue(maxSteps) ?? cfg.MaxSteps,
                     MaxMinutes = parse.GetValue(maxMinutes) ?? cfg.MaxMinutes,
+                    LogEvery = parse.GetValue(logEvery) ?? cfg.LogEvery,
+                    EvalEvery = parse.GetValue(evalEvery) ?? cfg.EvalEvery,
+                    CheckpointEvery = parse.GetValue(checkpointEvery) ?? cfg.CheckpointEvery,
                 };
             bool terminal = io.Out is StreamWriter { BaseStream: var s } && s is not MemoryStream && !Console.IsOutputRedirected;
             if (!terminal)
@@ -61,17 +68,17 @@ internal static class TrainCommand
                 return Task.FromResult(0);
             }
             io.Out.Flush();
+            // The bar counts whichever budget ends the run first (steps or minutes); its line is short enough for 100 columns.
             AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Columns(new ProgressBarColumn(), new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
                 .Start(ctx =>
                 {
-                    var bar = ctx.AddTask("starting", maxValue: 1);
+                    var bar = ctx.AddTask("reading the data and building the model…", maxValue: 1);
                     void Show(TrainProgress p)
                     {
-                        bar.MaxValue = p.MaxSteps;
-                        bar.Value = p.Step;
+                        bar.Value = p.Done;
                         if (p.Message is not null || p.Validation is not null) AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss}[/] {Describe(p)}");
-                        else bar.Description = Markup.Escape(Describe(p));
+                        else bar.Description = Markup.Escape(Brief(p));
                     }
                     using var trainer = new Trainer(cfg, parse.GetValue(output)!, resuming, factory, Show);
                     trainer.Train(cancel);
@@ -82,12 +89,16 @@ internal static class TrainCommand
         return command;
     }
 
+    /// <summary>The progress bar's line: step, loss, speed, time left.</summary>
+    private static string Brief(TrainProgress p) =>
+        $"step {p.Step:N0}  loss {p.Loss:0.000}  {p.TokensPerSecond:N0} tok/s  " + (p.Eta is { } eta ? eta.ToString(@"hh\:mm\:ss") + " left" : "");
+
     /// <summary>One line per report: the step line carries loss, rate, tokens seen and ETA.</summary>
     private static string Describe(TrainProgress p) =>
         p.Message is not null ? p.Message
         : p.Validation is { } v ? $"step {p.Step,7}  validation: loss {v.Loss:0.0000}  ppl {v.Ppl:0.00}" +
             (v.BitsPerByte is double bpb ? $"  bits/byte {bpb:0.0000}" : "") +
             (v.TokenAccuracy is double acc ? $"  token acc {acc:P2}" : "") + (v.ExactMatch is double em ? $"  exact {em:P2}" : "")
-        : $"step {p.Step,7}/{p.MaxSteps}  epoch {p.Epoch}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.00e0}  {p.TokensPerSecond:N0} tok/s  " +
+        : $"step {p.Step,7} ({p.Done,4:P0})  epoch {p.Epoch}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.00e0}  {p.TokensPerSecond:N0} tok/s  " +
           $"seen {p.TokensSeen:N0}  elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {(p.Eta is { } eta ? eta.ToString(@"hh\:mm\:ss") : "?")}";
 }

@@ -83,7 +83,7 @@ public sealed class Trainer : IDisposable
             // Only the budget (max_steps, max_minutes) and the thread count may change when a run is
             // continued: neither through --config nor by editing the run's train_config.json.
             if (run.ConfigSnapshot() is { } snapshot && ChangedKeys(snapshot, saved) is { Count: > 0 } edited)
-                throw new InvalidDataException($"{savedConfig} was edited since the last checkpoint ({string.Join(", ", edited)}); only max_steps, max_minutes and threads may change on resume (use the CLI options)");
+                throw new InvalidDataException($"{savedConfig} was edited since the last checkpoint ({string.Join(", ", edited)}); only max_steps, max_minutes, threads and the log/eval/checkpoint intervals may change on resume (use the CLI options)");
             if (config is not null && ChangedKeys(saved, config) is { Count: > 0 } changed)
                 throw new InvalidDataException($"{runDir} was started with a different config ({string.Join(", ", changed)}); resume without --config, or start a new run");
             if (config is not null) config.Save(savedConfig);
@@ -144,7 +144,7 @@ public sealed class Trainer : IDisposable
             windowLoss += loss; windowTokens += tokens; windowSteps++;
             evaluatedLast = false;
 
-            if (state.Step % config.LogEvery == 0 || state.Step == config.MaxSteps)
+            if (state.Step % config.LogEvery == 0 || state.Step == config.MaxSteps || windowSteps == state.Step)   // and the first step of a session: progress shows at once
             {
                 double perSecond = windowTokens / Math.Max(1e-9, window.Elapsed.TotalSeconds);
                 run.AppendMetrics(Row(lr, windowLoss / windowSteps, perSecond, null));
@@ -191,7 +191,7 @@ public sealed class Trainer : IDisposable
     internal static List<string> ChangedKeys(TrainConfig a, TrainConfig b)
     {
         static System.Text.Json.Nodes.JsonNode? Essentials(TrainConfig c) =>
-            System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(c with { MaxSteps = 0, MaxMinutes = 0, Threads = 1 }));
+            System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(c with { MaxSteps = 0, MaxMinutes = 0, Threads = 1, LogEvery = 1, EvalEvery = 1, CheckpointEvery = 1 }));
         var changed = new List<string>();
         void Compare(System.Text.Json.Nodes.JsonNode? x, System.Text.Json.Nodes.JsonNode? y, string path)
         {
@@ -244,8 +244,10 @@ public sealed class Trainer : IDisposable
         double secondsPerStep = state.Step == 0 ? 0 : state.ElapsedSeconds / state.Step;
         double remainingBySteps = (config.MaxSteps - state.Step) * secondsPerStep;
         double remaining = config.MaxMinutes > 0 ? Math.Min(remainingBySteps, config.MaxMinutes * 60 - state.ElapsedSeconds) : remainingBySteps;
+        double done = Math.Max((double)state.Step / config.MaxSteps, config.MaxMinutes > 0 ? state.ElapsedSeconds / (config.MaxMinutes * 60) : 0);
         return new TrainProgress(state.Step, config.MaxSteps, state.Epoch, LearningRateSchedule.At(state.Step, state.ElapsedSeconds, config), loss, tokensPerSecond,
-            state.TokensSeen, TimeSpan.FromSeconds(state.ElapsedSeconds), state.Step == 0 ? null : TimeSpan.FromSeconds(Math.Max(0, remaining)), val, message);
+            state.TokensSeen, TimeSpan.FromSeconds(state.ElapsedSeconds), state.Step == 0 ? null : TimeSpan.FromSeconds(Math.Max(0, remaining)), val, message)
+        { Done = Math.Clamp(done, 0, 1) };
     }
 
     /// <summary>Frees the optimizer, the EMA copy and the task, and releases the run directory.</summary>
