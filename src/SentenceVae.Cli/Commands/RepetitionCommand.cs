@@ -38,13 +38,14 @@ internal static class RepetitionCommand
             {
                 string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
                 var tokenizer = TextTokenizers.Load(dir);
-                foreach (var (label, options) in new[] { ("greedy", new GenerationOptions()), ("sampled", chosen) })
+                bool pieces = ModelDirectory.Kind(dir) == ModelDirectory.SentenceLlm;
+                foreach (var (label, options) in new[] { ("greedy", new GenerationOptions()), ("flags", pieces ? chosen : chosen with { NoRepeatPieces = 0 }) })
                 {
                     // Each prompt its own seed, so the sampled texts are the same every run.
                     var written = Continue(dir, tokenizer, texts, maxTokens, (i, perStep) => options with { MaxNewTokens = perStep, Seed = options.Seed ?? 1000 + i });
                     var stats = RepetitionStats.Of(written, new SentenceSplitter(new SplitterOptions()));
                     rows.Add(new { model = name, decoding = label, options = Describe(options), stats });
-                    io.Out.WriteLine($"| {name} | {label}: {Describe(options)} | {stats.Repeated4Grams:P1} | {stats.RepeatedPieces:P1} | {stats.Distinct2:F3} | {stats.Words} |");
+                    io.Out.WriteLine($"| {name} | {Describe(options)} | {stats.Repeated4Grams:P1} | {stats.RepeatedPieces:P1} | {stats.Distinct2:F3} | {stats.Words} |");
                     io.Out.Flush();
                 }
             }
@@ -55,7 +56,7 @@ internal static class RepetitionCommand
     }
 
     private static string Describe(GenerationOptions o) => o.Greedy && !o.Penalizes && o.NoRepeatPieces == 0
-        ? "temperature 0"
+        ? "greedy"
         : $"temperature {o.Temperature}, top-p {o.TopP}, repetition penalty {o.RepetitionPenalty}" + (o.NoRepeatPieces > 0 ? $", no repeat of the last {o.NoRepeatPieces} pieces" : "")
           + (o.NoRepeatNgramSize > 0 ? $", no repeated {o.NoRepeatNgramSize}-grams" : "") + (o.FrequencyPenalty != 0 ? $", frequency {o.FrequencyPenalty}" : "") + (o.PresencePenalty != 0 ? $", presence {o.PresencePenalty}" : "");
 
