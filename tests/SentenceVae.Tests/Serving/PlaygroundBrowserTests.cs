@@ -50,6 +50,24 @@ public class PlaygroundBrowserTests(ServerFixture server)
         Assert.Matches(@"\d+ tokens · \d+ tokens/s", driver.FindElement(By.CssSelector("#right .stats")).Text);
         Assert.Empty(driver.FindElements(By.CssSelector(".error")));
 
+        // Then with the page's reading defaults (sampling, repetition penalty, no repeated pieces): it streams
+        // without an error, and this is the screenshot the README shows (docs/playground.png is a copy of it).
+        foreach (var (id, value) in new[] { ("temperature", "0.8"), ("top-p", "0.95") })
+        {
+            var input = driver.FindElement(By.Id(id));
+            input.Clear();
+            input.SendKeys(value);
+        }
+        Assert.Equal("1.1", driver.FindElement(By.Id("repetition-penalty")).GetDomProperty("value"));
+        Assert.Equal("8", driver.FindElement(By.Id("no-repeat-pieces")).GetDomProperty("value"));
+        prompt.Clear();
+        prompt.SendKeys("Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy disposition,");
+        driver.FindElement(By.Id("generate")).Click();
+        wait.Until(d => d.FindElements(By.CssSelector("#left .output .piece")).Count >= 2);
+        wait.Until(d => d.FindElement(By.CssSelector("#left .stats")).Text.Contains("length") || d.FindElement(By.CssSelector("#left .stats")).Text.Contains("stop"));
+        wait.Until(d => d.FindElement(By.CssSelector("#right .stats")).Text.Contains("length") || d.FindElement(By.CssSelector("#right .stats")).Text.Contains("stop"));
+        Assert.Empty(driver.FindElements(By.CssSelector(".error")));
+
         string shot = Path.Combine(AppContext.BaseDirectory, "playground.png");
         driver.GetScreenshot().SaveAsFile(shot);
         Assert.True(new FileInfo(shot).Length > 10_000);
