@@ -31,16 +31,8 @@ public class PlaygroundBrowserTests(ServerFixture server)
         var prompt = driver.FindElement(By.Id("prompt"));
         prompt.Clear();
         prompt.SendKeys("Mr. Knightley was a sensible man about seven or eight-and-thirty.");
-        foreach (var (id, value) in new[] { ("temperature", "0"), ("top-p", "1") })     // greedy: the same pieces every run
-        {
-            var input = driver.FindElement(By.Id(id));
-            input.Clear();
-            input.SendKeys(value);
-        }
-        driver.FindElement(By.Id("generate")).Click();
-        wait.Until(d => d.FindElements(By.CssSelector("#left .output .piece")).Count >= 2);
-        wait.Until(d => d.FindElement(By.CssSelector("#left .stats")).Text.Contains("length") || d.FindElement(By.CssSelector("#left .stats")).Text.Contains("stop"));
-        wait.Until(d => d.FindElement(By.CssSelector("#right .stats")).Text.Contains("length") || d.FindElement(By.CssSelector("#right .stats")).Text.Contains("stop"));
+        Set(driver, ("temperature", "0"), ("top-p", "1"));                             // greedy: the same pieces every run
+        GenerateAndWait(driver, wait);
 
         var pieces = driver.FindElements(By.CssSelector("#left .output .piece")).Select(e => e.Text).ToList();
         var tokens = driver.FindElements(By.CssSelector("#right .output .piece")).Count;
@@ -52,24 +44,35 @@ public class PlaygroundBrowserTests(ServerFixture server)
 
         // Then with the page's reading defaults (sampling, repetition penalty, no repeated pieces): it streams
         // without an error, and this is the screenshot the README shows (docs/playground.png is a copy of it).
-        foreach (var (id, value) in new[] { ("temperature", "0.8"), ("top-p", "0.95") })
-        {
-            var input = driver.FindElement(By.Id(id));
-            input.Clear();
-            input.SendKeys(value);
-        }
+        Set(driver, ("temperature", "0.8"), ("top-p", "0.95"));
         Assert.Equal("1.1", driver.FindElement(By.Id("repetition-penalty")).GetDomProperty("value"));
         Assert.Equal("8", driver.FindElement(By.Id("no-repeat-pieces")).GetDomProperty("value"));
         prompt.Clear();
         prompt.SendKeys("Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy disposition,");
-        driver.FindElement(By.Id("generate")).Click();
-        wait.Until(d => d.FindElements(By.CssSelector("#left .output .piece")).Count >= 2);
-        wait.Until(d => d.FindElement(By.CssSelector("#left .stats")).Text.Contains("length") || d.FindElement(By.CssSelector("#left .stats")).Text.Contains("stop"));
-        wait.Until(d => d.FindElement(By.CssSelector("#right .stats")).Text.Contains("length") || d.FindElement(By.CssSelector("#right .stats")).Text.Contains("stop"));
+        GenerateAndWait(driver, wait);
         Assert.Empty(driver.FindElements(By.CssSelector(".error")));
 
         string shot = Path.Combine(AppContext.BaseDirectory, "playground.png");
         driver.GetScreenshot().SaveAsFile(shot);
         Assert.True(new FileInfo(shot).Length > 10_000);
+    }
+
+    private static void Set(IWebDriver driver, params (string Id, string Value)[] inputs)
+    {
+        foreach (var (id, value) in inputs)
+        {
+            var input = driver.FindElement(By.Id(id));
+            input.Clear();
+            input.SendKeys(value);
+        }
+    }
+
+    // Clicks Generate and waits until both panes say how they finished.
+    private static void GenerateAndWait(IWebDriver driver, WebDriverWait wait)
+    {
+        driver.FindElement(By.Id("generate")).Click();
+        wait.Until(d => d.FindElements(By.CssSelector("#left .output .piece")).Count >= 2);
+        foreach (var pane in new[] { "#left", "#right" })
+            wait.Until(d => d.FindElement(By.CssSelector($"{pane} .stats")).Text is var t && (t.Contains("length") || t.Contains("stop")));
     }
 }
