@@ -131,6 +131,9 @@ public class BenchmarkTests : IDisposable
         Assert.Equal(6, text.Split('\n').Count(l => l.StartsWith("    model: ")));     // six next pieces predicted
         Assert.Contains("== Generation from the same prompt", text);
         Assert.Contains("  lm-256: It was a fine morning", text);
-        Assert.Contains($"| {SentenceVae.Cli.Commands.DemoCommand.Sllm} |", text);
+        // The benchmark: one line per model under a header, then the legend and the word on noise.
+        Assert.Contains(text.Split('\n'), l => l.TrimStart().StartsWith(SentenceVae.Cli.Commands.DemoCommand.Sllm + " ") && l.Contains('x'));
+        Assert.Contains("bits/byte  how well the model predicts this text", text);
+        Assert.Contains("noisy", text);
     }
 }
