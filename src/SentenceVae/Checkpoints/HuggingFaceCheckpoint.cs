@@ -138,7 +138,7 @@ public static class HuggingFaceCheckpoint
             long expected = 0;
             foreach (var e in entries.OrderBy(e => e.Begin))
             {
-                if (e.Begin != expected) throw new CheckpointException($"{path}: tensor {e.Name} starts at byte {e.Begin} of the data, expected {expected} (overlap or gap)");
+                if (e.Begin != expected) throw new CheckpointException($"{path}: tensor {Shown(e.Name)} starts at byte {e.Begin} of the data, expected {expected} (overlap or gap)");
                 expected = e.End;
             }
             if (expected != dataLength) throw new CheckpointException($"{path}: the tensors cover {expected} bytes of data but the file holds {dataLength}");
@@ -157,13 +157,16 @@ public static class HuggingFaceCheckpoint
         {
             foreach (var t in result.Values) t.Dispose();
             if (e is CheckpointException or FileNotFoundException or DirectoryNotFoundException) throw;
-            throw new CheckpointException($"{path}: not a readable safetensors file ({e.GetType().Name}: {e.Message})");
+            throw new CheckpointException($"{path}: not a readable safetensors file ({e.GetType().Name}: {string.Concat(e.Message.Select(c => char.IsControl(c) ? ' ' : c))})");   // one line, whatever the file held
         }
     }
 
+    // A tensor name from the file as a message shows it: JSON-quoted, so a name with line breaks or control characters stays one line.
+    private static string Shown(string name) => JsonSerializer.Serialize(name);
+
     private static (string Name, ScalarType Type, long[] Shape, long Begin, long End) Entry(string path, string name, JsonElement value, long dataLength)
     {
-        CheckpointException Bad(string what) => new($"{path}: tensor {name}: {what}");
+        CheckpointException Bad(string what) => new($"{path}: tensor {Shown(name)}: {what}");
         if (value.ValueKind != JsonValueKind.Object) throw Bad("its entry is not an object");
         if (!value.TryGetProperty("dtype", out var dtype) || dtype.ValueKind != JsonValueKind.String || !SafetensorsTypes.TryGetValue(dtype.GetString()!, out var kind))
             throw Bad("unknown or missing dtype");
