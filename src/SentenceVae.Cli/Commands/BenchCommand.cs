@@ -28,12 +28,13 @@ internal static class BenchCommand
         var evalTokens = new Option<long>("--eval-tokens") { Description = "evaluate only about this many tokens of the text (0: all)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
         var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed (with --shapes paper: default 1 8)", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
+        var weights = new Option<string>("--weights") { Description = "with --shapes paper: vocabulary projections by libtorch (default) or by the decode kernel with fp32 or bf16 weights", DefaultValueFactory = _ => "libtorch" };
         var layers = new Option<int[]>("--h") { Description = "with --shapes paper: Sentence Encoder/Decoder layers of the SLLMs", DefaultValueFactory = _ => new[] { 1, 2, 4 }, AllowMultipleArgumentsPerToken = true };
         var scored = new Option<string[]>("--score") { Description = "further texts scored for bits/byte only (e.g. an out-of-domain text)", AllowMultipleArgumentsPerToken = true };
         var replot = new Option<string?>("--replot") { Description = "draw --frontier / --pareto / --plot from a report written by --json earlier, without measuring anything" };
         var frontier = new Option<string?>("--frontier") { Description = "write PNGs of bits/byte vs output tokens/s, one per batch size (FILE-b1.png, FILE-b16.png…), each family a line through its points" };
         var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot, layers };
+            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot, layers, weights };
         command.SetAction(parse =>
         {
             // Every output's folder must exist before a run of many minutes starts.
@@ -55,7 +56,15 @@ internal static class BenchCommand
             if (parse.GetValue(shapes) is { } kind)
             {
                 if (kind != "paper") throw new CliUsageException($"--shapes {kind}: the only shapes are 'paper'");
-                var matrix = new PaperBenchOptions { TokensPerPiece = 1, Sizes = parse.GetValue(sizes)!, H = parse.GetValue(layers)!, Runs = parse.GetValue(runs) ?? 2 };
+                var matrix = new PaperBenchOptions
+                {
+                    TokensPerPiece = 1, Sizes = parse.GetValue(sizes)!, H = parse.GetValue(layers)!, Runs = parse.GetValue(runs) ?? 2,
+                    Weights = parse.GetValue(weights) switch
+                    {
+                        "libtorch" => null, "fp32" => Modules.WeightFormat.Float32, "bf16" => Modules.WeightFormat.BFloat16,
+                        var w => throw new CliUsageException($"--weights {w}: libtorch, fp32 or bf16"),
+                    },
+                };
                 // --batch and --prompt-tokens narrow the paper's matrix only when given (their defaults are the trained-model bench's).
                 if (parse.GetResult(batches) is { Implicit: false }) matrix = matrix with { Batches = parse.GetValue(batches)! };
                 if (parse.GetResult(prompts) is { Implicit: false }) matrix = matrix with { Prompts = parse.GetValue(prompts)!, CompactPrompt = parse.GetValue(prompts)![0] };

@@ -37,12 +37,17 @@ public static class EngineTiming
     /// <summary>Pieces holding <paramref name="tokens"/> tokens.</summary>
     public static int Pieces(int tokens, int tokensPerPiece) => (tokens + tokensPerPiece - 1) / tokensPerPiece;
 
-    /// <summary>Weight bytes one token step of a token model reads: the whole model.</summary>
-    public static long TokenStepBytes(OptForCausalLm model) => ParameterBytes(model.parameters());
+    /// <summary>Weight bytes one token step of a token model reads: the whole model (its vocabulary projection in <paramref name="weights"/>' size).</summary>
+    public static long TokenStepBytes(OptForCausalLm model, WeightFormat? weights = null) =>
+        ParameterBytes(model.parameters()) - HalfSaving(weights, (long)model.Config.VocabSize * model.Config.EmbedDim);
 
     /// <summary>Weight bytes one token step of a sentence-level model reads: the Sentence Decoder (layers and vocabulary projection; the input embedding is read a row at a time).</summary>
-    public static long DecoderStepBytes(SentenceLlm model) => ParameterBytes(model.Svae.Decoder.named_parameters()
-        .Where(p => !(p.name == "embed_token.weight" && !model.Config.Svae.TieWordEmbeddings)).Select(p => p.parameter));
+    public static long DecoderStepBytes(SentenceLlm model, WeightFormat? weights = null) => ParameterBytes(model.Svae.Decoder.named_parameters()
+        .Where(p => !(p.name == "embed_token.weight" && !model.Config.Svae.TieWordEmbeddings)).Select(p => p.parameter))
+        - HalfSaving(weights, (long)model.Config.Svae.VocabSize * model.Config.Svae.HiddenSize);
+
+    // Bytes a half-size vocabulary projection of `elements` weights saves.
+    private static long HalfSaving(WeightFormat? weights, long elements) => weights == WeightFormat.BFloat16 ? elements * 2 : 0;
 
     /// <summary>Weight bytes read once per piece: the Sentence Encoder (but its embedding) and the backbone.</summary>
     public static long PieceStepBytes(SentenceLlm model) =>
@@ -101,6 +106,8 @@ public sealed record PaperBenchRow
     [JsonPropertyName("sllm_profile_ms")] public Dictionary<string, double> SllmProfileMs { get; init; } = new();
     /// <summary>Process working set after the measurement (bytes).</summary>
     [JsonPropertyName("process_bytes")] public long ProcessBytes { get; init; }
+    /// <summary>How the vocabulary projections are computed: "libtorch", or the decode kernel with "fp32" / "bf16" weights.</summary>
+    [JsonPropertyName("weights")] public string Weights { get; init; } = "libtorch";
 }
 
 /// <summary>Settings of <see cref="PaperBench"/>.</summary>
@@ -116,6 +123,8 @@ public sealed record PaperBenchOptions
     public int[] Prompts { get; init; } = [256, 1024, 2048];
     /// <summary>Sentence Decoder vocabularies: OPT's 50,272 over the whole matrix; the compact 8,192 at <see cref="CompactPrompt"/> only.</summary>
     public int[] DecoderVocabs { get; init; } = [50272, 8192];
+    /// <summary>The decode kernel's weight format for the vocabulary projections (null: libtorch, as before).</summary>
+    public WeightFormat? Weights { get; init; }
     /// <summary>The prompt at which the compact-vocabulary variants are measured.</summary>
     public int CompactPrompt { get; init; } = 1024;
     /// <summary>Tokens per generated piece (the mean of a real text, measured by the caller).</summary>
@@ -198,7 +207,7 @@ public static class PaperBench
                                 skipped.Add($"{size} H{h} decoder vocab {vocab} batch {batch} prompt {prompt} (~{need / 1e9:0.0} GB)");
                                 continue;
                             }
-                            var row = Pair(baseline, sllm, options.TokensPerPiece, batch, prompt, room, output, options.Runs, bandwidth) with { Size = size, H = h, DecoderVocab = vocab };
+                            var row = Pair(baseline, sllm, options.TokensPerPiece, batch, prompt, room, output, options.Runs, bandwidth, options.Weights) with { Size = size, H = h, DecoderVocab = vocab };
                             rows.Add(row);
                             log($"{size} H{h} V{vocab} batch {batch} prompt {prompt}: {row.BaselineTokensPerS:0.0} vs {row.SllmTokensPerS:0.0} tok/s = {row.SpeedRatio:0.00}x; " +
                                 $"token step {row.BaselineStepMs:0.0} ms (bound {row.BaselineBoundMs:0.0}), decoder step {row.SllmTokenStepMs:0.00} ms (bound {row.SllmTokenBoundMs:0.00})");
@@ -226,11 +235,12 @@ public static class PaperBench
 
     // Each model's engine made once (caches sized to the timed context); every run is new rows joining it (their
     // random context not timed) and written to their end; runs interleaved; the first run of each is a warm-up.
-    private static PaperBenchRow Pair(OptForCausalLm baseline, SentenceLlm sllm, int tokensPerPiece, int batch, int prompt, int room, int output, int runs, double bandwidth)
+    private static PaperBenchRow Pair(OptForCausalLm baseline, SentenceLlm sllm, int tokensPerPiece, int batch, int prompt, int room, int output, int runs, double bandwidth,
+        WeightFormat? weights)
     {
         FreeReleasedTensors();
-        using var tokens = new TokenEngine(baseline, baseline.Config.EosTokenId, batch, prompt + output + 1);
-        using var pieces = new SentenceEngine(sllm, batch, positions: EngineTiming.Pieces(prompt + output + 1, tokensPerPiece) + 2);
+        using var tokens = new TokenEngine(baseline, baseline.Config.EosTokenId, batch, prompt + output + 1, weights);
+        using var pieces = new SentenceEngine(sllm, batch, positions: EngineTiming.Pieces(prompt + output + 1, tokensPerPiece) + 2, weights: weights);
         var tb = new List<double>();
         var ts = new List<double>();
         var stepMs = new List<double>();
@@ -263,8 +273,9 @@ public static class PaperBench
             Size = "", Batch = batch, PromptTokens = prompt,
             BaselineTokensPerS = batch * output / Statistics.Median(tb), SllmTokensPerS = batch * output / Statistics.Median(ts),
             SpeedRatio = Statistics.Median(tb.Zip(ts, (b, s) => b / s)),
-            BaselineStepMs = Statistics.Median(stepMs), BaselineBoundMs = EngineTiming.TokenStepBytes(baseline) / bandwidth * 1e3,
-            SllmTokenStepMs = Statistics.Median(decoderMs), SllmTokenBoundMs = EngineTiming.DecoderStepBytes(sllm) / bandwidth * 1e3,
+            BaselineStepMs = Statistics.Median(stepMs), BaselineBoundMs = EngineTiming.TokenStepBytes(baseline, weights) / bandwidth * 1e3,
+            SllmTokenStepMs = Statistics.Median(decoderMs), SllmTokenBoundMs = EngineTiming.DecoderStepBytes(sllm, weights) / bandwidth * 1e3,
+            Weights = weights switch { WeightFormat.Float32 => "fp32", WeightFormat.BFloat16 => "bf16", _ => "libtorch" },
             SllmPieceStepMs = profile["encoder"] + profile["backbone"] + profile["stop_and_memory"], SllmPieceBoundMs = EngineTiming.PieceStepBytes(sllm) / bandwidth * 1e3,
             KvRatio = EngineTiming.KvBytesPerToken(sllm.Config, tokensPerPiece) / EngineTiming.KvBytesPerToken(baseline.Config),
             BaselineParams = baseline.ParameterCount(), SllmParams = EngineTiming.ParameterBytes(sllm.parameters()) / sizeof(float), SllmProfileMs = profile, ProcessBytes = Environment.WorkingSet,

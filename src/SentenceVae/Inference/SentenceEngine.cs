@@ -31,7 +31,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     /// row's whole view every piece instead of stepping its cache (for equivalence tests); each row's view
     /// holds the trained context, or fewer <paramref name="positions"/> (benchmarks size the cache to what they time).
     /// </summary>
-    public SentenceEngine(SentenceLlm model, int capacity, bool reprefill = false, int? positions = null) : base(capacity)
+    public SentenceEngine(SentenceLlm model, int capacity, bool reprefill = false, int? positions = null, WeightFormat? weights = null) : base(capacity)
     {
         this.model = model;
         this.reprefill = reprefill;
@@ -42,7 +42,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         pieceLimit = model.Config.Svae.MaxSeqLen - 1;
         wasTraining = model.training;
         model.eval();
-        head = model.Svae.Decoder.NewDecodingHead();
+        head = model.Svae.Decoder.NewDecodingHead(weights, threads: 1);   // one kernel thread: libtorch's OpenMP workers spin on the other core between ops (2 threads measured no faster in the engine)
         var svae = model.Config.Svae;
         backbone = model.NewSlotCache(capacity, window.Context + shift, device);
         decoder = new SlotKvCache(model.Svae.Decoder.NumLayers, capacity, svae.NumAttentionHeads, svae.MaxSeqLen, svae.HiddenSize / svae.NumAttentionHeads, ScalarType.Float32, device);

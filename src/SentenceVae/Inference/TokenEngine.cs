@@ -25,7 +25,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
     /// <paramref name="eosId"/>; each row's view holds the trained context, or fewer
     /// <paramref name="positions"/> (benchmarks size the cache to what they time).
     /// </summary>
-    public TokenEngine(OptForCausalLm model, int eosId, int capacity, int? positions = null) : base(capacity)
+    public TokenEngine(OptForCausalLm model, int eosId, int capacity, int? positions = null, WeightFormat? weights = null) : base(capacity)
     {
         this.model = model;
         eos = eosId;
@@ -33,7 +33,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositionEmbeddings)));
         wasTraining = model.training;
         model.eval();                    // no dropout while the engine runs (each step also runs without gradients)
-        head = model.NewDecodingHead();
+        head = model.NewDecodingHead(weights, threads: 1);   // one kernel thread: libtorch's OpenMP workers spin on the other core between ops (2 threads measured no faster in the engine)
         cache = model.NewSlotCache(capacity, window.Context, device);
     }
 

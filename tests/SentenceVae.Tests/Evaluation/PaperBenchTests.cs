@@ -83,4 +83,19 @@ public class PaperBenchTests
         Assert.Equal(2.0 * 2 * 64 * sizeof(float), EngineTiming.KvBytesPerToken(lm.Config));
         Assert.Equal(EngineTiming.KvBytesPerToken(lm.Config) / 5, EngineTiming.KvBytesPerToken(sllm.Config, 5));
     }
+
+    [Fact]
+    public void WithHalfSizeWeightsTheRowsSayBf16AndTheBoundsCountTheBytesRead()
+    {
+        var options = new PaperBenchOptions { Sizes = ["tiny"], H = [1], Batches = [1], Prompts = [32], DecoderVocabs = [300], CompactPrompt = 32, TokensPerPiece = 4, Runs = 1 };
+        var fp32 = PaperBench.Run(options with { Weights = WeightFormat.Float32 }, 1e10).Single();
+        var bf16 = PaperBench.Run(options with { Weights = WeightFormat.BFloat16 }, 1e10).Single();
+        var plain = PaperBench.Run(options, 1e10).Single();
+        Assert.Equal(("fp32", "bf16", "libtorch"), (fp32.Weights, bf16.Weights, plain.Weights));
+        // The vocabulary projections read half their bytes in bf16: 300 × 64 decoder weights and the token model's (its embedding).
+        Assert.Equal(300 * 64 * 2 / 1e10 * 1e3, fp32.SllmTokenBoundMs - bf16.SllmTokenBoundMs, 9);
+        Assert.Equal(fp32.BaselineBoundMs, plain.BaselineBoundMs);
+        Assert.True(bf16.BaselineBoundMs < fp32.BaselineBoundMs);
+        Assert.True(bf16.SllmTokensPerS > 0 && bf16.BaselineTokensPerS > 0);
+    }
 }

@@ -1,0 +1,216 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Modules;
+
+/// <summary>How a <see cref="DecodeLinear"/> keeps its weights: as trained (fp32) or in half the bytes.</summary>
+public enum WeightFormat
+{
+    /// <summary>32-bit floats, exactly the model's weights.</summary>
+    Float32,
+    /// <summary>bfloat16: the top 16 bits of each float, rounded to nearest even (widened back by a shift; 8 bits of mantissa, fp32's range).</summary>
+    BFloat16,
+}
+
+/// <summary>
+/// A linear layer for decode steps (a few rows at a time): the weight (out, in) is copied once into a pinned
+/// array, row after row, in fp32 or bfloat16 (half the bytes), and each call streams it exactly once — every
+/// weight row is loaded into registers and multiplied with all input rows (fp32 accumulation) before the
+/// next is read. Output rows are split over <see cref="Threads"/> threads. AVX2 + FMA where the CPU has
+/// them, a scalar loop elsewhere (<see cref="Vectorized"/>: false forces it, for tests). Training,
+/// prefill and large batches stay on libtorch.
+/// </summary>
+public sealed class DecodeLinear
+{
+    private readonly float[]? single;                     // (out·in) fp32
+    private readonly ushort[]? half;                      // (out·in) bf16 or fp16 bits
+    private readonly float[]? bias;                       // (out)
+
+    /// <summary>Most input rows the kernel takes; more go to libtorch.</summary>
+    public const int MaxRows = 8;
+
+    /// <summary>Packs <paramref name="weight"/> (out, in) [and <paramref name="bias"/> (out)] in <paramref name="format"/>.</summary>
+    public DecodeLinear(Tensor weight, Tensor? bias, WeightFormat format = WeightFormat.Float32, int threads = 1)
+    {
+        using var noGrad = no_grad();
+        Out = (int)weight.shape[0];
+        In = (int)weight.shape[1];
+        Format = format;
+        Threads = Math.Max(1, threads);
+        var values = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        if (format == WeightFormat.Float32)
+        {
+            single = GC.AllocateUninitializedArray<float>(values.Length, pinned: true);
+            values.CopyTo(single, 0);
+        }
+        else
+        {
+            half = GC.AllocateUninitializedArray<ushort>(values.Length, pinned: true);
+            for (int i = 0; i < values.Length; i++) half[i] = ToBFloat16(values[i]);
+        }
+        this.bias = bias?.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+    }
+
+    /// <summary>Output features.</summary>
+    public int Out { get; }
+    /// <summary>Input features.</summary>
+    public int In { get; }
+    /// <summary>How the weights are kept.</summary>
+    public WeightFormat Format { get; }
+    /// <summary>Threads the output rows are split over.</summary>
+    public int Threads { get; init; }
+    /// <summary>Bytes of weights one call reads.</summary>
+    public long WeightBytes => (long)Out * In * (Format == WeightFormat.Float32 ? 4 : 2);
+
+    /// <summary>False forces the scalar loop (for tests of the fallback); the vector loop needs AVX2 and FMA.</summary>
+    public static bool Vectorized { get; set; } = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Round to nearest even, as PyTorch converts to bfloat16 (NaN stays NaN).</summary>
+    public static ushort ToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
+        bits += 0x7FFF + ((bits >> 16) & 1);
+        return (ushort)(bits >> 16);
+    }
+
+    /// <summary>y (rows, out) = x (rows, in) · Wᵀ + b, for CPU float32 tensors of at most <see cref="MaxRows"/> rows (any leading shape).</summary>
+    public Tensor Forward(Tensor x)
+    {
+        var shape = x.shape;
+        int rows = (int)(x.NumberOfElements / In);
+        var input = x.to(ScalarType.Float32).contiguous().data<float>().ToArray();
+        var output = new float[rows * Out];
+        Forward(input, rows, output);
+        var outShape = shape.ToArray();
+        outShape[^1] = Out;
+        return tensor(output, outShape);
+    }
+
+    /// <summary>y (rows·out) = x (rows·in) · Wᵀ + b.</summary>
+    public void Forward(float[] x, int rows, float[] y)
+    {
+        if (rows < 1 || rows > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"the kernel takes 1 to {MaxRows} rows");
+        if (x.Length < rows * In || y.Length < rows * Out) throw new ArgumentException("buffers too small");
+        int threads = Math.Min(Threads, Math.Max(1, Out / 64));
+        if (threads == 1) Rows(x, rows, y, 0, Out);
+        else
+        {
+            int block = (Out + threads - 1) / threads;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => Rows(x, rows, y, t * block, Math.Min(Out, (t + 1) * block)));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
+    private void Rows(float[] x, int rows, float[] y, int from, int to)
+    {
+        for (int o = from; o < to; o++)
+        {
+            float b = bias?[o] ?? 0f;
+            if (Vectorized && In % 8 == 0)
+            {
+                if (single is not null) DotFloat32(single.AsSpan(o * In, In), x, rows, y, o, b);
+                else DotHalf(half.AsSpan(o * In, In), x, rows, y, o, b);
+            }
+            else Scalar(o, x, rows, y, b);
+        }
+    }
+
+    private void Scalar(int o, float[] x, int rows, float[] y, float b)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float sum = 0;
+            for (int i = 0; i < In; i++) sum += Weight(o * In + i) * x[r * In + i];
+            y[r * Out + o] = sum + b;
+        }
+    }
+
+    private float Weight(int index) => single is not null ? single[index] : BitConverter.UInt32BitsToSingle((uint)half![index] << 16);
+
+    // One weight row against every input row. The row streams from memory once (8 weights at a time) and
+    // stays in L1 for the other rows; four independent accumulators in registers keep the FMA unit busy.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
+    private void DotFloat32(ReadOnlySpan<float> w, float[] x, int rows, float[] y, int o, float b)
+    {
+        ref float wr = ref MemoryMarshal.GetReference(w);
+        if (rows == 1)
+        {
+            y[o] = Dot1<Float32Weights>(ref wr, ref MemoryMarshal.GetArrayDataReference(x)) + b;
+            return;
+        }
+        for (int r = 0; r < rows; r += 4) Dot4<Float32Weights>(ref wr, x, Math.Min(4, rows - r), r, y, o, b);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
+    private void DotHalf(ReadOnlySpan<ushort> w, float[] x, int rows, float[] y, int o, float b)
+    {
+        ref float wr = ref Unsafe.As<ushort, float>(ref MemoryMarshal.GetReference(w));   // reinterpreted; Load widens
+        if (rows == 1)
+        {
+            y[o] = Dot1<BFloat16Weights>(ref wr, ref MemoryMarshal.GetArrayDataReference(x)) + b;
+            return;
+        }
+        for (int r = 0; r < rows; r += 4) Dot4<BFloat16Weights>(ref wr, x, Math.Min(4, rows - r), r, y, o, b);
+    }
+
+    // Eight weights at element i, as fp32: one loop per format (the JIT compiles each struct's loop apart, no branch inside).
+    private interface IWeights
+    {
+        static abstract Vector256<float> Load(ref float w, int i);
+    }
+
+    private readonly struct Float32Weights : IWeights
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load(ref float w, int i) => Vector256.LoadUnsafe(ref w, (nuint)i);
+    }
+
+    private readonly struct BFloat16Weights : IWeights
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load(ref float w, int i) =>                               // bf16 → fp32 by a shift
+            Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Vector128.LoadUnsafe(ref Unsafe.As<float, ushort>(ref w), (nuint)i)), 16).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
+    private float Dot1<T>(ref float w, ref float x) where T : struct, IWeights
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int i = 0;
+        for (; i + 32 <= In; i += 32)
+        {
+            a0 = Fma.MultiplyAdd(T.Load(ref w, i), Vector256.LoadUnsafe(ref x, (nuint)i), a0);
+            a1 = Fma.MultiplyAdd(T.Load(ref w, i + 8), Vector256.LoadUnsafe(ref x, (nuint)(i + 8)), a1);
+            a2 = Fma.MultiplyAdd(T.Load(ref w, i + 16), Vector256.LoadUnsafe(ref x, (nuint)(i + 16)), a2);
+            a3 = Fma.MultiplyAdd(T.Load(ref w, i + 24), Vector256.LoadUnsafe(ref x, (nuint)(i + 24)), a3);
+        }
+        for (; i < In; i += 8) a0 = Fma.MultiplyAdd(T.Load(ref w, i), Vector256.LoadUnsafe(ref x, (nuint)i), a0);
+        return Vector256.Sum((a0 + a1) + (a2 + a3));
+    }
+
+    // Up to four input rows (from row `first`) against one weight row: each weight vector is loaded once and used four times.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
+    private void Dot4<T>(ref float w, float[] x, int count, int first, float[] y, int o, float b) where T : struct, IWeights
+    {
+        ref float x0 = ref MemoryMarshal.GetArrayDataReference(x);
+        nuint r0 = (nuint)(first * In), r1 = (nuint)(Math.Min(first + 1, first + count - 1) * In),
+              r2 = (nuint)(Math.Min(first + 2, first + count - 1) * In), r3 = (nuint)(Math.Min(first + 3, first + count - 1) * In);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (int i = 0; i < In; i += 8)
+        {
+            var wv = T.Load(ref w, i);
+            a0 = Fma.MultiplyAdd(wv, Vector256.LoadUnsafe(ref x0, r0 + (nuint)i), a0);
+            a1 = Fma.MultiplyAdd(wv, Vector256.LoadUnsafe(ref x0, r1 + (nuint)i), a1);
+            a2 = Fma.MultiplyAdd(wv, Vector256.LoadUnsafe(ref x0, r2 + (nuint)i), a2);
+            a3 = Fma.MultiplyAdd(wv, Vector256.LoadUnsafe(ref x0, r3 + (nuint)i), a3);
+        }
+        y[first * Out + o] = Vector256.Sum(a0) + b;
+        if (count > 1) y[(first + 1) * Out + o] = Vector256.Sum(a1) + b;
+        if (count > 2) y[(first + 2) * Out + o] = Vector256.Sum(a2) + b;
+        if (count > 3) y[(first + 3) * Out + o] = Vector256.Sum(a3) + b;
+    }
+}

@@ -1,0 +1,96 @@
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Tests.Inference;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Tests.Modules;
+
+/// <summary>The decode kernel: libtorch's linear to float rounding, for any shape, row count, thread count, and in the scalar fallback.</summary>
+[Collection(KernelCollection.Name)]
+public class DecodeLinearTests
+{
+    [Theory]
+    [InlineData(64, 256, 1, 1, true)]
+    [InlineData(257, 64, 3, 2, true)]          // an odd number of outputs, two threads
+    [InlineData(130, 72, 8, 2, true)]
+    [InlineData(33, 29, 5, 1, true)]           // inputs not a multiple of 8: the scalar loop
+    [InlineData(130, 72, 8, 2, false)]         // the scalar fallback forced
+    public void Float32WeightsGiveLibtorchsLinear(int outputs, int inputs, int rows, int threads, bool vectorized)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(outputs + inputs);
+        var weight = randn(outputs, inputs);
+        var bias = randn(outputs);
+        var x = randn(rows, inputs);
+        bool before = DecodeLinear.Vectorized;
+        try
+        {
+            DecodeLinear.Vectorized = vectorized && before;
+            var kernel = new DecodeLinear(weight, bias, WeightFormat.Float32, threads);
+            var expected = nn.functional.linear(x, weight, bias);
+            var actual = kernel.Forward(x);
+            Assert.Equal(expected.shape, actual.shape);
+            Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-4), $"max difference {(actual - expected).abs().max().item<float>()}");
+        }
+        finally { DecodeLinear.Vectorized = before; }
+    }
+
+    [Fact]
+    public void BFloat16RoundsAsPyTorchAndComputesWithTheRoundedWeights()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var values = cat([randn(1000) * 1e3, tensor(new[] { 0f, -0f, 1f, float.PositiveInfinity, float.NegativeInfinity, 1.00390625f, 1.01171875f })]);
+        var torchBits = values.to(ScalarType.BFloat16).to(ScalarType.Float32).data<float>().ToArray();
+        var ours = values.data<float>().ToArray().Select(v => BitConverter.UInt32BitsToSingle((uint)DecodeLinear.ToBFloat16(v) << 16)).ToArray();
+        Assert.Equal(torchBits, ours);                                           // round to nearest even, ties included
+
+        var weight = randn(96, 128);
+        var x = randn(4, 128);
+        var rounded = weight.to(ScalarType.BFloat16).to(ScalarType.Float32);
+        var kernel = new DecodeLinear(weight, null, WeightFormat.BFloat16, 2);
+        Assert.Equal(96L * 128 * 2, kernel.WeightBytes);
+        Assert.True(kernel.Forward(x).allclose(nn.functional.linear(x, rounded), rtol: 1e-5, atol: 1e-4));
+    }
+
+    [Fact]
+    public void TheFloat32KernelInTheHeadWritesTheSameGreedyTextInBothEngines()
+    {
+        using var scope = NewDisposeScope();
+        using var lm = TokenGeneratorTests.TinyCompactLm(5);
+        var tok = TextTokenizers.Compact;
+        var prompts = new[] { "Mr. Darcy bowed.", "It was a truth", "She smiled at him, and" }.Select(p => new TokenGenerator(lm, tok).PromptIds(p)).ToList();
+        List<string> Tokens(WeightFormat? weights)
+        {
+            using var engine = new TokenEngine(lm, tok.EosId, 3, weights: weights);
+            var rows = prompts.Select(p => TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = 16, StopAtEos = false })).ToList();
+            var written = rows.ToDictionary(r => (DecodeRow)r, _ => new List<int>());
+            foreach (var r in rows) engine.Add(r);
+            while (engine.Count > 0) foreach (var e in engine.Step()) if (e.End is null) written[e.Row].AddRange(e.Ids);
+            return rows.Select(r => string.Join(",", written[r])).ToList();
+        }
+        Assert.Equal(Tokens(null), Tokens(WeightFormat.Float32));
+
+        using var sllm = SentenceLlmTests.Tiny(21, SentenceLlmTests.RichConfig());
+        var rng = new Random(2);
+        var piecePrompts = Enumerable.Range(0, 3).Select(i => SentenceLlmTests.RandomPieces(rng, 2 + i)).ToList();
+        List<string> Pieces(WeightFormat? weights)
+        {
+            using var engine = new SentenceEngine(sllm, 3, weights: weights);
+            var rows = piecePrompts.Select(p => new PieceRow(p) { IgnoreStop = true, MaxPieces = 4, Sampling = new GenerationOptions { MaxNewTokens = 6 } }).ToList();
+            var written = rows.ToDictionary(r => (DecodeRow)r, _ => new List<string>());
+            foreach (var r in rows) engine.Add(r);
+            while (engine.Count > 0) foreach (var e in engine.Step()) if (e.End is null) written[e.Row].Add(string.Join(",", e.Ids));
+            return rows.Select(r => string.Join("|", written[r])).ToList();
+        }
+        Assert.Equal(Pieces(null), Pieces(WeightFormat.Float32));
+    }
+}
+
+/// <summary>Tests that switch <see cref="DecodeLinear.Vectorized"/> run one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class KernelCollection
+{
+    public const string Name = "decode kernel";
+}
