@@ -29,12 +29,13 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
         var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed (with --shapes paper: default 1 8)", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
         var weights = new Option<string>("--weights") { Description = "with --shapes paper: vocabulary projections by libtorch (default) or by the decode kernel with fp32 or bf16 weights", DefaultValueFactory = _ => "libtorch" };
+        var kernel = new Option<string?>("--kernel") { Description = "OUTxIN (e.g. 50272x2048): time the decode kernel against libtorch on one projection of that shape (random weights) and a plain read of its bytes" };
         var layers = new Option<int[]>("--h") { Description = "with --shapes paper: Sentence Encoder/Decoder layers of the SLLMs", DefaultValueFactory = _ => new[] { 1, 2, 4 }, AllowMultipleArgumentsPerToken = true };
         var scored = new Option<string[]>("--score") { Description = "further texts scored for bits/byte only (e.g. an out-of-domain text)", AllowMultipleArgumentsPerToken = true };
         var replot = new Option<string?>("--replot") { Description = "draw --frontier / --pareto / --plot from a report written by --json earlier, without measuring anything" };
         var frontier = new Option<string?>("--frontier") { Description = "write PNGs of bits/byte vs output tokens/s, one per batch size (FILE-b1.png, FILE-b16.png…), each family a line through its points" };
         var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot, layers, weights };
+            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot, layers, weights, kernel };
         command.SetAction(parse =>
         {
             // Every output's folder must exist before a run of many minutes starts.
@@ -51,6 +52,20 @@ internal static class BenchCommand
                     foreach (int batch in BatchesOf(earlier)) Frontier(earlier, batch, FrontierPath(frontierOut, batch));
                 if (parse.GetValue(pareto) is { } paretoOut) Pareto(earlier, paretoOut);
                 if (parse.GetValue(plot) is { } memoryOut) Plot(earlier, memoryOut);
+                return 0;
+            }
+            if (parse.GetValue(kernel) is { } shape)
+            {
+                var parts = shape.Split('x');
+                if (parts.Length != 2 || !int.TryParse(parts[0], out int outputs) || !int.TryParse(parts[1], out int inputs) || outputs < 1 || inputs < 1)
+                    throw new CliUsageException($"--kernel {shape}: expected OUTxIN, e.g. 50272x2048");
+                TorchSharp.torch.set_num_threads(parse.GetValue(threads));
+                var (timings, plain) = KernelBench.Run(outputs, inputs, parse.GetValue(runs) ?? 5);
+                io.Out.WriteLine($"{outputs} x {inputs} ({(long)outputs * inputs * 4 / 1e6:0} MB fp32), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; a plain one-thread read of those bytes: {plain:0.0} GB/s");
+                io.Out.WriteLine("| method | rows | threads | ms | GB/s of its weights | time vs libtorch |");
+                io.Out.WriteLine("|---|---|---|---|---|---|");
+                foreach (var t in timings) io.Out.WriteLine($"| {t.Method} | {t.Rows} | {t.Threads} | {t.Ms:0.00} | {t.GBPerS:0.0} | {t.TimeVsLibtorch:0.00}x |");
+                if (parse.GetValue(json) is { } kernelJson) Write(kernelJson, JsonSerializer.Serialize(new { outputs, inputs, plain_read_gb_s = plain, timings }, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
                 return 0;
             }
             if (parse.GetValue(shapes) is { } kind)
