@@ -14,7 +14,7 @@ public class ReadmeSnippetTests
         Regex.Matches(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md")), @"```csharp\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[1].Value).ToList();
 
     [Fact]
-    public void EveryCSharpSnippetInTheReadmeCompilesAsPasted()
+    public async Task EveryCSharpSnippetInTheReadmeCompilesAsPasted()
     {
         var snippets = Snippets();
         Assert.True(snippets.Count >= 3, $"the README has its C# snippets ({snippets.Count})");
@@ -56,8 +56,9 @@ public class ReadmeSnippetTests
             using var process = Process.Start(start)!;
             var output = process.StandardOutput.ReadToEndAsync();
             var errors = process.StandardError.ReadToEndAsync();
-            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), "the build finished");
-            Assert.True(process.ExitCode == 0, output.Result + errors.Result + "\n" + File.ReadAllText(Path.Combine(work, "Snippets.cs")));
+            using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+            await process.WaitForExitAsync(limit.Token);
+            Assert.True(process.ExitCode == 0, await output + await errors + "\n" + File.ReadAllText(Path.Combine(work, "Snippets.cs")));
         }
         finally { Directory.Delete(work, true); }
     }
