@@ -13,31 +13,34 @@ internal static class EvalCommand
     public static Command Create(CliIO io)
     {
         var command = new Command("eval", "Evaluate a model directory on a text file (one document per line).");
-        command.Subcommands.Add(Kind(io, "vae", "SentenceVAE: loss, ppl, token accuracy, exact match of reconstruction.", (dir, device, docs, limit, _) =>
+        command.Subcommands.Add(Kind(io, "vae", "SentenceVAE: loss, ppl, token accuracy, exact match of reconstruction.", (dir, device, docs, limit, _, weights) =>
         {
             using var model = SentenceVaeCheckpoint.Load(dir, device);
+            Round(model, weights);
             var tok = TextTokenizers.Load(dir);
             var splitter = SentenceSplitter.ForModel(model.Config, tok);
             var pieces = docs.SelectMany(splitter.Split).ToList();
             if (limit > 0 && limit < pieces.Count) pieces = pieces.Take(limit).ToList();
             return VaeEvaluator.Evaluate(model, tok, pieces);
         }));
-        command.Subcommands.Add(Kind(io, "lm", "Token-level LM: loss, ppl, bits per byte of whole documents (windows of the trained context, stride half a window).", (dir, device, docs, limit, context) =>
+        command.Subcommands.Add(Kind(io, "lm", "Token-level LM: loss, ppl, bits per byte of whole documents (windows of the trained context, stride half a window).", (dir, device, docs, limit, context, weights) =>
         {
             using var model = HuggingFaceCheckpoint.LoadOpt(dir, device);
+            Round(model, weights);
             if (context > model.Config.MaxPositionEmbeddings) throw new CliUsageException($"--context {context} exceeds the model's max_position_embeddings {model.Config.MaxPositionEmbeddings}");
             return LmEvaluator.Evaluate(model, TextTokenizers.Load(dir), docs, limit, context);
         }));
-        command.Subcommands.Add(Kind(io, "sllm", "Sentence-level LLM: loss, ppl, bits per byte of whole documents (causal, every byte scored; windows of the trained context in pieces, stride half a window).", (dir, device, docs, limit, context) =>
+        command.Subcommands.Add(Kind(io, "sllm", "Sentence-level LLM: loss, ppl, bits per byte of whole documents (causal, every byte scored; windows of the trained context in pieces, stride half a window).", (dir, device, docs, limit, context, weights) =>
         {
             using var model = SentenceLlmCheckpoint.Load(dir, device);
+            Round(model, weights);
             if (context > model.Config.MaxPositions - 1) throw new CliUsageException($"--context {context} exceeds the pieces the backbone's positions hold after the start vector ({model.Config.MaxPositions - 1})");
             return SllmEvaluator.Evaluate(model, TextTokenizers.Load(dir), docs, limit, context);
         }));
         return command;
     }
 
-    private static Command Kind(CliIO io, string kind, string description, Func<string, TorchSharp.torch.Device, List<string>, int, int, EvalResult> evaluate)
+    private static Command Kind(CliIO io, string kind, string description, Func<string, TorchSharp.torch.Device, List<string>, int, int, string, EvalResult> evaluate)
     {
         var model = new Option<string>("--model") { Description = "model directory", Required = true };
         var data = new Option<string>("--data") { Description = "UTF-8 text, one document per line (e.g. data/austen-valid.txt)", Required = true };
@@ -45,7 +48,8 @@ internal static class EvalCommand
         var context = new Option<int>("--context") { Description = "scoring window: tokens (lm) or pieces (sllm); 0: the context the model was trained on (its trained_context, else every position)" };
         var json = CommonOptions.Json();
         var device = LmCommand.DeviceOption();
-        var command = new Command(kind, description) { model, data, limit, json, device };
+        var weights = new Option<string>("--weights") { Description = "fp32 (as trained), or bf16: every weight matrix rounded to bfloat16 first (what half-size decode weights cost)", DefaultValueFactory = _ => "fp32" };
+        var command = new Command(kind, description) { model, data, limit, json, device, weights };
         if (kind != "vae") command.Options.Add(context);
         command.SetAction(parse =>
         {
@@ -54,7 +58,8 @@ internal static class EvalCommand
             string path = parse.GetValue(data)!;
             var docs = CorpusReader.ReadDocuments(path).ToList();
             if (docs.Count == 0) throw new InvalidDataException($"{path}: no text to evaluate (every line is empty)");
-            var result = evaluate(parse.GetValue(model)!, LmCommand.ParseDevice(parse.GetValue(device)!), docs, parse.GetValue(limit), parse.GetValue(context));
+            if (parse.GetValue(weights) is not ("fp32" or "bf16")) throw new CliUsageException($"--weights {parse.GetValue(weights)}: fp32 or bf16");
+            var result = evaluate(parse.GetValue(model)!, LmCommand.ParseDevice(parse.GetValue(device)!), docs, parse.GetValue(limit), parse.GetValue(context), parse.GetValue(weights)!);
             if (!double.IsFinite(result.Loss) || result.BitsPerByte is double b && !double.IsFinite(b))
                 throw new InvalidDataException($"{parse.GetValue(model)}: the model's loss on {path} is {result.Loss} (non-finite: are its weights damaged?)");
             io.Out.WriteLine(parse.GetValue(json)
@@ -64,6 +69,11 @@ internal static class EvalCommand
             return 0;
         });
         return command;
+    }
+
+    private static void Round(TorchSharp.torch.nn.Module model, string weights)
+    {
+        if (weights == "bf16") Modules.DecodeLinear.RoundToBFloat16(model);
     }
 
     private static string Show(int? value, string format) => value is int v ? v.ToString(format) : "n/a";

@@ -68,6 +68,17 @@ public sealed class DecodeLinear
     /// <summary>False forces the scalar loop (for tests of the fallback); the vector loop needs AVX2 and FMA.</summary>
     public static bool Vectorized { get; set; } = Avx2.IsSupported && Fma.IsSupported;
 
+    /// <summary>
+    /// Rounds every weight matrix of <paramref name="model"/> (parameters of two or more dimensions:
+    /// projections, embeddings) to bfloat16 and back, in place — the weights a bf16 decode kernel computes
+    /// with, so an evaluation of the rounded model measures what half-size weights cost in bits per byte.
+    /// </summary>
+    public static void RoundToBFloat16(TorchSharp.torch.nn.Module model)
+    {
+        using var noGrad = no_grad();
+        foreach (var p in model.parameters().Where(p => p.dim() >= 2)) p.copy_(p.to(ScalarType.BFloat16).to(p.dtype));
+    }
+
     /// <summary>Round to nearest even, as PyTorch converts to bfloat16 (NaN stays NaN).</summary>
     public static ushort ToBFloat16(float value)
     {

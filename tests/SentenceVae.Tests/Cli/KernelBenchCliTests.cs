@@ -24,3 +24,25 @@ public class KernelBenchCliTests
         Assert.Contains("--kernel", error);
     }
 }
+
+/// <summary><c>svae eval --weights bf16</c>: what half-size weights cost in bits per byte.</summary>
+public class HalfSizeWeightEvalTests
+{
+    [Fact]
+    public void Bf16WeightsChangeTheShippedTokenModelsBitsPerByteByLessThanAThirdOfAPercent()
+    {
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256");
+        double BitsPerByte(string weights)
+        {
+            var (code, output, error) = CliRunner.Run("eval", "lm", "--model", model, "--data", TestPaths.Data("austen-valid.txt"), "--limit", "3000", "--weights", weights, "--json");
+            Assert.True(code == 0, error);
+            return System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("bits_per_byte").GetDouble();
+        }
+        double fp32 = BitsPerByte("fp32"), bf16 = BitsPerByte("bf16");
+        Assert.NotEqual(fp32, bf16);                                             // the weights really were rounded
+        Assert.InRange(Math.Abs(bf16 - fp32) / fp32, 0, 0.003);
+        var (bad, _, badError) = CliRunner.Run("eval", "lm", "--model", model, "--data", TestPaths.Data("austen-valid.txt"), "--weights", "fp8");
+        Assert.Equal(1, bad);
+        Assert.Contains("--weights fp8", badError);
+    }
+}
