@@ -37,22 +37,17 @@ public static class EngineTiming
     /// <summary>Pieces holding <paramref name="tokens"/> tokens.</summary>
     public static int Pieces(int tokens, int tokensPerPiece) => (tokens + tokensPerPiece - 1) / tokensPerPiece;
 
-    /// <summary>Weight bytes one token step of a token model reads: the whole model (its vocabulary projection in <paramref name="weights"/>' size).</summary>
-    public static long TokenStepBytes(OptForCausalLm model, WeightFormat? weights = null) =>
-        ParameterBytes(model.parameters()) - HalfSaving(weights, (long)model.Config.VocabSize * model.Config.EmbedDim);
+    /// <summary>Weight bytes one token step of a token model reads: the whole model (its weight matrices in <paramref name="weights"/>' size: the kernels compute every projection).</summary>
+    public static long TokenStepBytes(OptForCausalLm model, WeightFormat? weights = null) => ParameterBytes(model.parameters(), weights);
 
     /// <summary>Weight bytes one token step of a sentence-level model reads: the Sentence Decoder (layers and vocabulary projection; the input embedding is read a row at a time).</summary>
     public static long DecoderStepBytes(SentenceLlm model, WeightFormat? weights = null) => ParameterBytes(model.Svae.Decoder.named_parameters()
-        .Where(p => !(p.name == "embed_token.weight" && !model.Config.Svae.TieWordEmbeddings)).Select(p => p.parameter))
-        - HalfSaving(weights, (long)model.Config.Svae.VocabSize * model.Config.Svae.HiddenSize);
+        .Where(p => !(p.name == "embed_token.weight" && !model.Config.Svae.TieWordEmbeddings)).Select(p => p.parameter), weights);
 
-    // Bytes a half-size vocabulary projection of `elements` weights saves.
-    private static long HalfSaving(WeightFormat? weights, long elements) => weights == WeightFormat.BFloat16 ? elements * 2 : 0;
-
-    /// <summary>Weight bytes read once per piece: the Sentence Encoder (but its embedding) and the backbone.</summary>
-    public static long PieceStepBytes(SentenceLlm model) =>
+    /// <summary>Weight bytes read once per piece: the Sentence Encoder (but its embedding; it encodes whole pieces, on libtorch) and the backbone (its matrices in <paramref name="weights"/>' size).</summary>
+    public static long PieceStepBytes(SentenceLlm model, WeightFormat? weights = null) =>
         ParameterBytes(model.Svae.Encoder.named_parameters().Where(p => p.name != "embed_token.weight").Select(p => p.parameter))
-        + ParameterBytes(model.parameters()) - ParameterBytes(model.Svae.parameters());
+        + ParameterBytes(model.parameters(), weights) - ParameterBytes(model.Svae.parameters(), weights);
 
     /// <summary>KV-cache bytes per context token: per position for a token model, per piece ÷ its tokens for a sentence-level model.</summary>
     public static double KvBytesPerToken(OptConfig config) => 2.0 * config.NumHiddenLayers * config.HiddenSize * sizeof(float);
@@ -60,9 +55,9 @@ public static class EngineTiming
     /// <inheritdoc cref="KvBytesPerToken(OptConfig)"/>
     public static double KvBytesPerToken(SentenceLlmConfig config, double tokensPerPiece) => KvBytesPerToken(config.Backbone) / tokensPerPiece;
 
-    /// <summary>Bytes of a module's parameters, each storage once.</summary>
-    public static long ParameterBytes(IEnumerable<Tensor> parameters) =>
-        parameters.DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel() * p.ElementSize);
+    /// <summary>Bytes of a module's parameters, each storage once; with bf16 weights, matrices (two or more dimensions) at 2 bytes an element.</summary>
+    public static long ParameterBytes(IEnumerable<Tensor> parameters, WeightFormat? weights = null) =>
+        parameters.DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel() * (weights == WeightFormat.BFloat16 && p.dim() >= 2 ? 2 : p.ElementSize));
 }
 
 /// <summary>One measured pair of the paper-size benchmark (JSON keys as issue #12 lists them).</summary>
@@ -276,7 +271,7 @@ public static class PaperBench
             BaselineStepMs = Statistics.Median(stepMs), BaselineBoundMs = EngineTiming.TokenStepBytes(baseline, weights) / bandwidth * 1e3,
             SllmTokenStepMs = Statistics.Median(decoderMs), SllmTokenBoundMs = EngineTiming.DecoderStepBytes(sllm, weights) / bandwidth * 1e3,
             Weights = weights switch { WeightFormat.Float32 => "fp32", WeightFormat.BFloat16 => "bf16", _ => "libtorch" },
-            SllmPieceStepMs = profile["encoder"] + profile["backbone"] + profile["stop_and_memory"], SllmPieceBoundMs = EngineTiming.PieceStepBytes(sllm) / bandwidth * 1e3,
+            SllmPieceStepMs = profile["encoder"] + profile["backbone"] + profile["stop_and_memory"], SllmPieceBoundMs = EngineTiming.PieceStepBytes(sllm, weights) / bandwidth * 1e3,
             KvRatio = EngineTiming.KvBytesPerToken(sllm.Config, tokensPerPiece) / EngineTiming.KvBytesPerToken(baseline.Config),
             BaselineParams = baseline.ParameterCount(), SllmParams = EngineTiming.ParameterBytes(sllm.parameters()) / sizeof(float), SllmProfileMs = profile, ProcessBytes = Environment.WorkingSet,
         };

@@ -25,6 +25,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     private readonly ContextWindow window;
     private readonly int shift, pieceLimit;
     private readonly bool reprefill, wasTraining;
+    private readonly DecodeKernels? kernels;          // every projection of a decode step, when a weight format was given
 
     /// <summary>
     /// An engine of <paramref name="capacity"/> rows; <paramref name="reprefill"/>: re-run the backbone over each
@@ -43,6 +44,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         wasTraining = model.training;
         model.eval();
         head = model.Svae.Decoder.NewDecodingHead(weights, threads: 1);   // one kernel thread: libtorch's OpenMP workers spin on the other core between ops (2 threads measured no faster in the engine)
+        if (weights is { } format) kernels = new DecodeKernels(format);   // one thread each, as the head
         var svae = model.Config.Svae;
         backbone = model.NewSlotCache(capacity, window.Context + shift, device);
         decoder = new SlotKvCache(model.Svae.Decoder.NumLayers, capacity, svae.NumAttentionHeads, svae.MaxSeqLen, svae.HiddenSize / svae.NumAttentionHeads, ScalarType.Float32, device);
@@ -190,6 +192,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         int eos = model.Config.Svae.EosId;
         var writing = Rows.Where(r => !r.Waiting).ToList();
         var ended = new List<(PieceRow, DecodeEnd)>();
+        using var routed = kernels?.Use();
         if (writing.Count > 0) WriteTokens(writing, events, ended, eos);
         Profile["decoder"] += clock.Elapsed.TotalMilliseconds;
         clock.Restart();

@@ -19,6 +19,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
     private readonly SlotKvCache cache;
     private readonly ContextWindow window;
     private readonly bool wasTraining;
+    private readonly DecodeKernels? kernels;          // every projection of a decode step, when a weight format was given
 
     /// <summary>
     /// An engine of <paramref name="capacity"/> rows over <paramref name="model"/>, whose rows end at
@@ -34,6 +35,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         wasTraining = model.training;
         model.eval();                    // no dropout while the engine runs (each step also runs without gradients)
         head = model.NewDecodingHead(weights, threads: 1);   // one kernel thread: libtorch's OpenMP workers spin on the other core between ops (2 threads measured no faster in the engine)
+        if (weights is { } format) kernels = new DecodeKernels(format);   // one thread each, as the head
         cache = model.NewSlotCache(capacity, window.Context, device);
     }
 
@@ -79,6 +81,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         long[] ids;
         using (var scope = NewDisposeScope())
         using (no_grad())
+        using (kernels?.Use())
         {
             var input = tensor(Rows.Select(r => (long)r.History[^1]).ToArray(), new long[] { n, 1 }, device: device);   // (n, 1)
             var step = cache.Step(n);

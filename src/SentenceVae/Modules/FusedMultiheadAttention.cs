@@ -32,7 +32,7 @@ internal sealed class FusedMultiheadAttention : nn.Module
     /// <summary>Self-attention over x (B, T, C); with a cache, x holds only the new positions.</summary>
     public Tensor SelfAttention(Tensor x, Tensor? mask, IKvCache? cache, int layer)
     {
-        var qkv = F.linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);   // 3 × (B, T, C)
+        var qkv = DecodeKernels.Project(in_proj_weight, in_proj_bias, x).chunk(3, -1);   // 3 × (B, T, C)
         var (k, v) = (Heads(qkv[1]), Heads(qkv[2]));                         // (B, nh, T, hs)
         if (cache is not null) (k, v) = cache.Update(k, v, layer);           // (B, nh, past+T, hs)
         return Attend(Heads(qkv[0]), k, v, mask);
@@ -49,16 +49,14 @@ internal sealed class FusedMultiheadAttention : nn.Module
     /// <summary>Cross-attention of x (B, T, C) to precomputed memory keys/values; every query sees all real memory slots (additive mask (B, 1, 1, M), or null: all).</summary>
     public Tensor CrossAttention(Tensor x, Tensor key, Tensor value, Tensor? memoryMask = null)
     {
-        var wq = in_proj_weight.chunk(3, 0)[0];
-        var bq = in_proj_bias.chunk(3, 0)[0];
-        return Attend(Heads(F.linear(x, wq, bq)), key, value, memoryMask);
+        return Attend(Heads(DecodeKernels.Project(in_proj_weight, in_proj_bias, x, part: 0, parts: 3)), key, value, memoryMask);
     }
 
     private Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask)
     {
         long b = q.shape[0], t = q.shape[2];
         var y = F.scaled_dot_product_attention(q, k, v, mask, training ? dropout : 0.0, false);   // (B, nh, T, hs)
-        return out_proj.forward(y.transpose(1, 2).reshape(b, t, hidden));                       // (B, T, C)
+        return DecodeKernels.Linear(out_proj, y.transpose(1, 2).reshape(b, t, hidden));          // (B, T, C)
     }
 
     private Tensor Heads(Tensor x) => x.view(x.shape[0], x.shape[1], numHeads, hidden / numHeads).transpose(1, 2);
