@@ -33,6 +33,8 @@ public sealed record ServerOptions
     public GenerationServiceOptions Service { get; init; } = new();
     /// <summary>Loading starts when this completes (tests hold it to see the loading state).</summary>
     internal Task LoadAfter { get; init; } = Task.CompletedTask;
+    /// <summary>The decode kernels' weight format for every model's decode steps (null: libtorch).</summary>
+    public SentenceVae.Modules.WeightFormat? Weights { get; init; }
     /// <summary>Device of the models (CPU unless given).</summary>
     public TorchSharp.torch.Device? Device { get; init; }
     /// <summary>When set, every <c>/v1/*</c> request needs <c>Authorization: Bearer</c> this key (401 otherwise); <c>/health</c>, <c>/metrics</c> and the playground stay open.</summary>
@@ -137,7 +139,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
             try
             {
                 await options.LoadAfter;
-                foreach (var dir in options.Models) Service.Add(ServedModel.Load(dir, device: options.Device));
+                foreach (var dir in options.Models) Service.Add(ServedModel.Load(dir, device: options.Device, weights: options.Weights));
                 loaded.TrySetResult();
             }
             catch (Exception e) { loaded.TrySetException(e); }

@@ -28,7 +28,7 @@ internal static class BenchCommand
         var evalTokens = new Option<long>("--eval-tokens") { Description = "evaluate only about this many tokens of the text (0: all)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
         var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed (with --shapes paper: default 1 8)", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
-        var weights = new Option<string>("--weights") { Description = "with --shapes paper: vocabulary projections by libtorch (default) or by the decode kernel with fp32 or bf16 weights", DefaultValueFactory = _ => "libtorch" };
+        var weights = CommonOptions.Weights();
         var kernel = new Option<string?>("--kernel") { Description = "OUTxIN (e.g. 50272x2048): time the decode kernel against libtorch on one projection of that shape (random weights) and a plain read of its bytes" };
         var layers = new Option<int[]>("--h") { Description = "with --shapes paper: Sentence Encoder/Decoder layers of the SLLMs", DefaultValueFactory = _ => new[] { 1, 2, 4 }, AllowMultipleArgumentsPerToken = true };
         var scored = new Option<string[]>("--score") { Description = "further texts scored for bits/byte only (e.g. an out-of-domain text)", AllowMultipleArgumentsPerToken = true };
@@ -74,11 +74,7 @@ internal static class BenchCommand
                 var matrix = new PaperBenchOptions
                 {
                     TokensPerPiece = 1, Sizes = parse.GetValue(sizes)!, H = parse.GetValue(layers)!, Runs = parse.GetValue(runs) ?? 2,
-                    Weights = parse.GetValue(weights) switch
-                    {
-                        "libtorch" => null, "fp32" => Modules.WeightFormat.Float32, "bf16" => Modules.WeightFormat.BFloat16,
-                        var w => throw new CliUsageException($"--weights {w}: libtorch, fp32 or bf16"),
-                    },
+                    Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!),
                 };
                 // --batch and --prompt-tokens narrow the paper's matrix only when given (their defaults are the trained-model bench's).
                 if (parse.GetResult(batches) is { Implicit: false }) matrix = matrix with { Batches = parse.GetValue(batches)! };

@@ -38,4 +38,17 @@ internal static class CommonOptions
     };
 
     public static Option<bool> Json() => new("--json") { Description = "machine-readable JSON output" };
+
+    /// <summary>How decode steps compute their projections: libtorch, or the decode kernels with fp32 or bf16 weights.</summary>
+    public static Option<string> Weights() => new("--weights")
+    {
+        Description = "decode steps on libtorch (default), or on the decode kernels with fp32 or bf16 (half the bytes) weights", DefaultValueFactory = _ => "libtorch",
+    };
+
+    /// <summary>The format <paramref name="value"/> names (null: libtorch).</summary>
+    public static Modules.WeightFormat? ParseWeights(string value) => value switch
+    {
+        "libtorch" => null, "fp32" => Modules.WeightFormat.Float32, "bf16" => Modules.WeightFormat.BFloat16,
+        _ => throw new CliUsageException($"--weights {value}: libtorch, fp32 or bf16"),
+    };
 }

@@ -16,7 +16,8 @@ internal static class GenerateCommand
         var pieceTokens = new Option<int?>("--piece-tokens") { Description = "tokens one piece may hold at most (default: the model's max_seq_len − 1)" };
         var ignoreStop = new Option<bool>("--ignore-stop") { Description = "write until --max-tokens even where the model would stop" };
         var device = LmCommand.DeviceOption();
-        var command = new Command("generate", "Continue a prompt sentence by sentence with a sentence-level LLM (streams pieces).") { model, pieceTokens, ignoreStop, device };
+        var weights = CommonOptions.Weights();
+        var command = new Command("generate", "Continue a prompt sentence by sentence with a sentence-level LLM (streams pieces).") { model, pieceTokens, ignoreStop, device, weights };
         sampling.AddTo(command, pieces: true);
         prompt.AddTo(command);
         command.SetAction(async (parse, cancel) =>
@@ -24,7 +25,7 @@ internal static class GenerateCommand
             string text = prompt.Read(parse, io);
             string dir = parse.GetValue(model)!;
             using var sllm = SentenceLlmCheckpoint.Load(dir, LmCommand.ParseDevice(parse.GetValue(device)!));
-            var generator = new SentenceLlmGenerator(sllm, TextTokenizers.Load(dir));
+            var generator = new SentenceLlmGenerator(sllm, TextTokenizers.Load(dir)) { Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!) };
             // Positions: the start vector and the prompt's pieces (generation past the trained context keeps its most recent half).
             var pieces = generator.PromptPieces(text);
             int keep = prompt.Fit(parse, pieces.Count, sllm.Config.MaxPositions - 1, "piece", "max_position_embeddings (less the start vector)");

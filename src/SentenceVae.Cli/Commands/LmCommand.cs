@@ -23,7 +23,8 @@ internal static class LmCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer if the model directory has none: gpt2, compact or a directory" };
         var sampling = new SamplingFlags();
         var device = DeviceOption();
-        var command = new Command("generate", "Continue a prompt token by token, printing text as it is produced.") { model, tokenizer, device };
+        var weights = CommonOptions.Weights();
+        var command = new Command("generate", "Continue a prompt token by token, printing text as it is produced.") { model, tokenizer, device, weights };
         sampling.AddTo(command, pieces: false);
         prompt.AddTo(command);
         command.SetAction(async (parse, cancel) =>
@@ -35,7 +36,7 @@ internal static class LmCommand
             if (tok.VocabSize > lm.Config.VocabSize)
                 throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {lm.Config.VocabSize}");
             var options = sampling.Read(parse, parse.GetValue(sampling.MaxTokens));
-            var generator = new TokenGenerator(lm, tok);
+            var generator = new TokenGenerator(lm, tok) { Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!) };
             var ids = generator.PromptIds(text);
             // BOS + prompt must fit the positions (generation past the trained context keeps its most recent half).
             int textTokens = ids.Length - 1;

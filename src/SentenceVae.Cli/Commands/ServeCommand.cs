@@ -33,9 +33,10 @@ internal static class ServeCommand
         var maxEmbedTokens = new Option<int>("--max-embedding-tokens") { Description = "most tokens over all texts of one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingTokens };
         var timeout = new Option<double>("--request-timeout") { Description = "seconds after which a completion ends with what it has written (finish_reason length); 0: no limit" };
         var apiKey = new Option<string?>("--api-key") { Description = "require Authorization: Bearer KEY on /v1/* (default: the SVAE_API_KEY environment variable, else none)" };
+        var weights = CommonOptions.Weights();
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "on SIGTERM / Ctrl+C: seconds running completions may still write before they end (each stream with its final chunk)", DefaultValueFactory = _ => 30 };
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at / and Prometheus metrics at /metrics.")
-            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, timeout, shutdown };
+            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, timeout, shutdown, weights };
         command.SetAction(async (parse, cancel) =>
         {
             int p = parse.GetValue(port);
@@ -43,6 +44,7 @@ internal static class ServeCommand
             var options = new ServerOptions
             {
                 Models = parse.GetValue(models)!, Host = parse.GetValue(host)!, Port = p, Device = LmCommand.ParseDevice(parse.GetValue(device)!),
+                Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!),
                 Service = Limits(parse.GetValue(maxBatch), parse.GetValue(queue)) with
                 {
                     MaxCompletionTokens = AtLeastOne(parse.GetValue(maxCompletion), "--max-completion-tokens"),

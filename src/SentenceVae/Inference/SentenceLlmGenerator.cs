@@ -39,7 +39,10 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
         new(promptPieces) { Sampling = options.Tokens, MaxPieces = options.MaxPieces, MaxTokens = options.MaxTokens, IgnoreStop = options.IgnoreStop };
 
     /// <summary>An engine of <paramref name="capacity"/> rows over this model (<paramref name="reprefill"/>: no backbone cache reuse, for equivalence tests).</summary>
-    public SentenceEngine NewEngine(int capacity, bool reprefill = false) => new(model, capacity, reprefill);
+    public SentenceEngine NewEngine(int capacity, bool reprefill = false) => new(model, capacity, reprefill, weights: Weights);
+
+    /// <summary>The decode kernels' weight format for this generator's engines (null: libtorch computes every step).</summary>
+    public WeightFormat? Weights { get; init; }
 
     /// <summary>The continuation of each prompt as its list of generated pieces (one engine; rows stop independently).</summary>
     public List<List<string>> Generate(IReadOnlyList<string> prompts, SentenceGenerationOptions options, bool useCache = true)

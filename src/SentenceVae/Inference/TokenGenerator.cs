@@ -32,8 +32,11 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     /// <summary>A row of the engine for prompt ids (BOS first) under <paramref name="options"/> (its MaxNewTokens is the row's budget).</summary>
     public static TokenRow Row(int[] promptIds, GenerationOptions options) => new(promptIds) { Sampling = options, MaxTokens = options.MaxNewTokens };
 
+    /// <summary>The decode kernels' weight format for this generator's engines (null: libtorch computes every step).</summary>
+    public WeightFormat? Weights { get; init; }
+
     /// <summary>An engine of <paramref name="capacity"/> rows over this model.</summary>
-    public TokenEngine NewEngine(int capacity) => new(model, tokenizer.EosId, capacity);
+    public TokenEngine NewEngine(int capacity) => new(model, tokenizer.EosId, capacity, weights: Weights);
 
     /// <summary>
     /// Streams the continuation of one prompt, token by token, with its text. The loop runs on its own

@@ -36,15 +36,15 @@ public abstract class ServedModel : IDisposable
     public virtual bool CanEmbed => false;
 
     /// <summary>Loads a model directory (config.json with model_type <c>sentence_llm</c> or <c>opt</c>, weights, tokenizer).</summary>
-    public static ServedModel Load(string directory, string? name = null, Device? device = null)
+    public static ServedModel Load(string directory, string? name = null, Device? device = null, Modules.WeightFormat? weights = null)
     {
         string kind = ModelDirectory.Kind(directory);
         name ??= Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
         var tokenizer = TextTokenizers.Load(directory);
         return kind switch
         {
-            ModelDirectory.SentenceLlm => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer),
-            ModelDirectory.TokenModel => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer),
+            ModelDirectory.SentenceLlm => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer, weights),
+            ModelDirectory.TokenModel => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer, weights),
             _ => throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: model_type '{kind}' cannot be served (expected sentence_llm or opt)"),
         };
     }

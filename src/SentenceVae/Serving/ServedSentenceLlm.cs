@@ -16,11 +16,11 @@ public sealed class ServedSentenceLlm : ServedModel
     private readonly SentenceLlmGenerator generator;
     private readonly SentenceCodec codec;
 
-    /// <summary>Serves <paramref name="model"/> under <paramref name="name"/> (the service disposes it).</summary>
-    public ServedSentenceLlm(string name, SentenceLlm model, ITextTokenizer tokenizer) : base(name, tokenizer)
+    /// <summary>Serves <paramref name="model"/> under <paramref name="name"/> (the service disposes it); <paramref name="weights"/>: its decode steps through the decode kernels in that format.</summary>
+    public ServedSentenceLlm(string name, SentenceLlm model, ITextTokenizer tokenizer, WeightFormat? weights = null) : base(name, tokenizer)
     {
         this.model = model;
-        generator = new SentenceLlmGenerator(model, tokenizer);
+        generator = new SentenceLlmGenerator(model, tokenizer) { Weights = weights };
         codec = new SentenceCodec(model.Svae);
     }
 

@@ -10,11 +10,11 @@ public sealed class ServedTokenModel : ServedModel
     private readonly OptForCausalLm model;
     private readonly TokenGenerator generator;
 
-    /// <summary>Serves <paramref name="model"/> under <paramref name="name"/> (the service disposes it).</summary>
-    public ServedTokenModel(string name, OptForCausalLm model, ITextTokenizer tokenizer) : base(name, tokenizer)
+    /// <summary>Serves <paramref name="model"/> under <paramref name="name"/> (the service disposes it); <paramref name="weights"/>: its decode steps through the decode kernels in that format.</summary>
+    public ServedTokenModel(string name, OptForCausalLm model, ITextTokenizer tokenizer, WeightFormat? weights = null) : base(name, tokenizer)
     {
         this.model = model;
-        generator = new TokenGenerator(model, tokenizer);
+        generator = new TokenGenerator(model, tokenizer) { Weights = weights };
     }
 
     /// <inheritdoc/>

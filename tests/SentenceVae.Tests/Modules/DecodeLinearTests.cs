@@ -86,6 +86,21 @@ public class DecodeLinearTests
         }
         Assert.Equal(Pieces(null), Pieces(WeightFormat.Float32));
     }
+
+    [Fact]
+    public async Task AServedModelWithFp32KernelsWritesWhatLibtorchWrites()
+    {
+        string dir = Path.Combine(TestPaths.RepoRoot, "models", "lm-256");
+        async Task<string> Complete(WeightFormat? weights)
+        {
+            using var service = new SentenceVae.Serving.GenerationService();
+            service.Add(SentenceVae.Serving.ServedModel.Load(dir, weights: weights));
+            return (await service.CompleteAsync(new SentenceVae.Serving.CompletionRequest { Model = "lm-256", Prompt = "It was a dark and stormy night.", MaxTokens = 24 })).Text;
+        }
+        string plain = await Complete(null);
+        Assert.Equal(plain, await Complete(WeightFormat.Float32));
+        Assert.False(string.IsNullOrEmpty(await Complete(WeightFormat.BFloat16)));
+    }
 }
 
 /// <summary>Tests that switch <see cref="DecodeLinear.Vectorized"/> run one at a time.</summary>
