@@ -13,7 +13,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>A served model whose embedding job holds the worker until released, so the requests sent meanwhile wait and then join the engine together.</summary>
     private sealed class Gate(ITextTokenizer tokenizer) : ServedModel("gate", tokenizer)
     {
-        public readonly ManualResetEventSlim Open = new();
+        public readonly ManualResetEventSlim Open = new(), Entered = new();
         public override string Kind => "gate";
         public override int MaxPositions => 1;
         public override bool CanEmbed => true;
@@ -22,10 +22,15 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         internal override void Write(ServedRow row, DecodeEvent written) => throw new NotSupportedException();
         internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)
         {
+            Entered.Set();                                                        // the worker is inside the gate now
             Open.Wait();
             return new EmbeddingResult([[0f]], 0);
         }
-        public override void Dispose() => Open.Dispose();
+        public override void Dispose()
+        {
+            Open.Dispose();
+            Entered.Dispose();
+        }
     }
 
     /// <summary>Runs <paramref name="requests"/> together behind the gate (they join the engine at once); each outcome is its text or its exception.</summary>
@@ -37,6 +42,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         service.Admitted += Joined;
         service.Stepped += Seen;
         var held = service.EmbedAsync("gate", ["x"]);
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
         var runs = requests.Select(r => service.CompleteAsync(r)).ToList();      // queued while the gate holds the worker
         gate.Open.Set();
         await held;
@@ -47,6 +53,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
             catch (Exception e) { outcomes.Add((null, e)); }
         }
         gate.Open.Reset();
+        gate.Entered.Reset();
         service.Stepped -= Seen;
         service.Admitted -= Joined;
         Assert.Equal(requests.Count, joinedBeforeFirstStep);                      // they really ran together: all joined before the engine's first step
@@ -190,7 +197,8 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         service.Stepped += (model, _) => steps.Add(model);
         Task<CompletionResult> Run(string model) => service.CompleteAsync(new CompletionRequest { Model = model, Prompt = "Emma smiled.", MaxTokens = 4 });
         var held = service.EmbedAsync("gate", ["x"]);
-        var runs = new[] { Run("lm"), Run("lm"), Run("lm"), Run("sllm") };      // queued in this order
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var runs = new[] { Run("lm"), Run("lm"), Run("lm"), Run("sllm") };      // queued in this order, while the gate holds the worker
         gate.Open.Set();
         await held;
         await Task.WhenAll(runs);
