@@ -107,6 +107,11 @@ public class ShutdownAndStreamOptionsTests(ServerFixture server)
         finally { if (!signalled) started.Signal(); }
     }
 
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     [Fact]
     public async Task SigtermToSvaeServeEndsEveryStreamWithItsFinalChunk()
     {
@@ -132,7 +137,7 @@ public class ShutdownAndStreamOptionsTests(ServerFixture server)
         var started = new CountdownEvent(16);
         var streams = ServerFixture.Prompts(16).Select(p => Task.Run(() => Stream(http, ServerFixture.Lm, p, started))).ToList();
         Assert.True(started.Wait(TimeSpan.FromMinutes(1)), "every stream began");
-        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()])) await kill.WaitForExitAsync();
+        Assert.Equal(0, Kill(process.Id, SigTerm));                             // what a service manager sends
         var ends = await Task.WhenAll(streams);
         Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), "svae serve exits after SIGTERM");
         Assert.Equal(0, process.ExitCode);
