@@ -316,6 +316,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     {
         backbone.Move(from, to);
         decoder.Move(from, to);
+        using var scope = NewDisposeScope();                 // the slot views made here are freed here, whoever calls
         using var noGrad = no_grad();
         foreach (var (k, v) in memory)
         {

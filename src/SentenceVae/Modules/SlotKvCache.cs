@@ -45,6 +45,7 @@ public sealed class SlotKvCache : IDisposable
     {
         int length = prefill.Length;
         if (length > Positions) throw new ArgumentException($"a prefill of {length} positions does not fit a slot of {Positions}");
+        using var scope = NewDisposeScope();                 // the slot views made here are freed here, whoever calls
         using var noGrad = no_grad();
         for (int l = 0; l < keys.Length; l++)
         {
@@ -65,6 +66,7 @@ public sealed class SlotKvCache : IDisposable
     public void FillRandom(int slot, int length)
     {
         if (length > Positions) throw new ArgumentException($"{length} positions do not fit a slot of {Positions}");
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var t in keys.Concat(values))
         {
@@ -77,6 +79,7 @@ public sealed class SlotKvCache : IDisposable
     /// <summary>Empties <paramref name="slot"/> (zeroed, length 0).</summary>
     public void Clear(int slot)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var t in keys.Concat(values)) t[slot].zero_();
         lengths[slot] = 0;
@@ -89,6 +92,7 @@ public sealed class SlotKvCache : IDisposable
     public void Move(int from, int to)
     {
         if (from == to) return;
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var t in keys.Concat(values)) t[to].copy_(t[from]);
         lengths[to] = lengths[from];

@@ -191,6 +191,7 @@ public sealed class GenerationService : IDisposable
                 if (idle && (!open || !queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())) return;
                 while (queue.Reader.TryRead(out var item))
                     if (item is CompletionWork c) waitingRows.Add(c.Row);
+                    else if (item is CountWork count) count.Live.TrySetResult(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
                     else jobs.Enqueue((EmbeddingWork)item);
                 if (queue.Reader.Completion.IsCompleted) open = false;
 
@@ -272,8 +273,21 @@ public sealed class GenerationService : IDisposable
         foreach (var model in models) model.Dispose();
     }
 
-    /// <summary>What the worker's queue holds: a completion to admit, or an embedding job.</summary>
+    /// <summary>
+    /// Tensors the worker thread holds now (made on it and not yet freed: models' caches, engine slots),
+    /// read on the worker between two steps — for leak tests: after warm-up it must not grow with load.
+    /// </summary>
+    internal Task<long> WorkerLiveTensorsAsync()
+    {
+        var count = new CountWork(new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!queue.Writer.TryWrite(count)) throw new ObjectDisposedException(nameof(GenerationService));
+        return count.Live.Task;
+    }
+
+    /// <summary>What the worker's queue holds: a completion to admit, an embedding job, or a count of its live tensors.</summary>
     private abstract record Work;
+
+    private sealed record CountWork(TaskCompletionSource<long> Live) : Work;
 
     private sealed record CompletionWork(ServedRow Row) : Work;
 
