@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SentenceVae.Checkpoints;
 using SentenceVae.Modules;
 using TorchSharp.PyBridge;
@@ -50,12 +49,10 @@ public class CheckpointFuzzTests : IDisposable
         string path = Path.Combine(dir, name);
         int loaded = 0, refused = 0;
         long largest = 0;                     // managed bytes one load allocated (this thread's own, whatever runs beside it)
-        var slowest = TimeSpan.Zero;
         for (int i = 0; i < Mutations; i++)
         {
             byte[] mutated = Mutate(original, rng);
             File.WriteAllBytes(path, mutated);
-            var clock = Stopwatch.StartNew();
             long allocated = GC.GetAllocatedBytesForCurrentThread();
             try
             {
@@ -73,14 +70,11 @@ public class CheckpointFuzzTests : IDisposable
                 File.WriteAllBytes(Path.Combine(Path.GetTempPath(), $"fuzz-failure-{seed}-{i}-{name}"), mutated);
                 Assert.Fail($"mutation {i} (seed {seed}): {e.GetType().Name}: {e.Message}");
             }
-            if (clock.Elapsed > slowest) slowest = clock.Elapsed;
             largest = Math.Max(largest, GC.GetAllocatedBytesForCurrentThread() - allocated);
         }
         Assert.Equal(Mutations, loaded + refused);
         Assert.True(refused > Mutations / 10, $"only {refused} of {Mutations} mutations were refused: the mutations are too mild to test anything");
-        // A guard against pathological loads (a declared 500 M floats, a quadratic scan), not a speed test: loads
-        // take milliseconds, so the bound is far above what a busy machine adds.
-        Assert.True(slowest < TimeSpan.FromSeconds(10), $"the slowest load took {slowest.TotalSeconds:F1} s");
+        // A guard against pathological loads (a declared 500 M floats read into memory): bounded by what one load allocates, not by time.
         // Process-wide memory would measure the tests running beside this one; what one load allocates is its own.
         Assert.True(largest < 64 << 20, $"one load allocated {largest >> 20} MB for a {original.Length}-byte file");
     }
