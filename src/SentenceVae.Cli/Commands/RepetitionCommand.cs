@@ -71,21 +71,11 @@ internal static class RepetitionCommand
             {
                 MaxPieces = int.MaxValue, MaxTokens = maxTokens, Tokens = options(i, model.Config.Svae.MaxSeqLen - 1),
             })).ToList();
-            return Collect(generator.Run(rows), rows).Select(pieces => string.Concat(pieces.Select(tokenizer.Decode))).ToList();   // pieces decoded one by one, as served
+            return EngineRuns.Written(generator.Run(rows), rows).Select(pieces => string.Concat(pieces.Select(tokenizer.Decode))).ToList();   // pieces decoded one by one, as served
         }
         using var lm = HuggingFaceCheckpoint.LoadOpt(dir);
         var tokens = new TokenGenerator(lm, tokenizer);
         var tokenRows = prompts.Select((p, i) => TokenGenerator.Row(tokens.PromptIds(p), options(i, maxTokens))).ToList();
-        return Collect(tokens.Run(tokenRows), tokenRows).Select(ids => tokenizer.Decode(ids.SelectMany(i => i).ToArray())).ToList();   // all at once: a character may span tokens
-    }
-
-    // What each row wrote: its tokens or pieces, in order.
-    private static List<List<int[]>> Collect(IEnumerable<List<DecodeEvent>> steps, IEnumerable<DecodeRow> rows)
-    {
-        var ids = rows.ToDictionary(r => r, _ => new List<int[]>());
-        foreach (var e in steps.SelectMany(s => s))
-            if (e.End == DecodeEnd.Failed) throw new InvalidDataException("a row's probabilities were not finite");
-            else if (e.End is null) ids[e.Row].Add(e.Ids);
-        return ids.Values.ToList();
+        return EngineRuns.Written(tokens.Run(tokenRows), tokenRows).Select(ids => tokenizer.Decode(ids.SelectMany(i => i).ToArray())).ToList();   // all at once: a character may span tokens
     }
 }

@@ -303,19 +303,10 @@ public static class Benchmark
         return new Measured(model, timers, Prefill);
     }
 
-    /// <summary>
-    /// Seconds per output token of rows run to their end in a fresh engine, as the server runs them: the
-    /// prompts' prefill (joining) is not timed, every step after it is.
-    /// </summary>
+    /// <summary>Seconds per output token of rows run to their end in a fresh engine, as the server runs them (the prefill not timed, see <see cref="EngineTiming.Write"/>).</summary>
     private static double TimeDecoding(IDecodeEngine engine, IReadOnlyList<DecodeRow> rows)
     {
-        using (engine)
-        {
-            foreach (var row in rows) engine.Add(row);
-            var watch = Stopwatch.StartNew();
-            while (engine.Count > 0) engine.Step();
-            return watch.Elapsed.TotalSeconds / Math.Max(1, rows.Sum(r => r.Tokens));
-        }
+        using (engine) return EngineTiming.Write(engine, rows) / Math.Max(1, rows.Sum(r => r.Tokens));
     }
 
     /// <summary>The timing case of a prompt length and a batch size: "P" at batch 1, "PxB" otherwise.</summary>

@@ -48,12 +48,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     public List<List<string>> Generate(IReadOnlyList<string> prompts, SentenceGenerationOptions options, bool useCache = true)
     {
         var rows = prompts.Select(p => Row(PromptPieces(p), options)).ToList();
-        var outputs = rows.ToDictionary(r => (DecodeRow)r, _ => new List<string>());
-        foreach (var step in Run(rows, reprefill: !useCache))
-            foreach (var e in step)
-                if (e.End == DecodeEnd.Failed) throw TokenGenerator.FailedRow();
-                else if (e.End is null) outputs[e.Row].Add(tokenizer.Decode(e.Ids));
-        return rows.Select(r => outputs[r]).ToList();
+        return EngineRuns.Written(Run(rows, reprefill: !useCache), rows).Select(pieces => pieces.Select(tokenizer.Decode).ToList()).ToList();
     }
 
     /// <summary>Streams the pieces of one prompt's continuation as they are produced (the loop runs on its own thread).</summary>
@@ -73,12 +68,6 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     public ITextTokenizer Tokenizer => tokenizer;
 
     /// <summary>Runs <paramref name="rows"/> in one engine (all joining at once) until every one has ended; yields each step's events.</summary>
-    public IEnumerable<List<DecodeEvent>> Run(IReadOnlyList<PieceRow> rows, bool reprefill = false)
-    {
-        using var engine = NewEngine(Math.Max(1, rows.Count), reprefill);
-        foreach (var row in rows) engine.Add(row);
-        while (engine.Count > 0) yield return engine.Step();
-        var rest = engine.Step();                                 // ends reported by the last rows' admission
-        if (rest.Count > 0) yield return rest;
-    }
+    public IEnumerable<List<DecodeEvent>> Run(IReadOnlyList<PieceRow> rows, bool reprefill = false) =>
+        EngineRuns.ToEnd(NewEngine(Math.Max(1, rows.Count), reprefill), rows);
 }

@@ -58,23 +58,11 @@ public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenize
     public List<int[]> Generate(IReadOnlyList<int[]> prompts, GenerationOptions options)
     {
         var rows = prompts.Select(p => Row(p, options)).ToList();
-        var outputs = rows.ToDictionary(r => (DecodeRow)r, _ => new List<int>());
-        foreach (var step in Run(rows))
-            foreach (var e in step)
-                if (e.End == DecodeEnd.Failed) throw FailedRow();
-                else if (e.End is null) outputs[e.Row].AddRange(e.Ids);
-        return rows.Select(r => outputs[r].ToArray()).ToList();
+        return EngineRuns.Written(Run(rows), rows).Select(ids => ids.SelectMany(i => i).ToArray()).ToList();
     }
 
     /// <summary>Runs <paramref name="rows"/> in one engine (all joining at once) until every one has ended; yields each step's events.</summary>
-    public IEnumerable<List<DecodeEvent>> Run(IReadOnlyList<TokenRow> rows)
-    {
-        using var engine = NewEngine(Math.Max(1, rows.Count));
-        foreach (var row in rows) engine.Add(row);
-        while (engine.Count > 0) yield return engine.Step();
-        var rest = engine.Step();                                 // ends reported by the last rows' admission
-        if (rest.Count > 0) yield return rest;
-    }
+    public IEnumerable<List<DecodeEvent>> Run(IReadOnlyList<TokenRow> rows) => EngineRuns.ToEnd(NewEngine(Math.Max(1, rows.Count)), rows);
 }
 
 /// <summary>Turns a growing list of ids into new text, holding back bytes of a character not yet complete.</summary>

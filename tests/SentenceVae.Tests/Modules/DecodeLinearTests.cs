@@ -63,12 +63,9 @@ public class DecodeLinearTests
         var prompts = new[] { "Mr. Darcy bowed.", "It was a truth", "She smiled at him, and" }.Select(p => new TokenGenerator(lm, tok).PromptIds(p)).ToList();
         List<string> Tokens(WeightFormat? weights)
         {
-            using var engine = new TokenEngine(lm, tok.EosId, 3, weights: weights);
-            var rows = prompts.Select(p => TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = 16, StopAtEos = false })).ToList();
-            var written = rows.ToDictionary(r => (DecodeRow)r, _ => new List<int>());
-            foreach (var r in rows) engine.Add(r);
-            while (engine.Count > 0) foreach (var e in engine.Step()) if (e.End is null) written[e.Row].AddRange(e.Ids);
-            return rows.Select(r => string.Join(",", written[r])).ToList();
+            var rows = prompts.Select(p => (DecodeRow)TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = 16, StopAtEos = false })).ToList();
+            return EngineRuns.Written(EngineRuns.ToEnd(new TokenEngine(lm, tok.EosId, 3, weights: weights), rows), rows)
+                .Select(ids => string.Join(",", ids.SelectMany(i => i))).ToList();
         }
         Assert.Equal(Tokens(null), Tokens(WeightFormat.Float32));
 
@@ -77,12 +74,9 @@ public class DecodeLinearTests
         var piecePrompts = Enumerable.Range(0, 3).Select(i => SentenceLlmTests.RandomPieces(rng, 2 + i)).ToList();
         List<string> Pieces(WeightFormat? weights)
         {
-            using var engine = new SentenceEngine(sllm, 3, weights: weights);
-            var rows = piecePrompts.Select(p => new PieceRow(p) { IgnoreStop = true, MaxPieces = 4, Sampling = new GenerationOptions { MaxNewTokens = 6 } }).ToList();
-            var written = rows.ToDictionary(r => (DecodeRow)r, _ => new List<string>());
-            foreach (var r in rows) engine.Add(r);
-            while (engine.Count > 0) foreach (var e in engine.Step()) if (e.End is null) written[e.Row].Add(string.Join(",", e.Ids));
-            return rows.Select(r => string.Join("|", written[r])).ToList();
+            var rows = piecePrompts.Select(p => (DecodeRow)new PieceRow(p) { IgnoreStop = true, MaxPieces = 4, Sampling = new GenerationOptions { MaxNewTokens = 6 } }).ToList();
+            return EngineRuns.Written(EngineRuns.ToEnd(new SentenceEngine(sllm, 3, weights: weights), rows), rows)
+                .Select(pieces => string.Join("|", pieces.Select(p => string.Join(",", p)))).ToList();
         }
         Assert.Equal(Pieces(null), Pieces(WeightFormat.Float32));
     }
