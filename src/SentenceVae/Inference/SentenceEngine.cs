@@ -43,8 +43,9 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         pieceLimit = model.Config.Svae.MaxSeqLen - 1;
         wasTraining = model.training;
         model.eval();
-        head = model.Svae.Decoder.NewDecodingHead(weights, threads: 1);   // one kernel thread: libtorch's OpenMP workers spin on the other core between ops (2 threads measured no faster in the engine)
-        if (weights is { } format) kernels = new DecodeKernels(format);   // one thread each, as the head
+        head = model.Svae.Decoder.NewDecodingHead();
+        // One kernel thread: libtorch's OpenMP workers spin on the other core between ops (two threads measured no faster in the engine).
+        if (weights is { } format) kernels = new DecodeKernels(format, threads: 1);
         var svae = model.Config.Svae;
         backbone = model.NewSlotCache(capacity, window.Context + shift, device);
         decoder = new SlotKvCache(model.Svae.Decoder.NumLayers, capacity, svae.NumAttentionHeads, svae.MaxSeqLen, svae.HiddenSize / svae.NumAttentionHeads, ScalarType.Float32, device);

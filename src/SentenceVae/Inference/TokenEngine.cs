@@ -34,8 +34,9 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositionEmbeddings)));
         wasTraining = model.training;
         model.eval();                    // no dropout while the engine runs (each step also runs without gradients)
-        head = model.NewDecodingHead(weights, threads: 1);   // one kernel thread: libtorch's OpenMP workers spin on the other core between ops (2 threads measured no faster in the engine)
-        if (weights is { } format) kernels = new DecodeKernels(format);   // one thread each, as the head
+        head = model.NewDecodingHead();
+        // One kernel thread: libtorch's OpenMP workers spin on the other core between ops (two threads measured no faster in the engine).
+        if (weights is { } format) kernels = new DecodeKernels(format, threads: 1);
         cache = model.NewSlotCache(capacity, window.Context, device);
     }
 

@@ -6,14 +6,21 @@ namespace SentenceVae.Modules;
 /// <summary>
 /// The decode kernels of one model: a <see cref="DecodeLinear"/> per projection, packed the first time a
 /// decode step uses it. While an engine's step runs inside <see cref="Use"/>, the layers' projections of
-/// at most <see cref="DecodingHead.KernelRows"/> rows go through them (<see cref="Linear"/>,
-/// <see cref="Project"/>); everything else — training, evaluation, prefill, larger batches — stays on
+/// at most <see cref="KernelRows"/> rows go through them (<see cref="Linear"/>, <see cref="Project"/>,
+/// <see cref="Routed"/> for the vocabulary heads); everything else — training, evaluation, prefill, larger batches — stays on
 /// libtorch, whose weights are left as they are.
 /// </summary>
 public sealed class DecodeKernels(WeightFormat format, int threads = 1)
 {
     [ThreadStatic] private static DecodeKernels? current;
     private readonly Dictionary<(IntPtr Weight, int Part), DecodeLinear> packed = [];
+
+    /// <summary>
+    /// Most rows a step may have to go through the kernels: measured at 50,272 × 2,048 on this machine
+    /// (<c>svae bench --kernel</c>), the kernel takes 0.4–0.7× libtorch's time for one or two rows but 0.69×
+    /// for four and 1.27× for eight (it is then bound by arithmetic, not memory), so larger steps stay on libtorch.
+    /// </summary>
+    public const int KernelRows = 2;
 
     /// <summary>The weight format of every kernel.</summary>
     public WeightFormat Format => format;
@@ -26,6 +33,9 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 1)
 
     /// <summary><paramref name="layer"/>(x), by a kernel inside a step that uses them and for few rows, else by libtorch.</summary>
     public static Tensor Linear(Linear layer, Tensor x) => current?.Forward(layer.weight!, layer.bias, -1, x) ?? layer.forward(x);
+
+    /// <summary>x · Wᵀ + b by a kernel when this thread's step routes through kernels and x has few rows; else null.</summary>
+    public static Tensor? Routed(Tensor weight, Tensor? bias, Tensor x) => current?.Forward(weight, bias, -1, x);
 
     /// <summary>
     /// x · W[part]ᵀ + b[part] for a fused projection (W split in <paramref name="parts"/> equal row blocks;
@@ -40,7 +50,7 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 1)
 
     private Tensor? Forward(Tensor weight, Tensor? bias, int part, Tensor x, int parts = 3)
     {
-        if (x.device.type != TorchSharp.DeviceType.CPU || x.NumberOfElements / x.shape[^1] > DecodingHead.KernelRows) return null;
+        if (x.device.type != TorchSharp.DeviceType.CPU || x.NumberOfElements / x.shape[^1] > KernelRows) return null;
         var key = (weight.Handle, part);
         if (!packed.TryGetValue(key, out var kernel))
         {

@@ -68,7 +68,7 @@ public sealed class OptForCausalLm : nn.Module
         head.Logits(model.Decoder.Step(inputIds, step)).squeeze(1);
 
     /// <summary>The LM head as a decoding loop's <see cref="DecodingHead"/> (a transposed copy of the weights).</summary>
-    public DecodingHead NewDecodingHead(WeightFormat? weights = null, int threads = 1) => new(lm_head.weight!, lm_head.bias, weights, threads);
+    public DecodingHead NewDecodingHead() => new(lm_head.weight!, lm_head.bias);
 
     /// <summary>A decoding engine's cache: <paramref name="slots"/> rows of <paramref name="positions"/> positions each.</summary>
     public SlotKvCache NewSlotCache(int slots, int positions, Device device) =>

@@ -98,7 +98,7 @@ public sealed class SentenceDecoder : nn.Module
     }
 
     /// <summary>The vocabulary projection as a decoding loop's <see cref="DecodingHead"/> (a transposed copy of the weights).</summary>
-    public DecodingHead NewDecodingHead(WeightFormat? weights = null, int threads = 1) => new(linear.weight!, linear.bias, weights, threads);
+    public DecodingHead NewDecodingHead() => new(linear.weight!, linear.bias);
 
     private Tensor Embed(Tensor inputIds, int start)
     {

@@ -55,6 +55,29 @@ public class DecodeLinearTests
     }
 
     [Fact]
+    public void InsideAStepThatUsesKernelsTheHeadGoesThroughThemAndOutsideItDoesNot()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(9);
+        var weight = randn(300, 64);
+        var bias = randn(300);
+        using var head = new DecodingHead(weight, bias);
+        var kernels = new DecodeKernels(WeightFormat.BFloat16);
+        var x = randn(2, 64);
+        var outside = head.Logits(x);
+        Assert.Equal(0, kernels.PackedBytes);
+        Tensor inside;
+        using (kernels.Use()) inside = head.Logits(x);
+        Assert.Equal(300L * 64 * 2, kernels.PackedBytes);                               // the head was packed, in bf16
+        Assert.True(inside.allclose(nn.functional.linear(x, weight.to(ScalarType.BFloat16).to(ScalarType.Float32), bias), rtol: 1e-5, atol: 1e-4));
+        Assert.False(inside.allclose(outside, rtol: 1e-6, atol: 1e-6));                  // not libtorch's fp32 product
+        var three = randn(3, 64);                                                      // more rows than KernelRows: libtorch, even inside
+        var byLibtorch = head.Logits(three);
+        using (kernels.Use()) Assert.True(head.Logits(three).allclose(byLibtorch, rtol: 0, atol: 0));
+        Assert.Equal(300L * 64 * 2, kernels.PackedBytes);
+    }
+
+    [Fact]
     public void TheFloat32KernelInTheHeadWritesTheSameGreedyTextInBothEngines()
     {
         using var scope = NewDisposeScope();
