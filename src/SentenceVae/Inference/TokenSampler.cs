@@ -33,13 +33,18 @@ public sealed class TokenSampler : IDisposable
     /// without drawing, so a row's random stream advances only while it writes (as when it runs alone)</param>
     /// <returns>(B) token ids; <see cref="Broken"/> for a row whose logits are not finite. No host
     /// transfer here: the caller reads the ids once, as it does anyway.</returns>
-    public Tensor Sample(Tensor logits, IReadOnlyList<bool>? finished = null)
+    public Tensor Sample(Tensor logits, IReadOnlyList<bool>? finished = null) => Guarded(logits, finite => SampleFinite(finite, finished));
+
+    /// <summary>
+    /// Ids of <paramref name="logits"/> chosen by <paramref name="choose"/> from the rows made finite; a row
+    /// whose logits are not finite gets <see cref="Broken"/>. Such a row draws from zeros (its draws are its
+    /// own, or the same count from a shared generator), so every other row samples exactly what it would have.
+    /// </summary>
+    private static Tensor Guarded(Tensor logits, Func<Tensor, Tensor> choose)
     {
         using var scope = NewDisposeScope();
         var broken = logits.isfinite().all(-1).logical_not();                                   // (B)
-        // A broken row draws from zeros (its draws are its own, or the same count from a shared
-        // generator), so every other row samples exactly what it would have.
-        var ids = SampleFinite(logits.masked_fill(broken.unsqueeze(1), 0f), finished);
+        var ids = choose(logits.masked_fill(broken.unsqueeze(1), 0f));
         return ids.masked_fill(broken, Broken).MoveToOuterDisposeScope();
     }
 
@@ -57,12 +62,11 @@ public sealed class TokenSampler : IDisposable
     public static Tensor Sample(Tensor logits, IReadOnlyList<RowSampling> rows)
     {
         if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} rows of options");
-        using var scope = NewDisposeScope();
-        var broken = logits.isfinite().all(-1).logical_not();                                   // (n)
-        var finite = logits.masked_fill(broken.unsqueeze(1), 0f);
-        for (int r = 0; r < rows.Count; r++) rows[r].Penalize(finite.narrow(0, r, 1));       // in place, row by row (only rows that ask)
-        var ids = SampleRows(finite, rows, null);
-        return ids.masked_fill(broken, Broken).MoveToOuterDisposeScope();
+        return Guarded(logits, finite =>
+        {
+            for (int r = 0; r < rows.Count; r++) rows[r].Penalize(finite.narrow(0, r, 1));   // in place, row by row (only rows that ask)
+            return SampleRows(finite, rows, null);
+        });
     }
 
     private static Tensor SampleRows(Tensor logits, IReadOnlyList<RowSampling> rows, IReadOnlyList<bool>? finished)
