@@ -116,10 +116,12 @@ public class RepetitionControlTests(ServerFixture server)
     [Fact]
     public void RepetitionStatsCountRepeatsWithinEachText()
     {
-        var stats = RepetitionStats.Of(["a b c d a b c d. a b c d.", "one two three four five."], new SentenceSplitter(new SplitterOptions()));
-        // Text 1: 4-grams a b c d | b c d a | c d a b | d a b c | a b c d | b c d a | c d a b | d a b c | a b c d → 5 of 9 seen before; text 2: none.
-        Assert.Equal((5.0 / 9 + 0) / 2, stats.Repeated4Grams, 6);
-        Assert.Equal(2, stats.Texts);
-        Assert.InRange(stats.Distinct2, 0, 1);
+        var stats = RepetitionStats.Of(["a b c d a b c d. a b c d.", "x y. z w. x y."], new SentenceSplitter(new SplitterOptions()));
+        // Text 1: 12 words, 9 four-grams of which 5 were seen before; 11 bigrams, 4 distinct (a b, b c, c d, d a); its two pieces differ.
+        // Text 2: 6 words, 3 four-grams, none seen before; 5 bigrams, 4 distinct (x y twice); pieces "x y.", "z w.", "x y.": 1 of 3 repeats.
+        Assert.Equal((5.0 / 9 + 0) / 2, stats.Repeated4Grams, 9);
+        Assert.Equal((0 + 1.0 / 3) / 2, stats.RepeatedPieces, 9);
+        Assert.Equal((4.0 / 11 + 4.0 / 5) / 2, stats.Distinct2, 9);
+        Assert.Equal((2, 18), (stats.Texts, stats.Words));
     }
 }
