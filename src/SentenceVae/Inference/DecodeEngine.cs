@@ -10,8 +10,17 @@ public abstract class DecodeEngine<TRow> : IDecodeEngine where TRow : DecodeRow
     /// <summary>The running rows, by slot.</summary>
     protected readonly List<TRow> Rows = [];
 
-    /// <summary>An engine of at most <paramref name="capacity"/> rows.</summary>
-    protected DecodeEngine(int capacity) => Capacity = capacity >= 1 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "must be at least 1");
+    private readonly TorchSharp.torch.nn.Module model;
+    private readonly bool wasTraining;
+
+    /// <summary>An engine of at most <paramref name="capacity"/> rows over <paramref name="model"/>, which is in eval mode (no dropout) while the engine lives.</summary>
+    protected DecodeEngine(int capacity, TorchSharp.torch.nn.Module model)
+    {
+        Capacity = capacity >= 1 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "must be at least 1");
+        this.model = model;
+        wasTraining = model.training;
+        model.eval();                    // each step also runs without gradients
+    }
 
     /// <inheritdoc/>
     public int Count => Rows.Count;
@@ -103,6 +112,14 @@ public abstract class DecodeEngine<TRow> : IDecodeEngine where TRow : DecodeRow
         row.Sampler = null;
     }
 
-    /// <summary>Frees the caches.</summary>
-    public abstract void Dispose();
+    /// <summary>Frees the caches (<see cref="Free"/>) and the rows' samplers; the model gets its training mode back.</summary>
+    public void Dispose()
+    {
+        foreach (var row in Rows) row.Sampler?.Dispose();
+        Free();
+        if (wasTraining) model.train();
+    }
+
+    /// <summary>Frees what the engine allocated: caches, tables, its decoding head.</summary>
+    protected abstract void Free();
 }

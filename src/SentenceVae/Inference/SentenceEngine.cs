@@ -24,7 +24,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     private readonly Tensor positionTable;                         // (max_seq_len, C) the decoder's position encodings
     private readonly ContextWindow window;
     private readonly int shift, pieceLimit;
-    private readonly bool reprefill, wasTraining;
+    private readonly bool reprefill;
     private readonly DecodeKernels? kernels;          // every projection of a decode step, when a weight format was given
 
     /// <summary>
@@ -32,7 +32,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     /// row's whole view every piece instead of stepping its cache (for equivalence tests); each row's view
     /// holds the trained context, or fewer <paramref name="positions"/> (benchmarks size the cache to what they time).
     /// </summary>
-    public SentenceEngine(SentenceLlm model, int capacity, bool reprefill = false, int? positions = null, WeightFormat? weights = null) : base(capacity)
+    public SentenceEngine(SentenceLlm model, int capacity, bool reprefill = false, int? positions = null, WeightFormat? weights = null) : base(capacity, model)
     {
         this.model = model;
         this.reprefill = reprefill;
@@ -41,8 +41,6 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         shift = model.Config.UseStartVector ? 1 : 0;
         window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositions - shift)));
         pieceLimit = model.Config.Svae.MaxSeqLen - 1;
-        wasTraining = model.training;
-        model.eval();
         head = model.Svae.Decoder.NewDecodingHead();
         // One kernel thread: libtorch's OpenMP workers spin on the other core between ops (two threads measured no faster in the engine).
         if (weights is { } format) kernels = new DecodeKernels(format, threads: 1);
@@ -327,14 +325,12 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     }
 
     /// <inheritdoc/>
-    public override void Dispose()
+    protected override void Free()
     {
-        foreach (var row in Rows) row.Sampler?.Dispose();
         backbone.Dispose();
         decoder.Dispose();
         foreach (var (k, v) in memory) { k.Dispose(); v.Dispose(); }
         positionTable.Dispose();
         head.Dispose();
-        if (wasTraining) model.train();
     }
 }

@@ -18,7 +18,6 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
     private readonly DecodingHead head;
     private readonly SlotKvCache cache;
     private readonly ContextWindow window;
-    private readonly bool wasTraining;
     private readonly DecodeKernels? kernels;          // every projection of a decode step, when a weight format was given
 
     /// <summary>
@@ -26,14 +25,12 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
     /// <paramref name="eosId"/>; each row's view holds the trained context, or fewer
     /// <paramref name="positions"/> (benchmarks size the cache to what they time).
     /// </summary>
-    public TokenEngine(OptForCausalLm model, int eosId, int capacity, int? positions = null, WeightFormat? weights = null) : base(capacity)
+    public TokenEngine(OptForCausalLm model, int eosId, int capacity, int? positions = null, WeightFormat? weights = null) : base(capacity, model)
     {
         this.model = model;
         eos = eosId;
         device = Devices.DeviceOf(model);
         window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositionEmbeddings)));
-        wasTraining = model.training;
-        model.eval();                    // no dropout while the engine runs (each step also runs without gradients)
         head = model.NewDecodingHead();
         // One kernel thread: libtorch's OpenMP workers spin on the other core between ops (two threads measured no faster in the engine).
         if (weights is { } format) kernels = new DecodeKernels(format, threads: 1);
@@ -117,11 +114,9 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
     protected override void MoveSlot(int from, int to) => cache.Move(from, to);
 
     /// <inheritdoc/>
-    public override void Dispose()
+    protected override void Free()
     {
-        foreach (var row in Rows) row.Sampler?.Dispose();
         cache.Dispose();
         head.Dispose();
-        if (wasTraining) model.train();
     }
 }
