@@ -42,8 +42,8 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositions - shift)));
         pieceLimit = model.Config.Svae.MaxSeqLen - 1;
         head = model.Svae.Decoder.NewDecodingHead();
-        // One kernel thread: libtorch's OpenMP workers spin on the other core between ops (two threads measured no faster in the engine).
-        if (weights is { } format) kernels = new DecodeKernels(format, threads: 1);
+        if (weights is { } format) kernels = new DecodeKernels(format);          // as many threads as libtorch has
+
         var svae = model.Config.Svae;
         backbone = model.NewSlotCache(capacity, window.Context + shift, device);
         decoder = new SlotKvCache(model.Svae.Decoder.NumLayers, capacity, svae.NumAttentionHeads, svae.MaxSeqLen, svae.HiddenSize / svae.NumAttentionHeads, ScalarType.Float32, device);
@@ -191,14 +191,15 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         int eos = model.Config.Svae.EosId;
         var writing = Rows.Where(r => !r.Waiting).ToList();
         var ended = new List<(PieceRow, DecodeEnd)>();
-        using var routed = kernels?.Use();
-        if (writing.Count > 0) WriteTokens(writing, events, ended, eos);
+        if (writing.Count > 0)
+            using (kernels?.Use()) WriteTokens(writing, events, ended, eos);
         Profile["decoder"] += clock.Elapsed.TotalMilliseconds;
         clock.Restart();
 
         var waiting = Rows.Where(r => r.Waiting && !ended.Any(e => e.Item1 == r)).ToList();
         bool now = waiting.Count > 0 && (waiting.Count >= Math.Max(1, PieceBatchShare * Rows.Count) || waiting.Any(r => r.Waited >= PieceMaxWait) || waiting.Count + ended.Count >= Rows.Count);
-        if (now) PieceWork(waiting, ended);
+        if (now)
+            using (kernels?.Use()) PieceWork(waiting, ended);                 // a scope of its own: the encoder's many rows keep libtorch's threads
         else foreach (var row in waiting) row.Waited++;
         FinishAll(ended, events);
         Profile["piece"] += clock.Elapsed.TotalMilliseconds;

@@ -32,8 +32,8 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         device = Devices.DeviceOf(model);
         window = new ContextWindow(Math.Min(positions ?? int.MaxValue, Math.Min(model.Config.Context, model.Config.MaxPositionEmbeddings)));
         head = model.NewDecodingHead();
-        // One kernel thread: libtorch's OpenMP workers spin on the other core between ops (two threads measured no faster in the engine).
-        if (weights is { } format) kernels = new DecodeKernels(format, threads: 1);
+        if (weights is { } format) kernels = new DecodeKernels(format);          // as many threads as libtorch has
+
         cache = model.NewSlotCache(capacity, window.Context, device);
     }
 

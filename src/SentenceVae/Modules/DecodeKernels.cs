@@ -4,16 +4,23 @@ using static TorchSharp.torch;
 namespace SentenceVae.Modules;
 
 /// <summary>
-/// The decode kernels of one model: a <see cref="DecodeLinear"/> per projection, packed the first time a
-/// decode step uses it. While an engine's step runs inside <see cref="Use"/>, the layers' projections of
-/// at most <see cref="KernelRows"/> rows go through them (<see cref="Linear"/>, <see cref="Project"/>,
-/// <see cref="Routed"/> for the vocabulary heads); everything else — training, evaluation, prefill, larger batches — stays on
-/// libtorch, whose weights are left as they are.
+/// The decode kernels of one model: a <see cref="DecodeLinear"/> per projection and an <see cref="OptLayerKernel"/>
+/// per OPT layer, packed the first time a decode step uses them. While an engine's step runs inside
+/// <see cref="Use"/>, steps of at most <see cref="KernelRows"/> rows go through them: the OPT layer stacks
+/// (<see cref="Layers"/>) wholly in C#, other projections one by one (<see cref="Linear"/>, <see cref="Project"/>,
+/// <see cref="Routed"/> for the vocabulary heads); everything else — training, evaluation, prefill, larger
+/// batches — stays on libtorch, whose weights are left as they are.
 /// </summary>
-public sealed class DecodeKernels(WeightFormat format, int threads = 1)
+/// <remarks>
+/// From the first kernel call of a <see cref="Use"/> scope to its end, libtorch runs on one thread: its OpenMP
+/// workers otherwise spin on the other core between ops, where the kernels' second thread wants to run
+/// (measured on OPT-125M's token step: 20.6–22.0 ms with both on two threads, 16.6–17.3 ms so).
+/// </remarks>
+public sealed class DecodeKernels(WeightFormat format, int threads = 0)
 {
-    [ThreadStatic] private static DecodeKernels? current;
+    [ThreadStatic] private static Scope? current;
     private readonly Dictionary<(IntPtr Weight, int Part), DecodeLinear> packed = [];
+    private readonly Dictionary<object, OptLayerKernel> layers = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>
     /// Most rows a step may have to go through the kernels: measured at 50,272 × 2,048 on this machine
@@ -25,17 +32,23 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 1)
     /// <summary>The weight format of every kernel.</summary>
     public WeightFormat Format => format;
 
-    /// <summary>Bytes of the packed weights so far.</summary>
-    public long PackedBytes => packed.Values.Sum(k => k.WeightBytes);
+    /// <summary>Threads each kernel splits its work over: as given, else as many as libtorch uses when the kernels are made.</summary>
+    public int Threads { get; } = threads > 0 ? threads : Math.Max(1, get_num_threads());
+
+    /// <summary>Bytes of weights the kernels made so far read per call (in their format).</summary>
+    public long PackedBytes => packed.Values.Sum(k => k.WeightBytes) + layers.Values.Sum(l => l.WeightBytes);
+
+    /// <summary>Bytes the kernels hold beside the model's weights: the bf16 copies (fp32 kernels read the model's own).</summary>
+    public long CopiedBytes => packed.Values.Sum(k => k.CopiedBytes) + layers.Values.Sum(l => l.CopiedBytes);
 
     /// <summary>Routes this thread's projections through these kernels until disposed.</summary>
     public IDisposable Use() => new Scope(this);
 
     /// <summary><paramref name="layer"/>(x), by a kernel inside a step that uses them and for few rows, else by libtorch.</summary>
-    public static Tensor Linear(Linear layer, Tensor x) => current?.Forward(layer.weight!, layer.bias, -1, x) ?? layer.forward(x);
+    public static Tensor Linear(Linear layer, Tensor x) => Forward(layer.weight!, layer.bias, -1, x) ?? layer.forward(x);
 
     /// <summary>x · Wᵀ + b by a kernel when this thread's step routes through kernels and x has few rows; else null.</summary>
-    public static Tensor? Routed(Tensor weight, Tensor? bias, Tensor x) => current?.Forward(weight, bias, -1, x);
+    public static Tensor? Routed(Tensor weight, Tensor? bias, Tensor x) => Forward(weight, bias, -1, x);
 
     /// <summary>
     /// x · W[part]ᵀ + b[part] for a fused projection (W split in <paramref name="parts"/> equal row blocks;
@@ -43,31 +56,75 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 1)
     /// </summary>
     public static Tensor Project(Tensor weight, Tensor? bias, Tensor x, int part = -1, int parts = 1)
     {
-        if (current?.Forward(weight, bias, part, x, parts) is { } y) return y;
+        if (Forward(weight, bias, part, x, parts) is { } y) return y;
         if (part < 0) return nn.functional.linear(x, weight, bias);
         return nn.functional.linear(x, weight.chunk(parts, 0)[part], bias?.chunk(parts, 0)[part]);
     }
 
-    private Tensor? Forward(Tensor weight, Tensor? bias, int part, Tensor x, int parts = 3)
+    /// <summary>
+    /// The OPT layers' step of x (n, 1, C) wholly in C# (<see cref="OptLayerKernel"/>) when this thread's step
+    /// routes through kernels and n is at most <see cref="KernelRows"/>; else null (the caller runs the layers).
+    /// </summary>
+    internal static Tensor? Layers(IList<OptDecoderLayer> stack, Tensor x, SlotKvCache.SlotStep step)
     {
-        if (x.device.type != TorchSharp.DeviceType.CPU || x.NumberOfElements / x.shape[^1] > KernelRows) return null;
+        if (current is not { } scope || !Takes(x) || !step.InHostMemory) return null;
+        scope.KernelCalled();
+        var kernels = scope.Kernels;
+        int rows = (int)(x.NumberOfElements / x.shape[^1]);
+        var h = x.contiguous().data<float>().ToArray();                     // (n·C), updated in place layer by layer
+        for (int i = 0; i < stack.Count; i++)
+        {
+            if (!kernels.layers.TryGetValue(stack[i], out var layer))
+                kernels.layers[stack[i]] = layer = stack[i].Kernel(kernels.Format, kernels.Threads);
+            layer.Step(h, rows, step, i);
+        }
+        return tensor(h, x.shape);                                          // (n, 1, C)
+    }
+
+    private static bool Takes(Tensor x) =>
+        x.device.type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && x.NumberOfElements / x.shape[^1] <= KernelRows;
+
+    private static Tensor? Forward(Tensor weight, Tensor? bias, int part, Tensor x, int parts = 3)
+    {
+        if (current is not { } scope || !Takes(x)) return null;
+        scope.KernelCalled();
+        var kernels = scope.Kernels;
         var key = (weight.Handle, part);
-        if (!packed.TryGetValue(key, out var kernel))
+        if (!kernels.packed.TryGetValue(key, out var kernel))
         {
             using var noGrad = no_grad();
             var w = part < 0 ? weight : weight.chunk(parts, 0)[part];
             var b = bias is null ? null : part < 0 ? bias : bias.chunk(parts, 0)[part];
-            packed[key] = kernel = new DecodeLinear(w, b, format, threads);
+            kernels.packed[key] = kernel = new DecodeLinear(w, b, kernels.Format, kernels.Threads);
         }
         return kernel.Forward(x);
     }
 
     private sealed class Scope : IDisposable
     {
-        private readonly DecodeKernels? previous = current;
+        private readonly Scope? previous = current;
+        private int torchThreads;                                       // libtorch's threads before this scope's first kernel call (0: none yet)
 
-        public Scope(DecodeKernels kernels) => current = kernels;
+        public Scope(DecodeKernels kernels)
+        {
+            Kernels = kernels;
+            current = this;
+        }
 
-        public void Dispose() => current = previous;
+        public DecodeKernels Kernels { get; }
+
+        // From the first kernel call on, libtorch runs on one thread (see the class remarks).
+        public void KernelCalled()
+        {
+            if (torchThreads != 0) return;
+            torchThreads = get_num_threads();
+            if (torchThreads > 1) set_num_threads(1);
+        }
+
+        public void Dispose()
+        {
+            current = previous;
+            if (torchThreads > 1) set_num_threads(torchThreads);
+        }
     }
 }

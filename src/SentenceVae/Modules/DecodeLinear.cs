@@ -16,17 +16,19 @@ public enum WeightFormat
 }
 
 /// <summary>
-/// A linear layer for decode steps (a few rows at a time): the weight (out, in) is copied once into a pinned
-/// array, row after row, in fp32 or bfloat16 (half the bytes), and each call streams it exactly once — every
-/// weight row is loaded into registers and multiplied with all input rows (fp32 accumulation) before the
-/// next is read. Output rows are split over <see cref="Threads"/> threads. AVX2 + FMA where the CPU has
-/// them, a scalar loop elsewhere (<see cref="Vectorized"/>: false forces it, for tests). Training,
-/// prefill and large batches stay on libtorch.
+/// A linear layer for decode steps (a few rows at a time): the weight (out, in) is streamed row after row —
+/// in fp32 straight from the model's own tensor (its layout is already that; nothing is copied, so fp32
+/// kernels cost no memory), or copied once into a pinned array in bfloat16 (half the bytes) — and each call
+/// reads it exactly once: every weight row is loaded into registers and multiplied with all input rows (fp32
+/// accumulation) before the next is read. Output rows are split over <see cref="Threads"/> threads. AVX2 +
+/// FMA where the CPU has them, a scalar loop elsewhere (<see cref="Vectorized"/>: false forces it, for tests).
+/// Training, prefill and large batches stay on libtorch.
 /// </summary>
-public sealed class DecodeLinear
+public sealed unsafe class DecodeLinear
 {
-    private readonly float[]? single;                     // (out·in) fp32
-    private readonly ushort[]? half;                      // (out·in) bf16 or fp16 bits
+    private readonly Tensor? source;                      // fp32: the weights, read in place (kept alive here)
+    private readonly ushort[]? half;                      // (out·in) bf16 bits, pinned
+    private readonly float* weights;                      // (out·in) fp32 or bf16, row after row
     private readonly float[]? bias;                       // (out)
 
     /// <summary>Most input rows the kernel takes; more go to libtorch.</summary>
@@ -40,16 +42,19 @@ public sealed class DecodeLinear
         In = (int)weight.shape[1];
         Format = format;
         Threads = Math.Max(1, threads);
-        var values = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         if (format == WeightFormat.Float32)
         {
-            single = GC.AllocateUninitializedArray<float>(values.Length, pinned: true);
-            values.CopyTo(single, 0);
+            var w = weight.detach();
+            if (w.device.type != TorchSharp.DeviceType.CPU || w.dtype != ScalarType.Float32 || !w.is_contiguous()) w = w.to(ScalarType.Float32).cpu().contiguous();
+            source = w.DetachFromDisposeScope();
+            weights = (float*)source.storage<float>().data_ptr() + source.storage_offset();
         }
         else
         {
+            var values = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
             half = GC.AllocateUninitializedArray<ushort>(values.Length, pinned: true);
             for (int i = 0; i < values.Length; i++) half[i] = ToBFloat16(values[i]);
+            weights = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(half));   // pinned: never moves
         }
         this.bias = bias?.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
     }
@@ -64,6 +69,9 @@ public sealed class DecodeLinear
     public int Threads { get; init; }
     /// <summary>Bytes of weights one call reads.</summary>
     public long WeightBytes => (long)Out * In * (Format == WeightFormat.Float32 ? 4 : 2);
+
+    /// <summary>Bytes this kernel holds beside the model's own weights (fp32 reads those in place: none).</summary>
+    public long CopiedBytes => half is null ? 0 : WeightBytes;
 
     /// <summary>False forces the scalar loop (for tests of the fallback); the vector loop needs AVX2 and FMA.</summary>
     public static bool Vectorized { get; set; } = Avx2.IsSupported && Fma.IsSupported;
@@ -101,71 +109,55 @@ public sealed class DecodeLinear
         return tensor(output, outShape);
     }
 
-    /// <summary>y (rows·out) = x (rows·in) · Wᵀ + b.</summary>
-    public void Forward(float[] x, int rows, float[] y)
+    /// <summary>y (rows·out) = x (rows·in) · Wᵀ + b; with <paramref name="stride"/>, row r's outputs go to y[offset + r·stride ..] (several projections into one buffer).</summary>
+    public void Forward(float[] x, int rows, float[] y, int offset = 0, int stride = 0)
     {
+        if (stride == 0) stride = Out;
         if (rows < 1 || rows > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"the kernel takes 1 to {MaxRows} rows");
-        if (x.Length < rows * In || y.Length < rows * Out) throw new ArgumentException("buffers too small");
+        if (x.Length < rows * In || y.Length < offset + (rows - 1) * stride + Out || stride < Out) throw new ArgumentException("buffers too small");
         int threads = Math.Min(Threads, Math.Max(1, Out / 64));
-        if (threads == 1) Rows(x, rows, y, 0, Out);
+        if (threads == 1) Rows(x, rows, y, offset, stride, 0, Out);
         else
         {
             int block = (Out + threads - 1) / threads;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => Rows(x, rows, y, t * block, Math.Min(Out, (t + 1) * block)));
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => Rows(x, rows, y, offset, stride, t * block, Math.Min(Out, (t + 1) * block)));
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
-    private void Rows(float[] x, int rows, float[] y, int from, int to)
+    private void Rows(float[] x, int rows, float[] y, int offset, int stride, int from, int to)
     {
+        bool vectorized = Vectorized && In % 8 == 0;
         for (int o = from; o < to; o++)
         {
             float b = bias?[o] ?? 0f;
-            if (Vectorized && In % 8 == 0)
-            {
-                if (single is not null) DotFloat32(single.AsSpan(o * In, In), x, rows, y, o, b);
-                else DotHalf(half.AsSpan(o * In, In), x, rows, y, o, b);
-            }
-            else Scalar(o, x, rows, y, b);
+            if (!vectorized) Scalar(o, x, rows, y, offset, stride, b);
+            else if (half is null) Dot<Float32Weights>(ref Unsafe.AsRef<float>(weights + (long)o * In), x, rows, y, offset + o, stride, b);
+            else Dot<BFloat16Weights>(ref Unsafe.AsRef<float>((ushort*)weights + (long)o * In), x, rows, y, offset + o, stride, b);
         }
     }
 
-    private void Scalar(int o, float[] x, int rows, float[] y, float b)
+    private void Scalar(int o, float[] x, int rows, float[] y, int offset, int stride, float b)
     {
         for (int r = 0; r < rows; r++)
         {
             float sum = 0;
-            for (int i = 0; i < In; i++) sum += Weight(o * In + i) * x[r * In + i];
-            y[r * Out + o] = sum + b;
+            for (int i = 0; i < In; i++) sum += Weight((long)o * In + i) * x[r * In + i];
+            y[offset + r * stride + o] = sum + b;
         }
     }
 
-    private float Weight(int index) => single is not null ? single[index] : BitConverter.UInt32BitsToSingle((uint)half![index] << 16);
-
-    // One weight row against every input row. The row streams from memory once (8 weights at a time) and
-    // stays in L1 for the other rows; four independent accumulators in registers keep the FMA unit busy.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
-    private void DotFloat32(ReadOnlySpan<float> w, float[] x, int rows, float[] y, int o, float b)
-    {
-        ref float wr = ref MemoryMarshal.GetReference(w);
-        if (rows == 1)
-        {
-            y[o] = Dot1<Float32Weights>(ref wr, ref MemoryMarshal.GetArrayDataReference(x)) + b;
-            return;
-        }
-        for (int r = 0; r < rows; r += 4) Dot4<Float32Weights>(ref wr, x, Math.Min(4, rows - r), r, y, o, b);
-    }
+    private float Weight(long index) => half is null ? weights[index] : BitConverter.UInt32BitsToSingle((uint)half[index] << 16);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
-    private void DotHalf(ReadOnlySpan<ushort> w, float[] x, int rows, float[] y, int o, float b)
+    private void Dot<T>(ref float w, float[] x, int rows, float[] y, int at, int stride, float b) where T : struct, IWeights
     {
-        ref float wr = ref Unsafe.As<ushort, float>(ref MemoryMarshal.GetReference(w));   // reinterpreted; Load widens
         if (rows == 1)
         {
-            y[o] = Dot1<BFloat16Weights>(ref wr, ref MemoryMarshal.GetArrayDataReference(x)) + b;
+            y[at] = Dot1<T>(ref w, ref MemoryMarshal.GetArrayDataReference(x)) + b;
             return;
         }
-        for (int r = 0; r < rows; r += 4) Dot4<BFloat16Weights>(ref wr, x, Math.Min(4, rows - r), r, y, o, b);
+        for (int r = 0; r < rows; r += 4) Dot4<T>(ref w, x, Math.Min(4, rows - r), r, y, at, stride, b);
     }
 
     // Eight weights at element i, as fp32: one loop per format (the JIT compiles each struct's loop apart, no branch inside).
@@ -205,7 +197,7 @@ public sealed class DecodeLinear
 
     // Up to four input rows (from row `first`) against one weight row: each weight vector is loaded once and used four times.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
-    private void Dot4<T>(ref float w, float[] x, int count, int first, float[] y, int o, float b) where T : struct, IWeights
+    private void Dot4<T>(ref float w, float[] x, int count, int first, float[] y, int at, int stride, float b) where T : struct, IWeights
     {
         ref float x0 = ref MemoryMarshal.GetArrayDataReference(x);
         nuint r0 = (nuint)(first * In), r1 = (nuint)(Math.Min(first + 1, first + count - 1) * In),
@@ -219,9 +211,9 @@ public sealed class DecodeLinear
             a2 = Fma.MultiplyAdd(wv, Vector256.LoadUnsafe(ref x0, r2 + (nuint)i), a2);
             a3 = Fma.MultiplyAdd(wv, Vector256.LoadUnsafe(ref x0, r3 + (nuint)i), a3);
         }
-        y[first * Out + o] = Vector256.Sum(a0) + b;
-        if (count > 1) y[(first + 1) * Out + o] = Vector256.Sum(a1) + b;
-        if (count > 2) y[(first + 2) * Out + o] = Vector256.Sum(a2) + b;
-        if (count > 3) y[(first + 3) * Out + o] = Vector256.Sum(a3) + b;
+        y[at + first * stride] = Vector256.Sum(a0) + b;
+        if (count > 1) y[at + (first + 1) * stride] = Vector256.Sum(a1) + b;
+        if (count > 2) y[at + (first + 2) * stride] = Vector256.Sum(a2) + b;
+        if (count > 3) y[at + (first + 3) * stride] = Vector256.Sum(a3) + b;
     }
 }

@@ -38,5 +38,8 @@ internal sealed class OptAttention : nn.Module
         return DecodeKernels.Linear(out_proj, y.transpose(1, 2).reshape(b, t, numHeads * headDim));   // (B, T, C)
     }
 
+    /// <summary>The four projections (for <see cref="OptLayerKernel"/>).</summary>
+    public (Linear Q, Linear K, Linear V, Linear Out) Projections => (q_proj, k_proj, v_proj, out_proj);
+
     private Tensor SplitHeads(Tensor x, long b, long t) => x.view(b, t, numHeads, headDim).transpose(1, 2);
 }

@@ -39,4 +39,8 @@ internal sealed class OptDecoderLayer : nn.Module
         if (!preNorm) x = final_layer_norm.forward(x);
         return x;                                                            // (B, T, C)
     }
+
+    /// <summary>This layer's decode step outside libtorch, its weights packed in <paramref name="format"/>.</summary>
+    public OptLayerKernel Kernel(WeightFormat format, int threads) =>
+        new(preNorm, self_attn_layer_norm, self_attn.Projections, final_layer_norm, fc1, fc2, format, threads);
 }

@@ -37,6 +37,28 @@ public class DecodeLinearTests
     }
 
     [Fact]
+    public void Fp32ReadsTheWeightsInPlaceAndProjectionsShareAnOutputBuffer()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(4);
+        var a = randn(24, 16);
+        var b = randn(8, 16);
+        var x = randn(2, 16);
+        var ka = new DecodeLinear(a, null, WeightFormat.Float32, 2);
+        var kb = new DecodeLinear(b, null, WeightFormat.Float32, 1);
+        Assert.Equal(0, ka.CopiedBytes);
+        var y = new float[2 * 32];
+        var input = x.data<float>().ToArray();
+        ka.Forward(input, 2, y, 0, 32);                                   // row r: [a·x_r | b·x_r]
+        kb.Forward(input, 2, y, 24, 32);
+        var expected = cat(new[] { nn.functional.linear(x, a), nn.functional.linear(x, b) }, 1);
+        Assert.True(tensor(y, new long[] { 2, 32 }).allclose(expected, rtol: 1e-5, atol: 1e-5));
+        using (no_grad()) a.mul_(2);                                       // no copy: the kernel sees the change
+        Assert.True(ka.Forward(x).allclose(nn.functional.linear(x, a), rtol: 1e-5, atol: 1e-5));
+        Assert.Equal(8L * 16 * 2, new DecodeLinear(b, null, WeightFormat.BFloat16).CopiedBytes);
+    }
+
+    [Fact]
     public void BFloat16RoundsAsPyTorchAndComputesWithTheRoundedWeights()
     {
         using var scope = NewDisposeScope();

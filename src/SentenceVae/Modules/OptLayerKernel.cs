@@ -1,0 +1,104 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Modules;
+
+/// <summary>
+/// One <see cref="OptDecoderLayer"/>'s decode step for a few rows, wholly outside libtorch: its layer norms,
+/// residuals and ReLU in C# (<see cref="TensorPrimitives"/>), attention over the rows' slots of the
+/// <see cref="SlotKvCache"/> (<see cref="SlotKvCache.SlotStep.Attend"/>), its projections by
+/// <see cref="DecodeLinear"/> (q, k and v into one buffer), reading the model's weights in place in fp32. At batch 1 a step of libtorch calls costs about a
+/// dozen dispatches per layer; here there are none, and nothing spins beside the kernels' threads.
+/// The same arithmetic as the module in eval mode, to float rounding.
+/// </summary>
+internal sealed class OptLayerKernel
+{
+    private readonly bool preNorm;
+    private readonly Norm selfAttnNorm, finalNorm;                 // self_attn_layer_norm, final_layer_norm
+    private readonly DecodeLinear qProj, kProj, vProj, outProj, fc1, fc2;   // (C, C) ×4, (F, C), (C, F)
+    private readonly int hidden;
+    private float[] h = [], q = [], attn = [], o = [], f = [];     // scratch, grown to the rows of a step
+
+    public OptLayerKernel(bool preNorm, LayerNorm selfAttnLayerNorm, (Linear Q, Linear K, Linear V, Linear Out) attention,
+        LayerNorm finalLayerNorm, Linear fc1, Linear fc2, WeightFormat format, int threads)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        this.preNorm = preNorm;
+        hidden = (int)attention.Out.weight!.shape[0];
+        selfAttnNorm = new Norm(selfAttnLayerNorm, hidden);
+        finalNorm = new Norm(finalLayerNorm, hidden);
+        var (qp, kp, vp, op) = attention;
+        qProj = new DecodeLinear(qp.weight!, qp.bias, format, threads);
+        kProj = new DecodeLinear(kp.weight!, kp.bias, format, threads);
+        vProj = new DecodeLinear(vp.weight!, vp.bias, format, threads);
+        outProj = new DecodeLinear(op.weight!, op.bias, format, threads);
+        this.fc1 = new DecodeLinear(fc1.weight!, fc1.bias, format, threads);
+        this.fc2 = new DecodeLinear(fc2.weight!, fc2.bias, format, threads);
+    }
+
+    /// <summary>Bytes of weights one step reads.</summary>
+    public long WeightBytes => Kernels.Sum(k => k.WeightBytes);
+
+    /// <summary>Bytes held beside the model's weights (bf16 copies; fp32 reads the model's own).</summary>
+    public long CopiedBytes => Kernels.Sum(k => k.CopiedBytes);
+
+    private DecodeLinear[] Kernels => [qProj, kProj, vProj, outProj, fc1, fc2];
+
+    /// <summary>x (rows·C) ← the layer's output, for the rows of <paramref name="step"/>, appending their keys and values to layer <paramref name="layer"/>.</summary>
+    public void Step(float[] x, int rows, SlotKvCache.SlotStep step, int layer)
+    {
+        int n = rows * hidden;
+        Grow(ref h, n);
+        Grow(ref q, rows * 3 * hidden);
+        Grow(ref attn, n);
+        Grow(ref o, n);
+        Grow(ref f, rows * fc1.Out);
+
+        var input = preNorm ? selfAttnNorm.Apply(x, h, rows) : x;
+        qProj.Forward(input, rows, q, 0, 3 * hidden);                     // (rows, [q | k | v])
+        kProj.Forward(input, rows, q, hidden, 3 * hidden);
+        vProj.Forward(input, rows, q, 2 * hidden, 3 * hidden);
+        step.Attend(layer, q, rows, attn, qProj.Threads);                  // (rows, C)
+        outProj.Forward(attn, rows, o);
+        TensorPrimitives.Add(x.AsSpan(0, n), o.AsSpan(0, n), x.AsSpan(0, n));
+        if (!preNorm) selfAttnNorm.Apply(x, x, rows);
+
+        input = preNorm ? finalNorm.Apply(x, h, rows) : x;
+        fc1.Forward(input, rows, f);                                       // (rows, F)
+        TensorPrimitives.Max(f.AsSpan(0, rows * fc1.Out), 0f, f.AsSpan(0, rows * fc1.Out));   // ReLU
+        fc2.Forward(f, rows, o);
+        TensorPrimitives.Add(x.AsSpan(0, n), o.AsSpan(0, n), x.AsSpan(0, n));
+        if (!preNorm) finalNorm.Apply(x, x, rows);
+    }
+
+    private static void Grow(ref float[] buffer, int size)
+    {
+        if (buffer.Length < size) buffer = new float[size];
+    }
+
+    /// <summary>A LayerNorm's weights on the host: y = (x − mean) / √(var + ε) · w + b per row (biased variance, as torch).</summary>
+    private sealed class Norm(LayerNorm norm, int c)
+    {
+        private readonly float[]? weight = norm.weight?.detach().cpu().data<float>().ToArray();
+        private readonly float[]? bias = norm.bias?.detach().cpu().data<float>().ToArray();
+        private readonly float eps = (float)norm.eps;
+
+        public float[] Apply(float[] x, float[] y, int rows)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                var xr = x.AsSpan(r * c, c);
+                var yr = y.AsSpan(r * c, c);
+                float mean = TensorPrimitives.Sum<float>(xr) / c;
+                TensorPrimitives.Subtract(xr, mean, yr);
+                float variance = TensorPrimitives.SumOfSquares<float>(yr) / c;
+                TensorPrimitives.Multiply(yr, 1f / MathF.Sqrt(variance + eps), yr);
+                if (weight is not null) TensorPrimitives.Multiply(yr, weight, yr);
+                if (bias is not null) TensorPrimitives.Add(yr, bias, yr);
+            }
+            return y;
+        }
+    }
+}

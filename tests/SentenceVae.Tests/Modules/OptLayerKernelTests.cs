@@ -1,0 +1,119 @@
+using SentenceVae.Inference;
+using SentenceVae.Modules;
+using SentenceVae.Tests.Inference;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Tests.Modules;
+
+/// <summary>
+/// The OPT layers' decode step outside libtorch (<see cref="OptLayerKernel"/> through <see cref="DecodeKernels"/>):
+/// the logits and the cache it writes are libtorch's, for pre- and post-norm layers, one and two rows at
+/// different lengths, one and two threads, the vector loops and the scalar fallback.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public class OptLayerKernelTests
+{
+    [Theory]
+    [InlineData(true, 1, 1, true, true)]
+    [InlineData(true, 2, 2, true, true)]
+    [InlineData(false, 2, 2, true, true)]       // post-norm, as OPT-350M
+    [InlineData(true, 2, 1, true, false)]       // no biases, norms without weights
+    [InlineData(true, 2, 2, false, true)]       // the scalar fallback forced
+    public void TwoStepsThroughTheLayerKernelsGiveLibtorchsLogits(bool preNorm, int rows, int threads, bool vectorized, bool affine)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        manual_seed(3);
+        using var model = new OptForCausalLm(new OptConfig
+        {
+            VocabSize = 90, HiddenSize = 64, NumHiddenLayers = 2, FfnDim = 96, NumAttentionHeads = 4, MaxPositionEmbeddings = 64,
+            DoLayerNormBefore = preNorm, EnableBias = affine, LayerNormElementwiseAffine = affine, Dropout = 0,
+        });
+        model.eval();
+        if (!affine) OptNormsAndBiasesMustBeAbsent(model);
+        using var head = model.NewDecodingHead();
+        var byLibtorch = model.NewSlotCache(rows, 32, CPU);
+        var byKernels = model.NewSlotCache(rows, 32, CPU);
+        for (int r = 0; r < rows; r++)                                     // the same random past, rows at different lengths
+        {
+            manual_seed(10 + r);
+            byLibtorch.FillRandom(r, 5 + 4 * r);
+            manual_seed(10 + r);
+            byKernels.FillRandom(r, 5 + 4 * r);
+        }
+        var kernels = new DecodeKernels(WeightFormat.Float32, threads);
+        bool before = DecodeLinear.Vectorized;
+        try
+        {
+            DecodeLinear.Vectorized = vectorized && before;
+            for (int s = 0; s < 2; s++)                                    // the second step reads what the first wrote
+            {
+                var ids = randint(0, 90, new long[] { rows, 1 });
+                var stepA = byLibtorch.Step(rows);
+                var expected = model.Step(ids, stepA, head);
+                stepA.Commit();
+                Tensor actual;
+                using (kernels.Use())
+                {
+                    var stepB = byKernels.Step(rows);
+                    actual = model.Step(ids, stepB, head);
+                    stepB.Commit();
+                }
+                Assert.Equal(expected.shape, actual.shape);
+                Assert.True(actual.allclose(expected, rtol: 1e-4, atol: 1e-4), $"step {s}: max difference {(actual - expected).abs().max().item<float>()}");
+            }
+        }
+        finally { DecodeLinear.Vectorized = before; }
+        Assert.Equal(0, kernels.CopiedBytes);                             // fp32 kernels read the model's own weights
+        Assert.True(kernels.PackedBytes > 0);                              // and were used
+    }
+
+    private static void OptNormsAndBiasesMustBeAbsent(OptForCausalLm model) =>
+        Assert.DoesNotContain(model.named_parameters(), p => p.name.Contains(".layers.") && (p.name.EndsWith(".bias") || p.name.Contains("layer_norm")));
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AnEngineOnLayerKernelsWritesWhatLibtorchWritesForOneAndTwoRows(bool preNorm)
+    {
+        using var scope = NewDisposeScope();
+        using var lm = TokenGeneratorTests.TinyCompactLm(7, preNorm);
+        var tok = TextTokenizers.Compact;
+        var gen = new TokenGenerator(lm, tok);
+        var prompts = new[] { "Mr. Darcy bowed.", "It was a truth universally" }.Select(gen.PromptIds).ToList();
+        foreach (int n in new[] { 1, 2 })
+        {
+            List<string> Tokens(WeightFormat? weights)
+            {
+                var rows = prompts.Take(n).Select(p => (DecodeRow)TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = 12, StopAtEos = false })).ToList();
+                using var engine = new TokenEngine(lm, tok.EosId, n, weights: weights);
+                return EngineRuns.Written(EngineRuns.ToEnd(engine, rows), rows).Select(ids => string.Join(",", ids.SelectMany(i => i))).ToList();
+            }
+            Assert.Equal(Tokens(null), Tokens(WeightFormat.Float32));
+        }
+    }
+
+    [Fact]
+    public void LibtorchRunsOnOneThreadFromAScopesFirstKernelCallToItsEnd()
+    {
+        using var scope = NewDisposeScope();
+        int before = get_num_threads();
+        try
+        {
+            set_num_threads(2);
+            var kernels = new DecodeKernels(WeightFormat.Float32);
+            Assert.Equal(2, kernels.Threads);                               // as many as libtorch had
+            using var head = new DecodingHead(randn(40, 16), null);
+            using (kernels.Use())
+            {
+                head.Logits(randn(3, 16));                                   // three rows: libtorch, threads untouched
+                Assert.Equal(2, get_num_threads());
+                head.Logits(randn(1, 16));                                   // one row: the kernel
+                Assert.Equal(1, get_num_threads());
+            }
+            Assert.Equal(2, get_num_threads());
+        }
+        finally { set_num_threads(before); }
+    }
+}
