@@ -126,20 +126,19 @@ internal static class BenchCommand
         if (counts.Count == 0) throw new InvalidDataException($"{dataPath}: no text to measure pieces on");
         double mean = counts.Average();
         int tokensPerPiece = (int)Math.Round(mean);
-        double bandwidth = MemoryBandwidth.Measure();
         string date = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'");
-        io.Error.WriteLine($"[bench] {dataPath}: {counts.Count} pieces, {mean:0.00} GPT-2 tokens per piece on average -> pieces of {tokensPerPiece}; bandwidth {bandwidth / 1e9:0.0} GB/s; {threads} threads");
+        io.Error.WriteLine($"[bench] {dataPath}: {counts.Count} pieces, {mean:0.00} GPT-2 tokens per piece on average -> pieces of {tokensPerPiece}; {threads} threads");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var skipped = new List<string>();
-        var rows = PaperBench.Run(matrix with { TokensPerPiece = tokensPerPiece }, bandwidth,
+        var rows = PaperBench.Run(matrix with { TokensPerPiece = tokensPerPiece },
             m => io.Error.WriteLine($"[bench] {clock.Elapsed:mm\\:ss} {m}"), skipped);
-        string table = PaperBench.Markdown(rows, tokensPerPiece, bandwidth, date)
+        string table = PaperBench.Markdown(rows, tokensPerPiece, date)
             + (skipped.Count > 0 ? $"\nNot measured (the pair would not fit in memory): {string.Join("; ", skipped)}.\n" : "");
         Write(markdown, table, io);
         if (json is not null)
             Write(json, JsonSerializer.Serialize(new
             {
-                date, tokens_per_piece = tokensPerPiece, mean_tokens_per_piece = mean, data = dataPath, bandwidth_bytes_per_s = bandwidth, threads, runs,
+                date, tokens_per_piece = tokensPerPiece, mean_tokens_per_piece = mean, data = dataPath, weights = matrix.Weights switch { Modules.WeightFormat.Float32 => "fp32", Modules.WeightFormat.BFloat16 => "bf16", _ => "libtorch" }, threads, runs,
                 seconds = clock.Elapsed.TotalSeconds, skipped, rows,
             }, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
         if (plot is not null) PaperPlot(rows, plot);

@@ -63,33 +63,49 @@ internal static class LmCommand
         var runs = new Option<int>("--runs") { Description = "timed runs (the median is reported), after one warm-up", DefaultValueFactory = _ => 5 };
         var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads", DefaultValueFactory = _ => 2 };
         var json = CommonOptions.Json();
-        var command = new Command("bench", "Decode ms/token at given contexts and prefill tokens/s, next to the memory-bandwidth bound (random weights, fp32).")
-            { preset, contexts, tokens, prefill, runs, threads, json };
+        var weights = CommonOptions.Weights();
+        var command = new Command("bench", "Decode ms/token at given contexts and prefill tokens/s, each step beside its weight-streaming bound (a plain read timed before each run; random weights).")
+            { preset, contexts, tokens, prefill, runs, threads, weights, json };
         command.SetAction(parse =>
         {
             set_num_threads(parse.GetValue(threads));
             var config = OptConfig.Presets.ByName(parse.GetValue(preset)!) with { Dropout = 0 };
+            var format = CommonOptions.ParseWeights(parse.GetValue(weights)!);
             int runCount = parse.GetValue(runs), steps = parse.GetValue(tokens);
+            if (runCount < 1 || steps < 1) throw new CliUsageException("--runs and --tokens must be at least 1");
             manual_seed(0);
             using var lm = new OptForCausalLm(config);
             lm.eval();
-            long weightBytes = lm.ParameterCount() * sizeof(float);
-            double bandwidth = MemoryBandwidth.Measure(runCount);
-            // Decode: the serving engine, one row joining with a context of `context` positions (random keys/values), then `steps` timed steps.
+            long weightBytes = EngineTiming.TokenStepBytes(lm, format), fp32Bytes = EngineTiming.TokenStepBytes(lm);
+            using var read = new WeightRead();
+            // Decode: the serving engine, one row joining with a context of `context` positions (random keys/values), then `steps`
+            // timed steps; a plain read timed just before each run gives that run's bound.
             var decode = new Dictionary<string, double>();
+            var vsBound = new Dictionary<string, double>();
+            var vsFp32Bound = new Dictionary<string, double>();
+            var bandwidths = new List<double>();
             foreach (int context in parse.GetValue(contexts)!)
             {
-                using var engine = new TokenEngine(lm, config.EosTokenId, 1, context + steps + 1);
-                decode[context.ToString()] = Median(Enumerable.Range(0, runCount + 1)
-                    .Select(_ => EngineTiming.Write(engine, [EngineTiming.TokenRow(context, steps)]) * 1e3 / steps).Skip(1));
+                using var engine = new TokenEngine(lm, config.EosTokenId, 1, context + steps + 1, format);
+                var runsOf = Enumerable.Range(0, runCount + 1).Select(_ =>
+                {
+                    double bandwidth = read.BytesPerSecond();
+                    return (Ms: EngineTiming.Write(engine, [EngineTiming.TokenRow(context, steps)]) * 1e3 / steps, Bandwidth: bandwidth);
+                }).Skip(1).ToList();
+                bandwidths.AddRange(runsOf.Select(r => r.Bandwidth));
+                decode[context.ToString()] = Median(runsOf.Select(r => r.Ms));
+                vsBound[context.ToString()] = Median(runsOf.Select(r => r.Ms / (weightBytes / r.Bandwidth * 1e3)));
+                vsFp32Bound[context.ToString()] = Median(runsOf.Select(r => r.Ms / (fp32Bytes / r.Bandwidth * 1e3)));
             }
             int prefillLength = parse.GetValue(prefill);
             double prefillPerS = Median(Enumerable.Range(0, runCount + 1).Select(_ => PrefillTokensPerS(lm, prefillLength)).Skip(1));
+            double readBandwidth = Median(bandwidths);
             var result = new
             {
                 config = parse.GetValue(preset), parameters = lm.ParameterCount(), threads = get_num_threads(), runs = runCount,
-                weight_bytes = weightBytes, memory_bandwidth_gb_s = bandwidth / 1e9, bound_ms_per_token = weightBytes / bandwidth * 1e3,
-                decode_ms_per_token = decode, prefill_tokens = prefillLength, prefill_tokens_per_s = prefillPerS,
+                weights = parse.GetValue(weights), weight_bytes = weightBytes, read_gb_per_s = readBandwidth / 1e9, bound_ms_per_token = weightBytes / readBandwidth * 1e3,
+                decode_ms_per_token = decode, decode_vs_bound = vsBound, decode_vs_fp32_bound = vsFp32Bound,
+                prefill_tokens = prefillLength, prefill_tokens_per_s = prefillPerS,
             };
             io.Out.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
             return 0;

@@ -13,6 +13,21 @@ public class KernelBenchCliTests
         Assert.Contains("a plain one-thread read", output);
     }
 
+    [Fact]
+    public void LmBenchSetsEachStepAgainstTheBoundOfTheBytesItsFormatReads()
+    {
+        var (code, output, error) = CliRunner.Run("lm", "bench", "--config", "lm-256", "--context", "16", "--tokens", "2", "--prefill", "8", "--runs", "1",
+            "--threads", "1", "--weights", "bf16");
+        Assert.True(code == 0, error);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.Equal("bf16", root.GetProperty("weights").GetString());
+        Assert.True(root.GetProperty("read_gb_per_s").GetDouble() > 0);
+        double vsBound = root.GetProperty("decode_vs_bound").GetProperty("16").GetDouble();
+        double vsFp32 = root.GetProperty("decode_vs_fp32_bound").GetProperty("16").GetDouble();
+        Assert.True(vsBound > vsFp32 && vsFp32 > 0, $"{vsBound} vs {vsFp32}");   // bf16 reads fewer bytes than fp32 would: a smaller bound
+    }
+
     [Theory]
     [InlineData("96")]
     [InlineData("0x64")]

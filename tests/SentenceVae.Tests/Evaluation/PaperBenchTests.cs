@@ -11,7 +11,8 @@ public class PaperBenchTests
     private static readonly string[] Keys =
     [
         "size", "h", "batch", "prompt_tokens", "decoder_vocab", "baseline_tokens_per_s", "sllm_tokens_per_s", "speed_ratio", "baseline_step_ms",
-        "baseline_bound_ms", "sllm_token_step_ms", "sllm_token_bound_ms", "kv_ratio",
+        "baseline_bound_ms", "sllm_token_step_ms", "sllm_token_bound_ms", "kv_ratio", "read_gb_per_s", "baseline_step_vs_bound", "sllm_token_step_vs_bound",
+        "sllm_piece_step_vs_bound",
     ];
 
     [Fact]
@@ -42,7 +43,7 @@ public class PaperBenchTests
                 Assert.True(row.GetProperty("prompt_tokens").GetInt32() < 256, "prompts are capped by the positions");
             }
             Assert.Equal([50272, 8192], rows.Select(r => r.GetProperty("decoder_vocab").GetInt32()).Distinct());
-            Assert.Contains("| tiny | 1 | 50272 | 1 |", File.ReadAllText(markdown));
+            Assert.Contains("| tiny | 1 | 50272 | libtorch | 1 |", File.ReadAllText(markdown));
             Assert.Contains($"pieces of {perPiece} tokens", output);
         }
         finally
@@ -88,18 +89,32 @@ public class PaperBenchTests
     public void WithHalfSizeWeightsTheRowsSayBf16AndTheBoundsCountTheBytesRead()
     {
         var options = new PaperBenchOptions { Sizes = ["tiny"], H = [1], Batches = [1], Prompts = [32], DecoderVocabs = [300], CompactPrompt = 32, TokensPerPiece = 4, Runs = 1 };
-        var fp32 = PaperBench.Run(options with { Weights = WeightFormat.Float32 }, 1e10).Single();
-        var bf16 = PaperBench.Run(options with { Weights = WeightFormat.BFloat16 }, 1e10).Single();
-        var plain = PaperBench.Run(options, 1e10).Single();
+        var fp32 = PaperBench.Run(options with { Weights = WeightFormat.Float32 }).Single();
+        var bf16 = PaperBench.Run(options with { Weights = WeightFormat.BFloat16 }).Single();
+        var plain = PaperBench.Run(options).Single();
         Assert.Equal(("fp32", "bf16", "libtorch"), (fp32.Weights, bf16.Weights, plain.Weights));
         // In bf16 every weight matrix a step reads costs 2 bytes an element instead of 4; vectors (biases, norms) stay fp32.
         using var sllm = new SentenceLlm(PaperBench.Sllm("tiny", 1, 300));
         long matrices = sllm.Svae.Decoder.named_parameters()
             .Where(p => p.parameter.dim() >= 2 && !(p.name == "embed_token.weight" && !sllm.Config.Svae.TieWordEmbeddings))   // an untied input embedding is read a row at a time
             .Sum(p => p.parameter.numel());
-        Assert.Equal(matrices * 2 / 1e10 * 1e3, fp32.SllmTokenBoundMs - bf16.SllmTokenBoundMs, 9);
-        Assert.Equal(fp32.BaselineBoundMs, plain.BaselineBoundMs);
-        Assert.InRange(bf16.BaselineBoundMs / fp32.BaselineBoundMs, 0.5, 0.51);
+        long fp32Bytes = EngineTiming.DecoderStepBytes(sllm), bf16Bytes = EngineTiming.DecoderStepBytes(sllm, WeightFormat.BFloat16);
+        Assert.Equal(matrices * 2, fp32Bytes - bf16Bytes);
+        // Each row's bounds are its bytes at the bandwidth read beside its runs; a bf16 step is also set against its weights' fp32 bytes.
+        foreach (var row in new[] { fp32, bf16, plain }) Assert.True(row.ReadGBPerS > 0 && row.BaselineVsBound > 0 && row.SllmTokenVsBound > 0 && row.SllmPieceVsBound > 0);
+        Assert.Equal(bf16Bytes / (bf16.ReadGBPerS * 1e9) * 1e3, bf16.SllmTokenBoundMs, 9);
+        Assert.Equal(fp32Bytes / (fp32.ReadGBPerS * 1e9) * 1e3, fp32.SllmTokenBoundMs, 9);
+        Assert.Equal((double)fp32Bytes / bf16Bytes, bf16.SllmTokenVsBound / bf16.VsFp32Bound["sllm_token"], 6);
+        Assert.Equal(fp32.SllmTokenVsBound, fp32.VsFp32Bound["sllm_token"], 9);
         Assert.True(bf16.SllmTokensPerS > 0 && bf16.BaselineTokensPerS > 0);
+    }
+
+    [Fact]
+    public void APlainReadMeasuresABandwidthOnOneAndTwoThreads()
+    {
+        using var read = new WeightRead(64L << 20);
+        Assert.True(read.Read(1) > 0 && read.Read(2) > 0);
+        double bandwidth = read.BytesPerSecond();
+        Assert.InRange(bandwidth, 1e8, 1e13);                              // bytes per second: somewhere between a slow disk and a fast cache
     }
 }
