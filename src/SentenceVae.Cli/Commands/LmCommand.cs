@@ -79,7 +79,7 @@ internal static class LmCommand
             long weightBytes = EngineTiming.TokenStepBytes(lm, format), fp32Bytes = EngineTiming.TokenStepBytes(lm);
             using var read = new WeightRead();
             // Decode: the serving engine, one row joining with a context of `context` positions (random keys/values), then `steps`
-            // timed steps; a plain read timed just before each run gives that run's bound.
+            // timed steps; plain reads timed just before and after each run give that run's bound.
             var decode = new Dictionary<string, double>();
             var vsBound = new Dictionary<string, double>();
             var vsFp32Bound = new Dictionary<string, double>();
@@ -89,8 +89,9 @@ internal static class LmCommand
                 using var engine = new TokenEngine(lm, config.EosTokenId, 1, context + steps + 1, format);
                 var runsOf = Enumerable.Range(0, runCount + 1).Select(_ =>
                 {
-                    double bandwidth = read.BytesPerSecond();
-                    return (Ms: EngineTiming.Write(engine, [EngineTiming.TokenRow(context, steps)]) * 1e3 / steps, Bandwidth: bandwidth);
+                    double before = read.BytesPerSecond();
+                    double ms = EngineTiming.Write(engine, [EngineTiming.TokenRow(context, steps)]) * 1e3 / steps;
+                    return (Ms: ms, Bandwidth: (before + read.BytesPerSecond()) / 2);
                 }).Skip(1).ToList();
                 bandwidths.AddRange(runsOf.Select(r => r.Bandwidth));
                 decode[context.ToString()] = Median(runsOf.Select(r => r.Ms));

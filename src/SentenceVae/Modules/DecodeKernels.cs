@@ -41,8 +41,17 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
     /// <summary>Bytes the kernels hold beside the model's weights: the bf16 copies (fp32 kernels read the model's own).</summary>
     public long CopiedBytes => packed.Values.Sum(k => k.CopiedBytes) + layers.Values.Sum(l => l.CopiedBytes);
 
-    /// <summary>Routes this thread's projections through these kernels until disposed.</summary>
-    public IDisposable Use() => new Scope(this);
+    /// <summary>
+    /// Routes this thread's projections through these kernels until disposed; with <paramref name="singleThreadedLibtorch"/>,
+    /// libtorch runs on one thread from the start of the scope, not from its first kernel call (for a step whose
+    /// libtorch work before the kernels would otherwise leave OpenMP workers spinning beside them).
+    /// </summary>
+    public IDisposable Use(bool singleThreadedLibtorch = false)
+    {
+        var scope = new Scope(this);
+        if (singleThreadedLibtorch) scope.KernelCalled();
+        return scope;
+    }
 
     /// <summary><paramref name="layer"/>(x), by a kernel inside a step that uses them and for few rows, else by libtorch.</summary>
     public static Tensor Linear(Linear layer, Tensor x) => Forward(layer.weight!, layer.bias, -1, x) ?? layer.forward(x);

@@ -127,14 +127,72 @@ public sealed unsafe class DecodeLinear
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
     private void Rows(float[] x, int rows, float[] y, int offset, int stride, int from, int to)
     {
-        bool vectorized = Vectorized && In % 8 == 0;
-        for (int o = from; o < to; o++)
+        if (!(Vectorized && In % 8 == 0))
+            for (int o = from; o < to; o++) Scalar(o, x, rows, y, offset, stride, bias?[o] ?? 0f);
+        else if (half is null) Rows<Float32Weights>(x, rows, y, offset, stride, from, to);
+        else Rows<BFloat16Weights>(x, rows, y, offset, stride, from, to);
+    }
+
+    // Four or more input rows: two weight rows at a time against four input rows (eight independent sums), so the
+    // multiply-adds are not held up by each other's latency and every weight vector loaded serves four rows;
+    // the input rows left over (fewer than four) and a last odd weight row go one weight row at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
+    private void Rows<T>(float[] x, int rows, float[] y, int offset, int stride, int from, int to) where T : struct, IWeights
+    {
+        int o = from;
+        if (rows >= 4)
+            for (; o + 2 <= to; o += 2)
+            {
+                ref float w0 = ref Row<T>(o);
+                ref float w1 = ref Row<T>(o + 1);
+                float b0 = bias?[o] ?? 0f, b1 = bias?[o + 1] ?? 0f;
+                int r = 0;
+                for (; r + 4 <= rows; r += 4) Dot2x4<T>(ref w0, ref w1, x, r, y, offset + o, stride, b0, b1);
+                if (r < rows)
+                {
+                    Dot4<T>(ref w0, x, rows - r, r, y, offset + o, stride, b0);
+                    Dot4<T>(ref w1, x, rows - r, r, y, offset + o + 1, stride, b1);
+                }
+            }
+        for (; o < to; o++) Dot<T>(ref Row<T>(o), x, rows, y, offset + o, stride, bias?[o] ?? 0f);
+    }
+
+    // Weight row o, as the loops read it (bf16 rows reinterpreted: Load widens).
+    private ref float Row<T>(int o) where T : struct, IWeights =>
+        ref typeof(T) == typeof(Float32Weights) ? ref Unsafe.AsRef<float>(weights + (long)o * In) : ref Unsafe.AsRef<float>((ushort*)weights + (long)o * In);
+
+    // Two weight rows against input rows first..first+3.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Dot2x4<T>(ref float w0, ref float w1, float[] x, int first, float[] y, int at, int stride, float b0, float b1) where T : struct, IWeights
+    {
+        ref float x0 = ref MemoryMarshal.GetArrayDataReference(x);
+        nuint r0 = (nuint)(first * In), r1 = r0 + (nuint)In, r2 = r1 + (nuint)In, r3 = r2 + (nuint)In;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int i = 0; i < In; i += 8)
         {
-            float b = bias?[o] ?? 0f;
-            if (!vectorized) Scalar(o, x, rows, y, offset, stride, b);
-            else if (half is null) Dot<Float32Weights>(ref Unsafe.AsRef<float>(weights + (long)o * In), x, rows, y, offset + o, stride, b);
-            else Dot<BFloat16Weights>(ref Unsafe.AsRef<float>((ushort*)weights + (long)o * In), x, rows, y, offset + o, stride, b);
+            var u = T.Load(ref w0, i);
+            var v = T.Load(ref w1, i);
+            var x0v = Vector256.LoadUnsafe(ref x0, r0 + (nuint)i);
+            var x1v = Vector256.LoadUnsafe(ref x0, r1 + (nuint)i);
+            var x2v = Vector256.LoadUnsafe(ref x0, r2 + (nuint)i);
+            var x3v = Vector256.LoadUnsafe(ref x0, r3 + (nuint)i);
+            a0 = Fma.MultiplyAdd(u, x0v, a0);
+            a1 = Fma.MultiplyAdd(u, x1v, a1);
+            a2 = Fma.MultiplyAdd(u, x2v, a2);
+            a3 = Fma.MultiplyAdd(u, x3v, a3);
+            c0 = Fma.MultiplyAdd(v, x0v, c0);
+            c1 = Fma.MultiplyAdd(v, x1v, c1);
+            c2 = Fma.MultiplyAdd(v, x2v, c2);
+            c3 = Fma.MultiplyAdd(v, x3v, c3);
         }
+        y[at + first * stride] = Vector256.Sum(a0) + b0;
+        y[at + (first + 1) * stride] = Vector256.Sum(a1) + b0;
+        y[at + (first + 2) * stride] = Vector256.Sum(a2) + b0;
+        y[at + (first + 3) * stride] = Vector256.Sum(a3) + b0;
+        y[at + 1 + first * stride] = Vector256.Sum(c0) + b1;
+        y[at + 1 + (first + 1) * stride] = Vector256.Sum(c1) + b1;
+        y[at + 1 + (first + 2) * stride] = Vector256.Sum(c2) + b1;
+        y[at + 1 + (first + 3) * stride] = Vector256.Sum(c3) + b1;
     }
 
     private void Scalar(int o, float[] x, int rows, float[] y, int offset, int stride, float b)

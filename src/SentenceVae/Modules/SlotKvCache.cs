@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using static TorchSharp.torch;
@@ -188,6 +189,7 @@ public sealed class SlotKvCache : IDisposable
         /// itself, per head — what <see cref="Update"/> and scaled_dot_product_attention under <see cref="Attention"/> compute.
         /// Rows × heads are split over <paramref name="threads"/> threads when the past is long enough to pay for it.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (as the kernels)
         public unsafe void Attend(int layer, float[] qkv, int rows, float[] y, int threads)
         {
             if (rows != slots.Length) throw new ArgumentException($"the step has {slots.Length} rows, not {rows}");
@@ -209,6 +211,7 @@ public sealed class SlotKvCache : IDisposable
             else
                 for (int i = 0; i < rows * nh; i++) Head(i / nh, i % nh);
 
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             void Head(int r, int h)
             {
                 int length = cache.lengths[slots[r]] + 1;                                  // its past and the new position
@@ -228,6 +231,7 @@ public sealed class SlotKvCache : IDisposable
         }
 
         // a · b over n floats (a head's width: short, so no library call per position).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static unsafe float Dot(float* a, float* b, int n)
         {
             int i = 0;
@@ -243,6 +247,7 @@ public sealed class SlotKvCache : IDisposable
         }
 
         // y += p · v over n floats.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static unsafe void AddScaled(float p, float* v, float* y, int n)
         {
             int i = 0;
