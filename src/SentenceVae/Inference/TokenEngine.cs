@@ -72,6 +72,9 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         cache.Load(row.Slot, alone);
     }
 
+    /// <summary>Bytes of weights the decode kernels have been set up to read (0 while every step ran on libtorch).</summary>
+    public long KernelWeightBytes => kernels?.PackedBytes ?? 0;
+
     /// <inheritdoc/>
     protected override void Iterate(List<DecodeEvent> events)
     {

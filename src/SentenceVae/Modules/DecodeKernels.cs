@@ -46,9 +46,12 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
     /// libtorch runs on one thread from the start of the scope, not from its first kernel call (for a step whose
     /// libtorch work before the kernels would otherwise leave OpenMP workers spinning beside them).
     /// </summary>
-    public IDisposable Use(bool singleThreadedLibtorch = false)
+    /// <param name="singleThreadedLibtorch">libtorch on one thread from the start</param>
+    /// <param name="rows">most rows a product may have to go through the kernels (default <see cref="KernelRows"/>)</param>
+    public IDisposable Use(bool singleThreadedLibtorch = false, int rows = KernelRows)
     {
-        var scope = new Scope(this);
+        if (rows < 1 || rows > DecodeLinear.MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"1 to {DecodeLinear.MaxRows} rows");
+        var scope = new Scope(this) { Rows = rows };
         if (singleThreadedLibtorch) scope.KernelCalled();
         return scope;
     }
@@ -76,7 +79,7 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
     /// </summary>
     internal static Tensor? Layers(IList<OptDecoderLayer> stack, Tensor x, SlotKvCache.SlotStep step)
     {
-        if (current is not { } scope || !Takes(x) || !step.InHostMemory) return null;
+        if (current is not { } scope || !scope.Takes(x) || !step.InHostMemory) return null;
         scope.KernelCalled();
         var kernels = scope.Kernels;
         int rows = (int)(x.NumberOfElements / x.shape[^1]);
@@ -90,12 +93,10 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
         return tensor(h, x.shape);                                          // (n, 1, C)
     }
 
-    private static bool Takes(Tensor x) =>
-        x.device.type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && x.NumberOfElements / x.shape[^1] <= KernelRows;
 
     private static Tensor? Forward(Tensor weight, Tensor? bias, int part, Tensor x, int parts = 3)
     {
-        if (current is not { } scope || !Takes(x)) return null;
+        if (current is not { } scope || !scope.Takes(x)) return null;
         scope.KernelCalled();
         var kernels = scope.Kernels;
         var key = (weight.Handle, part);
@@ -121,6 +122,11 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
         }
 
         public DecodeKernels Kernels { get; }
+
+        public int Rows { get; init; } = KernelRows;
+
+        public bool Takes(Tensor x) =>
+            x.device.type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && x.NumberOfElements / x.shape[^1] <= Rows;
 
         // From the first kernel call on, libtorch runs on one thread (see the class remarks).
         public void KernelCalled()

@@ -41,9 +41,8 @@ internal sealed class FusedMultiheadAttention : nn.Module
     /// <summary>Keys and values of a memory (B, M, C) for cross-attention, computed once per sentence.</summary>
     public (Tensor Key, Tensor Value) MemoryKeysValues(Tensor memory)
     {
-        var w = in_proj_weight.chunk(3, 0);
-        var b = in_proj_bias.chunk(3, 0);
-        return (Heads(F.linear(memory, w[1], b[1])), Heads(F.linear(memory, w[2], b[2])));   // (B, nh, M, hs)
+        return (Heads(DecodeKernels.Project(in_proj_weight, in_proj_bias, memory, part: 1, parts: 3)),
+                Heads(DecodeKernels.Project(in_proj_weight, in_proj_bias, memory, part: 2, parts: 3)));   // (B, nh, M, hs)
     }
 
     /// <summary>Cross-attention of x (B, T, C) to precomputed memory keys/values; every query sees all real memory slots (additive mask (B, 1, 1, M), or null: all).</summary>

@@ -29,6 +29,6 @@ internal sealed class SentenceEncoderLayer : nn.Module
     public Tensor forward(Tensor x, Tensor mask)
     {
         x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, null, 0)));
-        return norm2.forward(x + dropout2.forward(linear2.forward(dropout.forward(nn.functional.relu(linear1.forward(x))))));   // (B, T, C)
+        return norm2.forward(x + dropout2.forward(DecodeKernels.Linear(linear2, dropout.forward(nn.functional.relu(DecodeKernels.Linear(linear1, x))))));   // (B, T, C)
     }
 }

@@ -14,6 +14,8 @@ public class DecodeLinearTests
     [InlineData(64, 256, 1, 1, true)]
     [InlineData(257, 64, 3, 2, true)]          // an odd number of outputs, two threads
     [InlineData(130, 72, 8, 2, true)]
+    [InlineData(70, 64, 10, 2, true)]          // blocks of two weight rows × four input rows (512-bit where the CPU has AVX-512), and two left over
+    [InlineData(64, 128, 2, 1, true)]          // the two-row loop
     [InlineData(33, 29, 5, 1, true)]           // inputs not a multiple of 8: the scalar loop
     [InlineData(130, 72, 8, 2, false)]         // the scalar fallback forced
     public void Float32WeightsGiveLibtorchsLinear(int outputs, int inputs, int rows, int threads, bool vectorized)
@@ -34,6 +36,25 @@ public class DecodeLinearTests
             Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-4), $"max difference {(actual - expected).abs().max().item<float>()}");
         }
         finally { DecodeLinear.Vectorized = before; }
+    }
+
+    [Fact]
+    public void The256And512BitLoopsAgree()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(12);
+        var weight = randn(66, 96);
+        var x = randn(9, 96);
+        bool before = DecodeLinear.Wide;
+        try
+        {
+            var kernel = new DecodeLinear(weight, randn(66), WeightFormat.BFloat16, 2);
+            DecodeLinear.Wide = false;
+            var narrow = kernel.Forward(x);
+            DecodeLinear.Wide = before;
+            Assert.True(kernel.Forward(x).allclose(narrow, rtol: 1e-5, atol: 1e-5));
+        }
+        finally { DecodeLinear.Wide = before; }
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using SentenceVae.Evaluation;
 using SentenceVae.Inference;
 using SentenceVae.Modules;
 using SentenceVae.Tests.Inference;
@@ -88,9 +89,33 @@ public class OptLayerKernelTests
             {
                 var rows = prompts.Take(n).Select(p => (DecodeRow)TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = 12, StopAtEos = false })).ToList();
                 using var engine = new TokenEngine(lm, tok.EosId, n, weights: weights);
-                return EngineRuns.Written(EngineRuns.ToEnd(engine, rows), rows).Select(ids => string.Join(",", ids.SelectMany(i => i))).ToList();
+                var written = EngineRuns.Written(EngineRuns.ToEnd(engine, rows), rows).Select(ids => string.Join(",", ids.SelectMany(i => i))).ToList();
+                Assert.Equal(weights is not null, engine.KernelWeightBytes > 0);
+                return written;
             }
             Assert.Equal(Tokens(null), Tokens(WeightFormat.Float32));
+        }
+    }
+
+    [Fact]
+    public void ASentenceEngineOnKernelsWritesWhatLibtorchWritesForOneAndTwoRows()
+    {
+        // One or two rows: the decoder pass, the encoder's whole pieces, the backbone's OPT layers and the memory all go through the kernels.
+        using var scope = NewDisposeScope();
+        using var sllm = SentenceLlmTests.Tiny(23, SentenceLlmTests.RichConfig());
+        var rng = new Random(5);
+        var prompts = Enumerable.Range(0, 2).Select(i => SentenceLlmTests.RandomPieces(rng, 2 + i)).ToList();
+        foreach (int n in new[] { 1, 2 })
+        {
+            List<string> Pieces(WeightFormat? weights)
+            {
+                var rows = prompts.Take(n).Select(p => (DecodeRow)new PieceRow(p) { IgnoreStop = true, MaxPieces = 4, Sampling = new GenerationOptions { MaxNewTokens = 6 } }).ToList();
+                using var engine = new SentenceEngine(sllm, n, weights: weights);
+                var written = EngineRuns.Written(EngineRuns.ToEnd(engine, rows), rows).Select(pieces => string.Join("|", pieces.Select(p => string.Join(",", p)))).ToList();
+                Assert.Equal(weights is not null, engine.KernelWeightBytes >= EngineTiming.ParameterBytes(sllm.Svae.Encoder.parameters()) / 2);   // the encoder went through them too
+                return written;
+            }
+            Assert.Equal(Pieces(null), Pieces(WeightFormat.Float32));
         }
     }
 
