@@ -61,7 +61,7 @@ internal static class BenchCommand
                     throw new CliUsageException($"--kernel {shape}: expected OUTxIN, e.g. 50272x2048");
                 TorchSharp.torch.set_num_threads(parse.GetValue(threads));
                 var (timings, plain) = KernelBench.Run(outputs, inputs, parse.GetValue(runs) ?? 5);
-                io.Out.WriteLine($"{outputs} x {inputs} ({(long)outputs * inputs * 4 / 1e6:0} MB fp32), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; a plain one-thread read of those bytes: {plain:0.0} GB/s");
+                io.Out.WriteLine($"{outputs} x {inputs} ({(long)outputs * inputs * 4 / 1e6:0} MB fp32), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; a plain read of memory: {plain:0.0} GB/s");
                 io.Out.WriteLine("| method | rows | threads | ms | GB/s of its weights | time vs libtorch |");
                 io.Out.WriteLine("|---|---|---|---|---|---|");
                 foreach (var t in timings) io.Out.WriteLine($"| {t.Method} | {t.Rows} | {t.Threads} | {t.Ms:0.00} | {t.GBPerS:0.0} | {t.TimeVsLibtorch:0.00}x |");
@@ -99,6 +99,7 @@ internal static class BenchCommand
             {
                 Runs = parse.GetValue(runs) ?? 5, PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),
                 EvalTokens = parse.GetValue(evalTokens), Threads = parse.GetValue(threads), Batches = parse.GetValue(batches)!.Distinct().ToArray(), ScoredTexts = texts,
+                Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!),
             }, message => io.Error.WriteLine($"[bench] {message}"));
             string table = Benchmark.Markdown(report);
             Write(parse.GetValue(markdown), table, io);

@@ -80,6 +80,8 @@ public sealed record BenchmarkOptions
     public int[] Batches { get; init; } = [1];
     /// <summary>Further texts (name → documents) scored for bits per byte only, e.g. an out-of-domain text.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> ScoredTexts { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+    /// <summary>How the timed decode steps compute: libtorch (null) or the decode kernels in this weight format (scores stay on libtorch).</summary>
+    public WeightFormat? Weights { get; init; }
 }
 
 /// <summary>
@@ -160,6 +162,7 @@ public static class Benchmark
             return new BenchmarkReport(Machine(options), new Dictionary<string, object>
             {
                 ["prompt_tokens"] = options.PromptTokens, ["output_tokens"] = options.OutputTokens, ["runs"] = options.Runs, ["timing"] = "interleaved",
+                ["weights"] = options.Weights switch { WeightFormat.Float32 => "fp32", WeightFormat.BFloat16 => "bf16", _ => "libtorch" },
                 ["eval_bytes"] = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), ["batches"] = options.Batches, ["decoding"] = "greedy",
                 ["scored_texts"] = options.ScoredTexts.Keys.ToArray(), ["scoring"] = "windows of each model's trained context, stride half a window",
             }, models);
@@ -183,7 +186,7 @@ public static class Benchmark
             BitsPerByteByText = options.ScoredTexts.ToDictionary(t => t.Key, t => LmEvaluator.Evaluate(lm, tok, t.Value).BitsPerByte!.Value),
             KvBytesPerTokenAnalytic = 2.0 * lm.Config.NumHiddenLayers * lm.Config.HiddenSize * sizeof(float),
         };
-        var generator = new TokenGenerator(lm, tok);
+        var generator = new TokenGenerator(lm, tok) { Weights = options.Weights };
         var timers = new Dictionary<string, Func<double>>();
         foreach (int wanted in options.PromptTokens)
         {
@@ -246,7 +249,7 @@ public static class Benchmark
             Context = quality.Context!.Value, BitsPerByteByText = byText, TokenAccuracy = reconstruction?.TokenAccuracy, ExactMatch = reconstruction?.ExactMatch,
             KvBytesPerTokenAnalytic = 2.0 * sllm.NumLayers * sllm.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece,
         };
-        var generator = new SentenceLlmGenerator(sllm, tok);
+        var generator = new SentenceLlmGenerator(sllm, tok) { Weights = options.Weights };
         var timers = new Dictionary<string, Func<double>>();
         foreach (int wanted in options.PromptTokens)
         {

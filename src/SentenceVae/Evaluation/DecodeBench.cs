@@ -179,7 +179,7 @@ public static class PaperBench
     /// <summary>Runs the whole matrix; each run's bounds come from a plain read timed beside it (<see cref="WeightRead"/>).</summary>
     public static List<PaperBenchRow> Run(PaperBenchOptions options, Action<string>? log = null) => Run(options, log, []);
 
-    /// <summary>As <see cref="Run(PaperBenchOptions, double, Action{string}?)"/>, listing the pairs left out for memory in <paramref name="skipped"/>.</summary>
+    /// <summary>As <see cref="Run(PaperBenchOptions, Action{string}?)"/>, listing the pairs left out for memory in <paramref name="skipped"/>.</summary>
     public static List<PaperBenchRow> Run(PaperBenchOptions options, Action<string>? log, List<string> skipped)
     {
         log ??= _ => { };

@@ -50,10 +50,11 @@ public class BenchmarkTests : IDisposable
         var output = new MemoryStream();
         var error = new StringWriter();
         int code = SvaeCli.Run(["bench", "--baseline", lmDir, "--models", sllmDir, "--data", data, "--runs", "1", "--prompt-tokens", "16", "64",
-            "--output-tokens", "8", "--json", json, "--markdown", md, "--plot", png], new MemoryStream(), output, error);
+            "--output-tokens", "8", "--json", json, "--markdown", md, "--plot", png, "--weights", "fp32"], new MemoryStream(), output, error);
         Assert.True(code == 0, error.ToString());
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal("fp32", doc.RootElement.GetProperty("settings").GetProperty("weights").GetString());   // the timed steps ran on the decode kernels
         Assert.True(doc.RootElement.GetProperty("machine").GetProperty("cpu").GetString()!.Length > 0);
         var models = doc.RootElement.GetProperty("models").EnumerateArray().ToList();
         Assert.Equal(2, models.Count);

@@ -21,6 +21,7 @@ public class OptLayerKernelTests
     [InlineData(false, 2, 2, true, true)]       // post-norm, as OPT-350M
     [InlineData(true, 2, 1, true, false)]       // no biases, norms without weights
     [InlineData(true, 2, 2, false, true)]       // the scalar fallback forced
+    [InlineData(true, 8, 2, true, true)]        // the most rows a step takes through the kernels
     public void TwoStepsThroughTheLayerKernelsGiveLibtorchsLogits(bool preNorm, int rows, int threads, bool vectorized, bool affine)
     {
         using var scope = NewDisposeScope();
@@ -34,8 +35,8 @@ public class OptLayerKernelTests
         model.eval();
         if (!affine) OptNormsAndBiasesMustBeAbsent(model);
         using var head = model.NewDecodingHead();
-        var byLibtorch = model.NewSlotCache(rows, 32, CPU);
-        var byKernels = model.NewSlotCache(rows, 32, CPU);
+        var byLibtorch = model.NewSlotCache(rows, 48, CPU);
+        var byKernels = model.NewSlotCache(rows, 48, CPU);
         for (int r = 0; r < rows; r++)                                     // the same random past, rows at different lengths
         {
             manual_seed(10 + r);
@@ -132,7 +133,7 @@ public class OptLayerKernelTests
             using var head = new DecodingHead(randn(40, 16), null);
             using (kernels.Use())
             {
-                head.Logits(randn(3, 16));                                   // three rows: libtorch, threads untouched
+                head.Logits(randn(DecodeKernels.KernelRows + 1, 16));        // too many rows: libtorch, threads untouched
                 Assert.Equal(2, get_num_threads());
                 head.Logits(randn(1, 16));                                   // one row: the kernel
                 Assert.Equal(1, get_num_threads());
