@@ -20,7 +20,7 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
 {
     [ThreadStatic] private static Scope? current;
     private readonly Dictionary<(IntPtr Weight, int Part), DecodeLinear> packed = [];
-    private readonly Dictionary<object, OptLayerKernel> layers = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<object, ILayerKernel> layers = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>
     /// Most rows a step may have to go through the kernels (the serving regime): measured at 50,272 × 2,048 on this
@@ -75,25 +75,29 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
     }
 
     /// <summary>
-    /// The OPT layers' step of x (n, 1, C) wholly in C# (<see cref="OptLayerKernel"/>) when this thread's step
-    /// routes through kernels and n is at most <see cref="KernelRows"/>; else null (the caller runs the layers).
+    /// A stack of layers' step of x (n, 1, C) wholly in C# (<see cref="OptLayerKernel"/>, <see cref="SentenceDecoderLayerKernel"/>)
+    /// when this thread's step routes through kernels and n is at most the scope's rows; else null (the caller runs the layers).
+    /// Layer i is <paramref name="stack"/>(i) of <paramref name="count"/>; its kernel is made by <paramref name="pack"/> the first
+    /// time; <paramref name="run"/> steps it (x, rows, layer index).
     /// </summary>
-    internal static Tensor? Layers(IList<OptDecoderLayer> stack, Tensor x, SlotKvCache.SlotStep step)
+    internal static Tensor? Layers<TLayer, TKernel>(int count, Func<int, TLayer> stack, Tensor x, SlotKvCache.SlotStep step,
+        Func<TLayer, WeightFormat, int, TKernel> pack, Action<TKernel, float[], int, int> run)
+        where TLayer : class where TKernel : class, ILayerKernel
     {
         if (current is not { } scope || !scope.Takes(x) || !step.InHostMemory) return null;
         scope.KernelCalled();
         var kernels = scope.Kernels;
         int rows = (int)(x.NumberOfElements / x.shape[^1]);
         var h = x.contiguous().data<float>().ToArray();                     // (n·C), updated in place layer by layer
-        for (int i = 0; i < stack.Count; i++)
+        for (int i = 0; i < count; i++)
         {
-            if (!kernels.layers.TryGetValue(stack[i], out var layer))
-                kernels.layers[stack[i]] = layer = stack[i].Kernel(kernels.Format, kernels.Threads);
-            layer.Step(h, rows, step, i);
+            var module = stack(i);
+            if (!kernels.layers.TryGetValue(module, out var layer))
+                kernels.layers[module] = layer = pack(module, kernels.Format, kernels.Threads);
+            run((TKernel)layer, h, rows, i);
         }
         return tensor(h, x.shape);                                          // (n, 1, C)
     }
-
 
     private static Tensor? Forward(Tensor weight, Tensor? bias, int part, Tensor x, int parts = 3)
     {

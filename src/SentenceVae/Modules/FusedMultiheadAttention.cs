@@ -58,5 +58,11 @@ internal sealed class FusedMultiheadAttention : nn.Module
         return DecodeKernels.Linear(out_proj, y.transpose(1, 2).reshape(b, t, hidden));          // (B, T, C)
     }
 
+    /// <summary>The fused q/k/v weight (3C, C) and bias (3C), and the output projection (for <see cref="SentenceDecoderLayerKernel"/>).</summary>
+    public (Tensor InProjWeight, Tensor InProjBias, Linear OutProj) Projections => (in_proj_weight, in_proj_bias, out_proj);
+
+    /// <summary>Attention heads.</summary>
+    public int NumHeads => numHeads;
+
     private Tensor Heads(Tensor x) => x.view(x.shape[0], x.shape[1], numHeads, hidden / numHeads).transpose(1, 2);
 }

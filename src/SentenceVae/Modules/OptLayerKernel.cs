@@ -13,10 +13,10 @@ namespace SentenceVae.Modules;
 /// dozen dispatches per layer; here there are none, and nothing spins beside the kernels' threads.
 /// The same arithmetic as the module in eval mode, to float rounding.
 /// </summary>
-internal sealed class OptLayerKernel
+internal sealed class OptLayerKernel : ILayerKernel
 {
     private readonly bool preNorm;
-    private readonly Norm selfAttnNorm, finalNorm;                 // self_attn_layer_norm, final_layer_norm
+    private readonly LayerNormKernel selfAttnNorm, finalNorm;                 // self_attn_layer_norm, final_layer_norm
     private readonly DecodeLinear qProj, kProj, vProj, outProj, fc1, fc2;   // (C, C) ×4, (F, C), (C, F)
     private readonly int hidden;
     private float[] h = [], q = [], attn = [], o = [], f = [];     // scratch, grown to the rows of a step
@@ -28,8 +28,8 @@ internal sealed class OptLayerKernel
         using var noGrad = no_grad();
         this.preNorm = preNorm;
         hidden = (int)attention.Out.weight!.shape[0];
-        selfAttnNorm = new Norm(selfAttnLayerNorm, hidden);
-        finalNorm = new Norm(finalLayerNorm, hidden);
+        selfAttnNorm = new LayerNormKernel(selfAttnLayerNorm, hidden);
+        finalNorm = new LayerNormKernel(finalLayerNorm, hidden);
         var (qp, kp, vp, op) = attention;
         qProj = new DecodeLinear(qp.weight!, qp.bias, format, threads);
         kProj = new DecodeLinear(kp.weight!, kp.bias, format, threads);
@@ -75,33 +75,5 @@ internal sealed class OptLayerKernel
         if (!preNorm) finalNorm.Apply(x, x, rows);
     }
 
-    private static void Grow(ref float[] buffer, int size)
-    {
-        if (buffer.Length < size) buffer = new float[size];
-    }
-
-    /// <summary>A LayerNorm's weights on the host: y = (x − mean) / √(var + ε) · w + b per row (biased variance, as torch).</summary>
-    private sealed class Norm(LayerNorm norm, int c)
-    {
-        private readonly float[]? weight = norm.weight?.detach().cpu().data<float>().ToArray();
-        private readonly float[]? bias = norm.bias?.detach().cpu().data<float>().ToArray();
-        private readonly float eps = (float)norm.eps;
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public float[] Apply(float[] x, float[] y, int rows)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                var xr = x.AsSpan(r * c, c);
-                var yr = y.AsSpan(r * c, c);
-                float mean = TensorPrimitives.Sum<float>(xr) / c;
-                TensorPrimitives.Subtract(xr, mean, yr);
-                float variance = TensorPrimitives.SumOfSquares<float>(yr) / c;
-                TensorPrimitives.Multiply(yr, 1f / MathF.Sqrt(variance + eps), yr);
-                if (weight is not null) TensorPrimitives.Multiply(yr, weight, yr);
-                if (bias is not null) TensorPrimitives.Add(yr, bias, yr);
-            }
-            return y;
-        }
-    }
+    private static void Grow(ref float[] buffer, int size) => LayerNormKernel.Grow(ref buffer, size);
 }

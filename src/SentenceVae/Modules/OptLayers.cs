@@ -58,7 +58,8 @@ internal static class OptLayers
     public static Tensor Step(Embedding positions, ModuleList<OptDecoderLayer> layers, Dropout dropout, Tensor embeds, SlotKvCache.SlotStep step)
     {
         var x = dropout.forward(embeds + positions.forward((step.Positions + PositionOffset).unsqueeze(1)));   // (n, 1, C)
-        if (DecodeKernels.Layers(layers, x, step) is { } byKernels) return byKernels;                       // a step routed through kernels
+        if (DecodeKernels.Layers(layers.Count, i => layers[i], x, step, (l, format, threads) => l.Kernel(format, threads), (k, h, rows, i) => k.Step(h, rows, step, i)) is { } byKernels)
+            return byKernels;                                                                               // a step routed through kernels
         for (int i = 0; i < layers.Count; i++) x = layers[i].forward(x, step.Attention, step, i);          // each row sees its own past
         return x;                                                                                           // (n, 1, C)
     }

@@ -93,7 +93,12 @@ public sealed class SentenceDecoder : nn.Module
         if (config.EmbedScale != 1.0) x = x * config.EmbedScale;
         if (project_in is not null) x = project_in.forward(x);                            // (n, 1, C)
         x = x + positions.index_select(0, step.Positions).unsqueeze(1);                   // each row at its own position
-        for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, step.Attention, memory[i], memoryMask, step, i);
+        float[]? mask = null;
+        if (DecodeKernels.Layers(decoder.Count, i => decoder[i], x, step, (l, format, threads) => l.Kernel(format, threads),
+                (k, h, rows, i) => k.Step(h, rows, step, i, memory[i], mask ??= memoryMask?.contiguous().data<float>().ToArray())) is { } byKernels)
+            x = byKernels;                                                                // a step routed through kernels
+        else
+            for (int i = 0; i < decoder.Count; i++) x = decoder[i].forward(x, step.Attention, memory[i], memoryMask, step, i);
         return head.Logits(x).squeeze(1);                                                 // (n, V)
     }
 

@@ -45,4 +45,8 @@ internal sealed class SentenceDecoderLayer : nn.Module
         x = norm2.forward(x + dropout2.forward(multihead_attn.CrossAttention(x, memory.Key, memory.Value, memoryMask)));
         return norm3.forward(x + dropout3.forward(DecodeKernels.Linear(linear2, dropout.forward(nn.functional.relu(DecodeKernels.Linear(linear1, x))))));   // (B, T, C)
     }
+
+    /// <summary>This layer's decode step outside libtorch, its weights in <paramref name="format"/>.</summary>
+    public SentenceDecoderLayerKernel Kernel(WeightFormat format, int threads) =>
+        new(self_attn.Projections, multihead_attn.Projections, self_attn.NumHeads, norm1, norm2, norm3, linear1, linear2, format, threads);
 }

@@ -98,6 +98,58 @@ public class OptLayerKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(2, true)]
+    [InlineData(2, false)]                      // the scalar fallback forced
+    public void TwoSentenceDecoderStepsThroughTheLayerKernelsGiveLibtorchsLogits(int rows, bool vectorized)
+    {
+        // Self-attention over the rows' decoder slots, cross-attention to memories of different lengths (masked), FFN, post-norm.
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var sllm = SentenceLlmTests.Tiny(29, SentenceLlmTests.RichConfig());
+        sllm.eval();
+        var decoder = sllm.Svae.Decoder;
+        var config = sllm.Config.Svae;
+        int hs = config.HiddenSize / config.NumAttentionHeads, slots = 6;
+        var byLibtorch = new SlotKvCache(decoder.NumLayers, rows, config.NumAttentionHeads, config.MaxSeqLen, hs, ScalarType.Float32, CPU);
+        var byKernels = new SlotKvCache(decoder.NumLayers, rows, config.NumAttentionHeads, config.MaxSeqLen, hs, ScalarType.Float32, CPU);
+        for (int r = 0; r < rows; r++)
+        {
+            manual_seed(40 + r);
+            byLibtorch.FillRandom(r, 2 + 3 * r);
+            manual_seed(40 + r);
+            byKernels.FillRandom(r, 2 + 3 * r);
+        }
+        var memory = decoder.MemoryKeysValues(randn(rows, slots, config.HiddenSize));
+        var mask = SlotKvCache.SlotStep.AdditiveMask(Enumerable.Range(0, rows).Select(r => slots - 2 * r).ToArray(), slots, CPU);
+        var positions = decoder.PositionTable(CPU);
+        using var head = decoder.NewDecodingHead();
+        var kernels = new DecodeKernels(WeightFormat.Float32, 2);
+        bool before = DecodeLinear.Vectorized;
+        try
+        {
+            DecodeLinear.Vectorized = vectorized && before;
+            for (int s = 0; s < 2; s++)
+            {
+                var ids = randint(0, config.VocabSize, new long[] { rows, 1 });
+                var stepA = byLibtorch.Step(rows);
+                var expected = decoder.Step(ids, memory, mask, stepA, positions, head);
+                stepA.Commit();
+                Tensor actual;
+                using (kernels.Use())
+                {
+                    var stepB = byKernels.Step(rows);
+                    actual = decoder.Step(ids, memory, mask, stepB, positions, head);
+                    stepB.Commit();
+                }
+                Assert.True(actual.allclose(expected, rtol: 1e-4, atol: 1e-4), $"step {s}: max difference {(actual - expected).abs().max().item<float>()}");
+            }
+        }
+        finally { DecodeLinear.Vectorized = before; }
+        Assert.True(kernels.PackedBytes > (long)config.VocabSize * config.HiddenSize * sizeof(float));   // the layers went through them, not only the head
+    }
+
     [Fact]
     public void ASentenceEngineOnKernelsWritesWhatLibtorchWritesForOneAndTwoRows()
     {
