@@ -351,7 +351,11 @@ public sealed unsafe class WeightRead : IDisposable
         floats = bytes / sizeof(float) / 16 * 16;
         const int hugePage = 2 << 20;
         buffer = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), hugePage);
-        if (OperatingSystem.IsLinux()) _ = Madvise((nint)buffer, (nuint)(floats * sizeof(float)), 14);   // MADV_HUGEPAGE; a refusal only costs speed
+        if (OperatingSystem.IsLinux())
+        {
+            try { _ = Madvise((nint)buffer, (nuint)(floats * sizeof(float)), 14); }   // MADV_HUGEPAGE; a refusal only costs speed
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+        }
         for (long i = 0; i < floats; i++) buffer[i] = i % 7;
         Read(1);
         Read(2);
