@@ -17,9 +17,10 @@ internal sealed class OptLayerKernel : ILayerKernel
 {
     private readonly bool preNorm;
     private readonly LayerNormKernel selfAttnNorm, finalNorm;                 // self_attn_layer_norm, final_layer_norm
-    private readonly DecodeLinear qProj, kProj, vProj, outProj, fc1, fc2;   // (C, C) ×4, (F, C), (C, F)
+    private readonly SelfAttentionKernel selfAttn;                // q, k, v, out: (C, C) each
+    private readonly DecodeLinear fc1, fc2;                        // (F, C), (C, F)
     private readonly int hidden;
-    private float[] h = [], q = [], attn = [], o = [], f = [];     // scratch, grown to the rows of a step
+    private float[] h = [], o = [], f = [];                         // scratch, grown to the rows of a step
 
     public OptLayerKernel(bool preNorm, LayerNorm selfAttnLayerNorm, (Linear Q, Linear K, Linear V, Linear Out) attention,
         LayerNorm finalLayerNorm, Linear fc1, Linear fc2, WeightFormat format, int threads)
@@ -31,10 +32,8 @@ internal sealed class OptLayerKernel : ILayerKernel
         selfAttnNorm = new LayerNormKernel(selfAttnLayerNorm, hidden);
         finalNorm = new LayerNormKernel(finalLayerNorm, hidden);
         var (qp, kp, vp, op) = attention;
-        qProj = new DecodeLinear(qp.weight!, qp.bias, format, threads);
-        kProj = new DecodeLinear(kp.weight!, kp.bias, format, threads);
-        vProj = new DecodeLinear(vp.weight!, vp.bias, format, threads);
-        outProj = new DecodeLinear(op.weight!, op.bias, format, threads);
+        DecodeLinear Kernel(Linear p) => new(p.weight!, p.bias, format, threads);
+        selfAttn = new SelfAttentionKernel(Kernel(qp), Kernel(kp), Kernel(vp), Kernel(op));
         this.fc1 = new DecodeLinear(fc1.weight!, fc1.bias, format, threads);
         this.fc2 = new DecodeLinear(fc2.weight!, fc2.bias, format, threads);
     }
@@ -45,7 +44,7 @@ internal sealed class OptLayerKernel : ILayerKernel
     /// <summary>Bytes held beside the model's weights (bf16 copies; fp32 reads the model's own).</summary>
     public long CopiedBytes => Kernels.Sum(k => k.CopiedBytes);
 
-    private DecodeLinear[] Kernels => [qProj, kProj, vProj, outProj, fc1, fc2];
+    private DecodeLinear[] Kernels => [.. selfAttn.Kernels, fc1, fc2];
 
     /// <summary>x (rows·C) ← the layer's output, for the rows of <paramref name="step"/>, appending their keys and values to layer <paramref name="layer"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call: tier-0 code here measured a quarter slower over the first runs
@@ -53,17 +52,11 @@ internal sealed class OptLayerKernel : ILayerKernel
     {
         int n = rows * hidden;
         Grow(ref h, n);
-        Grow(ref q, rows * 3 * hidden);
-        Grow(ref attn, n);
         Grow(ref o, n);
         Grow(ref f, rows * fc1.Out);
 
         var input = preNorm ? selfAttnNorm.Apply(x, h, rows) : x;
-        qProj.Forward(input, rows, q, 0, 3 * hidden);                     // (rows, [q | k | v])
-        kProj.Forward(input, rows, q, hidden, 3 * hidden);
-        vProj.Forward(input, rows, q, 2 * hidden, 3 * hidden);
-        step.Attend(layer, q, rows, attn, qProj.Threads);                  // (rows, C)
-        outProj.Forward(attn, rows, o);
+        selfAttn.Step(input, rows, step, layer, o);                        // (rows, C)
         TensorPrimitives.Add(x.AsSpan(0, n), o.AsSpan(0, n), x.AsSpan(0, n));
         if (!preNorm) selfAttnNorm.Apply(x, x, rows);
 

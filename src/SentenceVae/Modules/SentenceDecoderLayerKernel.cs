@@ -16,9 +16,10 @@ namespace SentenceVae.Modules;
 internal sealed class SentenceDecoderLayerKernel : ILayerKernel
 {
     private readonly LayerNormKernel norm1, norm2, norm3;
-    private readonly DecodeLinear selfQ, selfK, selfV, selfOut, crossQ, crossOut, linear1, linear2;
+    private readonly SelfAttentionKernel selfAttn;
+    private readonly DecodeLinear crossQ, crossOut, linear1, linear2;
     private readonly int hidden, heads;
-    private float[] qkv = [], attn = [], o = [], f = [];             // scratch, grown to the rows of a step
+    private float[] qkv = [], attn = [], o = [], f = [];             // scratch (qkv: the cross-attention's queries), grown to the rows of a step
 
     public SentenceDecoderLayerKernel((Tensor InProjWeight, Tensor InProjBias, Linear OutProj) self, (Tensor InProjWeight, Tensor InProjBias, Linear OutProj) cross,
         int heads, LayerNorm norm1, LayerNorm norm2, LayerNorm norm3, Linear linear1, Linear linear2, WeightFormat format, int threads)
@@ -31,17 +32,14 @@ internal sealed class SentenceDecoderLayerKernel : ILayerKernel
         this.norm2 = new LayerNormKernel(norm2, hidden);
         this.norm3 = new LayerNormKernel(norm3, hidden);
         DecodeLinear Part((Tensor W, Tensor B, Linear _) p, int part) => new(p.W.chunk(3, 0)[part], p.B.chunk(3, 0)[part], format, threads);
-        selfQ = Part(self, 0);
-        selfK = Part(self, 1);
-        selfV = Part(self, 2);
-        selfOut = new DecodeLinear(self.OutProj.weight!, self.OutProj.bias, format, threads);
+        selfAttn = new SelfAttentionKernel(Part(self, 0), Part(self, 1), Part(self, 2), new DecodeLinear(self.OutProj.weight!, self.OutProj.bias, format, threads));
         crossQ = Part(cross, 0);
         crossOut = new DecodeLinear(cross.OutProj.weight!, cross.OutProj.bias, format, threads);
         this.linear1 = new DecodeLinear(linear1.weight!, linear1.bias, format, threads);
         this.linear2 = new DecodeLinear(linear2.weight!, linear2.bias, format, threads);
     }
 
-    private DecodeLinear[] Kernels => [selfQ, selfK, selfV, selfOut, crossQ, crossOut, linear1, linear2];
+    private DecodeLinear[] Kernels => [.. selfAttn.Kernels, crossQ, crossOut, linear1, linear2];
 
     /// <inheritdoc/>
     public long WeightBytes => Kernels.Sum(k => k.WeightBytes);
@@ -58,16 +56,12 @@ internal sealed class SentenceDecoderLayerKernel : ILayerKernel
     public void Step(float[] x, int rows, SlotKvCache.SlotStep step, int layer, (Tensor Key, Tensor Value) memory, float[]? memoryMask)
     {
         int n = rows * hidden;
-        LayerNormKernel.Grow(ref qkv, rows * 3 * hidden);
+        LayerNormKernel.Grow(ref qkv, n);
         LayerNormKernel.Grow(ref attn, n);
         LayerNormKernel.Grow(ref o, n);
         LayerNormKernel.Grow(ref f, rows * linear1.Out);
 
-        selfQ.Forward(x, rows, qkv, 0, 3 * hidden);                      // (rows, [q | k | v])
-        selfK.Forward(x, rows, qkv, hidden, 3 * hidden);
-        selfV.Forward(x, rows, qkv, 2 * hidden, 3 * hidden);
-        step.Attend(layer, qkv, rows, attn, selfQ.Threads);               // (rows, C)
-        selfOut.Forward(attn, rows, o);
+        selfAttn.Step(x, rows, step, layer, o);                          // (rows, C)
         TensorPrimitives.Add(x.AsSpan(0, n), o.AsSpan(0, n), x.AsSpan(0, n));
         norm1.Apply(x, x, rows);
 
