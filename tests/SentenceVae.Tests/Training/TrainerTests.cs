@@ -78,14 +78,12 @@ public class TrainerTests : IDisposable
     };
 
     [Fact]
-    public void LossFallsOnATinyCorpusWithinSeconds()
+    public void LossFallsOnATinyCorpus()
     {
-        var watch = Stopwatch.StartNew();
         using var trainer = new Trainer(TinyVae(60), Path.Combine(dir, "run"), resume: false, Factory);
         var losses = trainer.Train();
         Assert.Equal(60, losses.Count);
         Assert.True(losses.TakeLast(10).Average() < 0.7 * losses.Take(10).Average(), $"loss {losses.Take(10).Average()} → {losses.TakeLast(10).Average()}");
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60));
         Assert.True(File.Exists(Path.Combine(dir, "run", "best", "model.safetensors")));
         Assert.True(File.ReadLines(Path.Combine(dir, "run", RunDirectory.MetricsFile)).Count() > 10);
     }
