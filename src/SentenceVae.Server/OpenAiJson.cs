@@ -22,11 +22,52 @@ internal static class OpenAiJson
         _ => throw Bad($"{name} must be a string", name),
     };
 
-    /// <summary>A JSON string's text; one that is not valid UTF-16 (a lone surrogate escape such as "\ud800") is the client's mistake, named.</summary>
+    /// <summary>A JSON string's text; one that is not text (bytes that are not UTF-8, or a lone surrogate escape such as "\ud800") is the client's mistake, named.</summary>
     public static string Text(JsonElement value, string param)
     {
         try { return value.GetString()!; }
-        catch (InvalidOperationException) { throw Bad($"{param} is not valid text (it holds a lone UTF-16 surrogate)", param); }
+        catch (InvalidOperationException) { throw Bad($"{param} is not valid text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape", param); }
+    }
+
+    private static readonly string[] Sampling = ["model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "stop", "frequency_penalty",
+        "presence_penalty", "repetition_penalty", "no_repeat_ngram_size", "no_repeat_pieces", "stream", "stream_options", "n", "logprobs", "logit_bias", "user"];
+
+    /// <summary>The fields <c>/v1/completions</c> reads.</summary>
+    public static readonly string[] CompletionFields = [.. Sampling, "prompt", "echo", "best_of", "suffix"];
+    /// <summary>The fields <c>/v1/chat/completions</c> reads.</summary>
+    public static readonly string[] ChatFields = [.. Sampling, "messages", "top_logprobs"];
+    /// <summary>The fields <c>/v1/embeddings</c> reads.</summary>
+    public static readonly string[] EmbeddingFields = ["model", "input", "encoding_format", "user"];
+
+    /// <summary>Fields OpenAI's API has that these models cannot honour, with why; refused by name unless null.</summary>
+    private static readonly Dictionary<string, string> Unsupported = new()
+    {
+        ["response_format"] = "these models write free text and cannot be held to a format",
+        ["tools"] = "these models cannot call tools",
+        ["tool_choice"] = "these models cannot call tools",
+        ["parallel_tool_calls"] = "these models cannot call tools",
+        ["functions"] = "these models cannot call functions",
+        ["function_call"] = "these models cannot call functions",
+        ["dimensions"] = "a vector has the model's own width",
+    };
+
+    /// <summary>
+    /// Refuses any field the endpoint does not read (a 400 naming it, as OpenAI answers an unrecognized
+    /// argument), and any it cannot honour — a misspelt <c>max_token</c> is never silently ignored.
+    /// </summary>
+    public static void OnlyKnown(JsonElement body, IReadOnlyCollection<string> known)
+    {
+        foreach (var field in body.EnumerateObject())
+        {
+            if (known.Contains(field.Name)) continue;
+            if (Unsupported.TryGetValue(field.Name, out var why))
+            {
+                if (field.Value.ValueKind == JsonValueKind.Null) continue;
+                throw new ServingException(ServingError.InvalidRequest, $"{field.Name} is not served by this server: {why}", field.Name, "unsupported_parameter");
+            }
+            string name = ServingException.Echo(field.Name);
+            throw new ServingException(ServingError.InvalidRequest, $"unrecognized request argument '{name}' (this endpoint reads: {string.Join(", ", known)})", name, "unknown_parameter");
+        }
     }
 
     /// <summary>The roles a chat message may have.</summary>
@@ -43,6 +84,7 @@ internal static class OpenAiJson
     {
         null => null,
         { ValueKind: JsonValueKind.Number } v when v.TryGetInt64(out long n) => n,
+        { ValueKind: JsonValueKind.Number } v when v.TryGetDouble(out double d) && d == Math.Floor(d) => throw Bad($"{name} is out of range (it must fit a 64-bit signed integer)", name),
         _ => throw Bad($"{name} must be an integer", name),
     };
 
@@ -81,7 +123,13 @@ internal static class OpenAiJson
         if (Bool(body, "echo")) throw Bad("echo is not served by this server", "echo");
         if (Int(body, "best_of") is int best && best != 1) throw Bad("best_of must be 1", "best_of");
         if (Field(body, "suffix") is { ValueKind: not JsonValueKind.Null }) throw Bad("suffix (insertion) is not served by this server", "suffix");
-        if (Field(body, "logit_bias") is { ValueKind: JsonValueKind.Object } bias && bias.EnumerateObject().Any()) throw Bad("logit_bias is not served by this server", "logit_bias");
+        switch (Field(body, "logit_bias"))
+        {
+            case null: break;
+            case { ValueKind: JsonValueKind.Object } bias when !bias.EnumerateObject().Any(): break;
+            case { ValueKind: JsonValueKind.Object }: throw Bad("logit_bias is not served by this server", "logit_bias");
+            default: throw Bad("logit_bias must be an object mapping token ids to numbers", "logit_bias");
+        }
         return new CompletionRequest
         {
             Model = String(body, "model") ?? throw Bad("model is required", "model"),

@@ -45,6 +45,12 @@ public sealed record ServerOptions
     /// what they wrote, each stream with its final chunk.
     /// </summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Host header values the server answers (the name before any port; "*": any). Null: a server on a
+    /// loopback address answers only localhost, 127.0.0.1 and [::1] — so a web page elsewhere cannot reach it
+    /// through DNS rebinding — and a server on any other address answers every host.
+    /// </summary>
+    public IReadOnlyList<string>? AllowedHosts { get; init; }
     /// <summary>Where the server logs (request lines, faults with their details); none unless given.</summary>
     public Action<ILoggingBuilder>? Logging { get; init; }
 }
@@ -86,15 +92,18 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
         app = builder.Build();
         log = app.Logger;
+        // The drain runs before the listener closes (stopping callbacks run before the server stops), so a
+        // request that arrives meanwhile, on a new or a kept-alive connection, is answered 503 shutting_down.
         app.Lifetime.ApplicationStopping.Register(() =>
         {
             log.LogInformation("shutting down: {Running} running and {Waiting} waiting completions get up to {Timeout} s", Service.Running, Service.Waiting, options.ShutdownTimeout.TotalSeconds);
-            draining = Service.DrainAsync(options.ShutdownTimeout);
+            if (!Service.DrainAsync(options.ShutdownTimeout).GetAwaiter().GetResult())
+                log.LogWarning("shutting down with completions left after the drain's deadline: {Running} running, {Waiting} waiting", Service.Running, Service.Waiting);
         });
         app.UseStatusCodePages(RouteError);
         app.Use(Guard);
         app.MapGet("/", Playground);
-        app.MapGet("/health", Health);
+        app.MapMethods("/health", ["GET", "HEAD"], Health);
         app.MapGet("/metrics", ctx =>
         {
             ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -149,13 +158,10 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     /// <summary>Runs until the host is stopped (Ctrl+C).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancel = default) => app.WaitForShutdownAsync(cancel);
 
-    private Task draining = Task.CompletedTask;
-
     /// <summary>Stops gracefully (see <see cref="ServerOptions.ShutdownTimeout"/>), then frees the models.</summary>
     public async ValueTask DisposeAsync()
     {
         await app.StopAsync();
-        try { await draining; } catch (OperationCanceledException) { }
         await app.DisposeAsync();
         if (loadStarted)
             try { await loading; } catch { /* reported by Loaded */ }
@@ -169,10 +175,21 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         bool api = ctx.Request.Path.StartsWithSegments("/v1");
         try
         {
-            if (api && options.ApiKey is { } key && ctx.Request.Headers.Authorization.ToString() != $"Bearer {key}")
+            if (!HostAllowed(ctx.Request.Host.Host))
+            {
+                await Write(ctx, 400, Error($"this server does not answer for host '{ServingException.Echo(ctx.Request.Host.Host)}' (see --allowed-hosts)", "invalid_request_error", null, "host_not_allowed"));
+                return;
+            }
+            if (api && options.ApiKey is { } key && !KeyMatches(ctx.Request.Headers.Authorization.ToString(), key))
             {
                 await Write(ctx, 401, Error(ctx.Request.Headers.Authorization.Count == 0 ? "an API key is required: send Authorization: Bearer KEY" : "the API key is not valid",
                     "invalid_request_error", null, "invalid_api_key"));
+                return;
+            }
+            if (api && HttpMethods.IsPost(ctx.Request.Method) && !IsJson(ctx.Request.ContentType))
+            {
+                await Write(ctx, 415, Error($"the body must be JSON: send Content-Type: application/json (got '{ServingException.Echo(ctx.Request.ContentType ?? "none")}')",
+                    "invalid_request_error", null, "unsupported_media_type"));
                 return;
             }
             await next(ctx);
@@ -197,11 +214,37 @@ public sealed class SentenceVaeServer : IAsyncDisposable
                 string model = ctx.Items["svae.model"] as string ?? "";
                 metrics.Request(model, ctx.Request.Path, ctx.Response.StatusCode);
                 log.LogInformation("request {RequestId} {Method} {Path} model={Model} status={Status} prompt_tokens={PromptTokens} completion_tokens={CompletionTokens} ttft_ms={Ttft} duration_ms={Duration}",
-                    ctx.TraceIdentifier, ctx.Request.Method, ctx.Request.Path, model, ctx.Response.StatusCode, ctx.Items["svae.prompt_tokens"] ?? 0, ctx.Items["svae.completion_tokens"] ?? 0,
+                    ctx.TraceIdentifier, ctx.Request.Method, ServingException.Echo(ctx.Request.Path.ToString(), 256), ServingException.Echo(model), ctx.Response.StatusCode, ctx.Items["svae.prompt_tokens"] ?? 0, ctx.Items["svae.completion_tokens"] ?? 0,
                     ctx.Items["svae.ttft_ms"] ?? 0, (long)clock.Elapsed.TotalMilliseconds);
             }
         }
     }
+
+    /// <summary>
+    /// Whether an Authorization header carries the key: the scheme "Bearer" in any case (RFC 7235), the
+    /// key compared in constant time (both hashed first, so neither its bytes nor its length leak through timing).
+    /// </summary>
+    internal static bool KeyMatches(string authorization, string key)
+    {
+        const string scheme = "Bearer ";
+        if (authorization.Length < scheme.Length || !authorization.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return false;
+        var sent = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(authorization[scheme.Length..].Trim()));
+        var expected = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(key));
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(sent, expected);
+    }
+
+    /// <summary>application/json or any +json type, with or without parameters (charset).</summary>
+    internal static bool IsJson(string? contentType) =>
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var type)
+        && (type.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || type.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
+
+    private bool HostAllowed(string host)
+    {
+        var allowed = options.AllowedHosts ?? (IsLoopback(options.Host) ? ["localhost", "127.0.0.1", "[::1]", "::1"] : ["*"]);
+        return allowed.Any(a => a == "*" || string.Equals(a, host, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static bool IsLoopback(string host) => host == "localhost" || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
 
     /// <summary>
     /// The status and OpenAI-shaped body for an exception: the client's mistakes (400/404/413) and a busy
@@ -235,8 +278,8 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         int code = ctx.Response.StatusCode;
         string message = code switch
         {
-            404 => $"no route {ctx.Request.Path}; the API is under /v1 (models, completions, chat/completions, embeddings)",
-            405 => $"{ctx.Request.Method} is not allowed on {ctx.Request.Path}",
+            404 => $"no route {ServingException.Echo(ctx.Request.Path.ToString())}; the API is under /v1 (models, completions, chat/completions, embeddings)",
+            405 => $"{ServingException.Echo(ctx.Request.Method)} is not allowed on {ServingException.Echo(ctx.Request.Path.ToString())}",
             413 => "the request body is too large",
             _ => $"HTTP {code}",
         };
@@ -284,6 +327,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     {
         EnsureLoaded();
         var body = await Body(ctx);
+        OnlyKnown(body, chat ? ChatFields : CompletionFields);
         string prompt = chat ? ChatPrompt.Format(Messages(body)) : Prompt(body);
         var request = Completion(body, prompt);
         ctx.Items["svae.model"] = request.Model;
@@ -368,6 +412,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     {
         EnsureLoaded();
         var body = await Body(ctx);
+        OnlyKnown(body, EmbeddingFields);
         string model = String(body, "model") ?? throw Bad("model is required", "model");
         ctx.Items["svae.model"] = model;
         if (Field(body, "input") is null) throw Bad("input is required", "input");

@@ -10,7 +10,7 @@ internal static class JsonFile
     public static T Load<T>(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
-        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty"); }
+        try { return JsonSerializer.Deserialize<T>(BoundedFile.ReadAllText(path, BoundedFile.ConfigBytes)) ?? throw new InvalidDataException($"{path}: empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
     }
 

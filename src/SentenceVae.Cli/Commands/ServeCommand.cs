@@ -33,10 +33,11 @@ internal static class ServeCommand
         var maxEmbedTokens = new Option<int>("--max-embedding-tokens") { Description = "most tokens over all texts of one embeddings request", DefaultValueFactory = _ => defaults.MaxEmbeddingTokens };
         var timeout = new Option<double>("--request-timeout") { Description = "seconds after which a completion ends with what it has written (finish_reason length); 0: no limit" };
         var apiKey = new Option<string?>("--api-key") { Description = "require Authorization: Bearer KEY on /v1/* (default: the SVAE_API_KEY environment variable, else none)" };
+        var allowedHosts = new Option<string[]>("--allowed-hosts") { Description = "Host header names answered ('*': any); default on a loopback address: localhost, 127.0.0.1, [::1] (no DNS rebinding from a web page), elsewhere any", AllowMultipleArgumentsPerToken = true };
         var weights = CommonOptions.Weights();
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "on SIGTERM / Ctrl+C: seconds running completions may still write before they end (each stream with its final chunk)", DefaultValueFactory = _ => 30 };
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at / and Prometheus metrics at /metrics.")
-            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, timeout, shutdown, weights };
+            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, allowedHosts, timeout, shutdown, weights };
         command.SetAction(async (parse, cancel) =>
         {
             int p = parse.GetValue(port);
@@ -57,6 +58,7 @@ internal static class ServeCommand
                         var s => throw new CliUsageException($"--request-timeout {s}: must be 0 (no limit) or positive"),
                     },
                 },
+                AllowedHosts = parse.GetValue(allowedHosts) is { Length: > 0 } hosts ? hosts : null,
                 ApiKey = parse.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("SVAE_API_KEY") is { Length: > 0 } env ? env : null),
                 ShutdownTimeout = parse.GetValue(shutdown) is var grace and >= 0 and <= 100 ? TimeSpan.FromSeconds(grace)
                     : throw new CliUsageException($"--shutdown-timeout {parse.GetValue(shutdown)}: must be in [0, 100] seconds"),

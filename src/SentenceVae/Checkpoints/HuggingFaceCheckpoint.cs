@@ -71,7 +71,7 @@ public static class HuggingFaceCheckpoint
         Dictionary<string, string> weightMap;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(indexPath));
+            using var doc = JsonDocument.Parse(BoundedFile.ReadAllText(indexPath, BoundedFile.ConfigBytes));
             weightMap = doc.RootElement.GetProperty("weight_map").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)

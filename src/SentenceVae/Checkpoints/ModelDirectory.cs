@@ -72,7 +72,7 @@ public static class ModelDirectory
         string configPath = Path.Combine(directory, "config.json");
         Check(directory);
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file (a model directory holds config.json)", configPath);
-        try { return (JsonNode.Parse(File.ReadAllText(configPath))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
+        try { return (JsonNode.Parse(BoundedFile.ReadAllText(configPath, BoundedFile.ConfigBytes))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new InvalidDataException($"{configPath}: not valid JSON ({e.Message.Split('\n')[0]})"); }
     }
 }

@@ -37,6 +37,15 @@ public sealed record GenerationOptions
     /// </summary>
     public static GenerationOptions Reading { get; } = new() { Temperature = 0.8, TopP = 0.95, RepetitionPenalty = 1.1, NoRepeatPieces = 8 };
 
+    /// <summary>
+    /// The range of repetition_penalty: logits divided or multiplied by any value in it stay finite in
+    /// float32 (|logit| ≤ 3e36 at the least; real logits are below 1e3), and beyond it text is one token repeated or none.
+    /// </summary>
+    public const double MinRepetitionPenalty = 0.01, MaxRepetitionPenalty = 100;
+
+    /// <summary>The highest temperature (the softmax at it is uniform to float32's precision already).</summary>
+    public const double MaxTemperature = 100;
+
     /// <summary>Temperatures below this are greedy: the softmax at them is one token already, and dividing by them is not safe in float32.</summary>
     public const double GreedyBelow = 1e-4;
 
@@ -50,7 +59,9 @@ public sealed record GenerationOptions
         if (TopK < 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "must be ≥ 0");
         if (TopP is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "must be in (0, 1]");
         if (double.IsNaN(Temperature) || Temperature < 0) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "must be ≥ 0");
-        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty <= 0) throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "must be > 0 (1: off)");
+        if (double.IsNaN(Temperature) || Temperature > MaxTemperature) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, $"must be at most {MaxTemperature}");
+        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty is < MinRepetitionPenalty or > MaxRepetitionPenalty)
+            throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, $"must be in [{MinRepetitionPenalty}, {MaxRepetitionPenalty}] (1: off)");
         if (double.IsNaN(FrequencyPenalty) || FrequencyPenalty is < -2 or > 2) throw new ArgumentOutOfRangeException(nameof(FrequencyPenalty), FrequencyPenalty, "must be in [-2, 2]");
         if (double.IsNaN(PresencePenalty) || PresencePenalty is < -2 or > 2) throw new ArgumentOutOfRangeException(nameof(PresencePenalty), PresencePenalty, "must be in [-2, 2]");
         if (NoRepeatNgramSize < 0) throw new ArgumentOutOfRangeException(nameof(NoRepeatNgramSize), NoRepeatNgramSize, "must be ≥ 0");

@@ -28,10 +28,10 @@ public readonly record struct GeneratedPiece(int Row, int Index, string Text, in
 public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer tokenizer)
 {
     /// <summary>The prompt's pieces as token ids (lossless segmentation within the piece length limit).</summary>
-    public List<int[]> PromptPieces(string prompt)
+    public List<int[]> PromptPieces(string prompt, CancellationToken cancel = default)
     {
         var splitter = SentenceSplitter.ForModel(model.Config.Svae, tokenizer);
-        return splitter.Split(prompt).Select(p => tokenizer.Encode(p).ToArray()).ToList();
+        return splitter.Split(prompt).Select(p => { cancel.ThrowIfCancellationRequested(); return tokenizer.Encode(p).ToArray(); }).ToList();
     }
 
     /// <summary>A row of the engine for a prompt's pieces under <paramref name="options"/>.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace SentenceVae.Inference;
@@ -6,10 +7,11 @@ namespace SentenceVae.Inference;
 /// Chooses the next token of each row from its logits: greedy, or temperature / top-k / top-p sampling
 /// with a seeded generator. Built from one <see cref="GenerationOptions"/> shared by every row, or from
 /// one per row (a served batch), each row then drawing from its own generator — so a row samples the
-/// same tokens alone or in any batch. Sampling never sees inf or NaN: logits are shifted by their
-/// maximum before the temperature divides them (any temperature above 0 is safe; a tiny one is greedy in
-/// effect), and a row whose logits are not finite gets the id <see cref="Broken"/> (its caller ends that row
-/// alone) while its batch-mates go on unchanged.
+/// same tokens alone or in any batch. Sampling never sees inf or NaN: the check runs on what is sampled
+/// (after the repetition controls), logits are shifted by their maximum before the temperature divides
+/// them (any temperature above 0 is safe; a tiny one is greedy in effect), and a row whose logits are not
+/// usable — NaN, +inf, or every token banned — or whose draw fails gets the id <see cref="Broken"/> (its
+/// caller ends that row alone) while its batch-mates go on unchanged.
 /// </summary>
 public sealed class TokenSampler : IDisposable
 {
@@ -43,10 +45,14 @@ public sealed class TokenSampler : IDisposable
     private static Tensor Guarded(Tensor logits, Func<Tensor, Tensor> choose)
     {
         using var scope = NewDisposeScope();
-        var broken = logits.isfinite().all(-1).logical_not();                                   // (B)
+        var broken = Unusable(logits);                                                          // (B)
         var ids = choose(logits.masked_fill(broken.unsqueeze(1), 0f));
         return ids.masked_fill(broken, Broken).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Rows (B) of logits (B, V) that cannot be sampled: a NaN or +inf, or −inf everywhere (−inf alone is a banned token).</summary>
+    private static Tensor Unusable(Tensor logits) =>
+        logits.isnan().any(-1).logical_or(logits.isposinf().any(-1)).logical_or(logits.isneginf().all(-1));
 
     private Tensor SampleFinite(Tensor logits, IReadOnlyList<bool>? finished)
     {
@@ -62,18 +68,29 @@ public sealed class TokenSampler : IDisposable
     public static Tensor Sample(Tensor logits, IReadOnlyList<RowSampling> rows)
     {
         if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} rows of options");
-        return Guarded(logits, finite =>
-        {
-            for (int r = 0; r < rows.Count; r++) rows[r].Penalize(finite.narrow(0, r, 1));   // in place, row by row (only rows that ask)
-            return SampleRows(finite, rows, null);
-        });
+        using var scope = NewDisposeScope();
+        // The repetition controls first (in place, row by row, only rows that ask; a row's bad logits stay
+        // its own), then the check on exactly what is sampled.
+        var penalized = logits.clone();
+        var unusable = Unusable(logits);
+        var stale = unusable.any().item<bool>() ? unusable.cpu().data<bool>().ToArray() : null;
+        for (int r = 0; r < rows.Count; r++)
+            if (stale?[r] != true) rows[r].Penalize(penalized.narrow(0, r, 1));
+        return Guarded(penalized, usable => SampleRows(usable, rows, null)).MoveToOuterDisposeScope();
     }
 
     private static Tensor SampleRows(Tensor logits, IReadOnlyList<RowSampling> rows, IReadOnlyList<bool>? finished)
     {
         if (rows.All(o => o.Options.Greedy)) return logits.argmax(-1);
         return cat(Enumerable.Range(0, rows.Count).Select(r => finished?[r] == true || rows[r].Options.Greedy ? logits.narrow(0, r, 1).argmax(-1)
-            : Sample(logits.narrow(0, r, 1), rows[r].Options, rows[r].Generator)).ToList(), 0);
+            : SampleOrBroken(logits.narrow(0, r, 1), rows[r].Options, rows[r].Generator)).ToList(), 0);
+    }
+
+    /// <summary>One row's draw; a draw that fails (whatever libtorch refuses) is that row's <see cref="Broken"/>, never its batch's exception.</summary>
+    private static Tensor SampleOrBroken(Tensor logits, GenerationOptions options, Generator? generator)
+    {
+        try { return Sample(logits, options, generator); }
+        catch (ExternalException) { return full(1, Broken, dtype: ScalarType.Int64, device: logits.device); }
     }
 
     private static Tensor Sample(Tensor logits, GenerationOptions options, Generator? generator)

@@ -42,6 +42,8 @@ public sealed record CompletionRequest
         NoRepeatNgramSize = NoRepeatNgramSize, NoRepeatPieces = NoRepeatPieces,
     };
 
+    private const double MinRepetitionPenalty = Inference.GenerationOptions.MinRepetitionPenalty;
+
     /// <summary>Checks the ranges; throws <see cref="ServingException"/> naming the field as OpenAI's API does.</summary>
     public void Validate()
     {
@@ -52,7 +54,8 @@ public sealed record CompletionRequest
         if (Stop.Count > 4 || Stop.Any(string.IsNullOrEmpty)) throw ServingException.Invalid("stop takes at most 4 non-empty strings", "stop");
         if (double.IsNaN(FrequencyPenalty) || FrequencyPenalty is < -2 or > 2) throw ServingException.Invalid($"frequency_penalty must be in [-2, 2] (got {FrequencyPenalty})", "frequency_penalty");
         if (double.IsNaN(PresencePenalty) || PresencePenalty is < -2 or > 2) throw ServingException.Invalid($"presence_penalty must be in [-2, 2] (got {PresencePenalty})", "presence_penalty");
-        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty is <= 0 or > 10) throw ServingException.Invalid($"repetition_penalty must be in (0, 10] (got {RepetitionPenalty}; 1 is off)", "repetition_penalty");
+        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty is < MinRepetitionPenalty or > 10)
+            throw ServingException.Invalid($"repetition_penalty must be in [{MinRepetitionPenalty}, 10] (got {RepetitionPenalty}; 1 is off)", "repetition_penalty");
         if (NoRepeatNgramSize is < 0 or > 64) throw ServingException.Invalid($"no_repeat_ngram_size must be in [0, 64] (got {NoRepeatNgramSize})", "no_repeat_ngram_size");
         if (NoRepeatPieces is < 0 or > 64) throw ServingException.Invalid($"no_repeat_pieces must be in [0, 64] (got {NoRepeatPieces})", "no_repeat_pieces");
     }

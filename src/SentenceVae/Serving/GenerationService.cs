@@ -19,8 +19,13 @@ public sealed record GenerationServiceOptions
     public int MaxEmbeddingInputs { get; init; } = 2048;
     /// <summary>Most text tokens over all inputs of one embeddings request.</summary>
     public int MaxEmbeddingTokens { get; init; } = 131072;
-    /// <summary>When set, a completion still writing this long after it arrived ends there (finish reason "length", with the text so far).</summary>
+    /// <summary>
+    /// When set, a completion still writing this long after it arrived ends there (finish reason "length",
+    /// with the text so far); one that never started by then is refused (<c>queue_timeout</c>).
+    /// </summary>
     public TimeSpan? RequestTimeout { get; init; }
+    /// <summary>The clock request time limits are read on.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -88,7 +93,7 @@ public sealed class GenerationService : IDisposable
 
     /// <summary>The served model of that name; <see cref="ServingError.ModelNotFound"/> otherwise.</summary>
     public ServedModel Find(string name) => models.FirstOrDefault(m => m.Name == name)
-        ?? throw new ServingException(ServingError.ModelNotFound, $"the model '{name}' does not exist (served: {string.Join(", ", models.Select(m => m.Name))})", "model", "model_not_found");
+        ?? throw new ServingException(ServingError.ModelNotFound, $"the model '{ServingException.Echo(name)}' does not exist (served: {string.Join(", ", models.Select(m => m.Name))})", "model", "model_not_found");
 
     /// <summary>
     /// Checks and queues a completion; its updates are read from the returned stream. Throws
@@ -102,7 +107,8 @@ public sealed class GenerationService : IDisposable
         if (request.MaxTokens > options.MaxCompletionTokens)
             throw ServingException.Invalid($"max_tokens {request.MaxTokens} exceeds this server's limit of {options.MaxCompletionTokens} tokens per completion", "max_tokens", "max_tokens_exceeded");
         var row = Find(request.Model).Prepare(request, Math.Min(options.DefaultMaxTokens, options.MaxCompletionTokens), cancel);
-        if (options.RequestTimeout is { } limit) row.Deadline = DateTime.UtcNow + limit;
+        row.Time = options.Time;
+        if (options.RequestTimeout is { } limit) row.Deadline = options.Time.GetUtcNow() + limit;
         Enqueue(new CompletionWork(row));
         return new CompletionStream(row);
     }
@@ -134,26 +140,36 @@ public sealed class GenerationService : IDisposable
             if (tokens > options.MaxEmbeddingTokens)
                 throw ServingException.Invalid($"input holds more than {options.MaxEmbeddingTokens} tokens; this server embeds at most that many per request", "input", "too_many_tokens");
         }
-        var job = new EmbeddingWork(served, inputs, cancel);
+        var job = new EmbeddingWork(served.PrepareEmbedding(inputs, cancel), cancel);      // inputs read here, off the worker
         Enqueue(job);
         return job.Result.Task;
     }
 
     private static ServingException ShuttingDown() => new(ServingError.Busy, "the server is shutting down; send the request to another instance or retry", null, "shutting_down");
 
+    private static ServingException TimedOutWaiting(TimeSpan limit) =>
+        new(ServingError.Busy, $"the request waited its whole time limit ({limit.TotalSeconds:0.###} s) for a free row and never started; retry, or send it to another instance", null, "queue_timeout");
+
     /// <summary>
-    /// Graceful shutdown: takes no new requests, lets the running and waiting ones finish for up to
-    /// <paramref name="timeout"/>, then ends the rest by length with what they wrote (each stream still
-    /// gets its final chunk). Completes when no completion is left.
+    /// Graceful shutdown: takes no new requests (they are refused as <c>shutting_down</c>), lets the
+    /// running and waiting ones finish for up to <paramref name="timeout"/>, then ends the running ones by
+    /// length with what they wrote (each stream still gets its final chunk) and answers the ones still
+    /// waiting with <c>shutting_down</c>. Completes when no completion is left, or at the latest
+    /// <see cref="DrainGrace"/> after the timeout whatever the worker is doing (true: nothing was left).
     /// </summary>
-    public async Task DrainAsync(TimeSpan timeout, CancellationToken cancel = default)
+    public async Task<bool> DrainAsync(TimeSpan timeout, CancellationToken cancel = default)
     {
         Volatile.Write(ref draining, true);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while ((Waiting > 0 || Running > 0) && clock.Elapsed < timeout) await Task.Delay(20, cancel);
         foreach (var model in models) model.Ending = true;
-        while (Waiting > 0 || Running > 0) await Task.Delay(20, cancel);
+        queue.Writer.TryWrite(new WakeWork());                      // an idle worker looks at its waiting rows once more
+        while ((Waiting > 0 || Running > 0) && clock.Elapsed < timeout + DrainGrace) await Task.Delay(20, cancel);
+        return Waiting == 0 && Running == 0;
     }
+
+    /// <summary>How long past its timeout a drain waits for the worker to end what was left (one step, one embedding slice).</summary>
+    public static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(5);
 
     /// <summary>True once <see cref="DrainAsync"/> has begun.</summary>
     public bool Draining => Volatile.Read(ref draining);
@@ -192,7 +208,7 @@ public sealed class GenerationService : IDisposable
                 while (queue.Reader.TryRead(out var item))
                     if (item is CompletionWork c) waitingRows.Add(c.Row);
                     else if (item is CountWork count) count.Live.TrySetResult(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
-                    else jobs.Enqueue((EmbeddingWork)item);
+                    else if (item is EmbeddingWork embedding) jobs.Enqueue(embedding);
                 if (queue.Reader.Completion.IsCompleted) open = false;
 
                 // Join: waiting requests enter their model's engine in arrival order while it has room.
@@ -200,6 +216,9 @@ public sealed class GenerationService : IDisposable
                 {
                     if (!engines.TryGetValue(row.Model, out var engine)) engines[row.Model] = engine = row.Model.NewEngine(options.MaxBatch);
                     if (row.Cancel.IsCancellationRequested) { Leave(waitingRows, row); row.Fail(new OperationCanceledException(row.Cancel)); Statistics.Count(ref Statistics.cancelled); continue; }
+                    // A request that never started is answered with why, not with an empty "length".
+                    if (row.Model.Ending) { Leave(waitingRows, row); row.Fail(ShuttingDown()); Statistics.Count(ref Statistics.completed); continue; }
+                    if (row.OutOfTime) { Leave(waitingRows, row); row.Fail(TimedOutWaiting(options.RequestTimeout!.Value)); Statistics.Count(ref Statistics.completed); continue; }
                     if (engine.Count >= engine.Capacity) continue;
                     Leave(waitingRows, row);
                     rows[row.Decode] = row;
@@ -213,11 +232,11 @@ public sealed class GenerationService : IDisposable
                 }
                 Volatile.Write(ref running, engines.Values.Sum(e => e.Count));
 
-                // One embedding job between two steps, so neither kind of work starves the other.
-                if (jobs.TryDequeue(out var job))
+                // One slice of the first embedding job between two steps, so neither kind of work starves the other.
+                if (jobs.TryPeek(out var job) && job.RunSlice())
                 {
+                    jobs.Dequeue();
                     Interlocked.Decrement(ref waiting);
-                    job.Run();
                 }
 
                 // Models take turns, one step each.
@@ -231,9 +250,13 @@ public sealed class GenerationService : IDisposable
                 catch (Exception e)
                 {
                     // The engine itself failed (not one row): its rows end with the error and it starts afresh.
-                    foreach (var row in rows.Values.Where(r => r.Model == model).ToList()) { rows.Remove(row.Decode); row.Fail(e); }
-                    next.Dispose();
-                    engines.Remove(model);
+                    foreach (var row in rows.Values.Where(r => r.Model == model).ToList()) { rows.Remove(row.Decode); row.Fail(e); Statistics.Count(ref Statistics.completed); }
+                    try { next.Dispose(); }
+                    finally
+                    {
+                        engines.Remove(model);
+                        Volatile.Write(ref running, engines.Values.Sum(e => e.Count));
+                    }
                     continue;
                 }
                 Statistics.Step(stepped, next.RowIterations - iterations, next.WaitingRowIterations - waited);
@@ -265,11 +288,15 @@ public sealed class GenerationService : IDisposable
         Interlocked.Decrement(ref waiting);
     }
 
-    /// <summary>Stops taking requests, lets the running and waiting requests end, and frees the models.</summary>
+    /// <summary>
+    /// Stops taking requests, lets the running and waiting requests end, and frees the models. A worker
+    /// still busy after <see cref="DrainGrace"/> (a step that does not return) is left to the process's end
+    /// with the models it uses, so disposing never hangs.
+    /// </summary>
     public void Dispose()
     {
         queue.Writer.TryComplete();
-        worker.Join();
+        if (!worker.Join(Volatile.Read(ref draining) ? DrainGrace : Timeout.InfiniteTimeSpan)) return;
         foreach (var model in models) model.Dispose();
     }
 
@@ -291,16 +318,25 @@ public sealed class GenerationService : IDisposable
 
     private sealed record CompletionWork(ServedRow Row) : Work;
 
-    private sealed record EmbeddingWork(ServedModel Model, IReadOnlyList<string> Inputs, CancellationToken Cancel) : Work
+    /// <summary>Nothing to do: wakes an idle worker (a drain's end answers its waiting rows).</summary>
+    private sealed record WakeWork : Work;
+
+    private sealed record EmbeddingWork(EmbeddingJob Job, CancellationToken Cancel) : Work
     {
         public TaskCompletionSource<EmbeddingResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void Run()
+        /// <summary>One slice of the job; true once it has ended (done, cancelled or failed).</summary>
+        public bool RunSlice()
         {
-            if (Cancel.IsCancellationRequested) { Result.TrySetCanceled(Cancel); return; }
-            try { Result.TrySetResult(Model.Embed(Inputs, Cancel)); }
+            if (Cancel.IsCancellationRequested) { Result.TrySetCanceled(Cancel); return true; }
+            try
+            {
+                if (!Job.Step()) return false;
+                Result.TrySetResult(Job.Result!);
+            }
             catch (OperationCanceledException) when (Cancel.IsCancellationRequested) { Result.TrySetCanceled(Cancel); }
             catch (Exception e) { Result.TrySetException(e); }
+            return true;
         }
     }
 }

@@ -76,9 +76,34 @@ public abstract class ServedModel : IDisposable
     /// <summary>One vector per input (on the worker thread); stops between inputs once <paramref name="cancel"/> fires.</summary>
     internal virtual EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel) => throw EmbedUnsupported();
 
+    /// <summary>
+    /// An embedding request's work: what can be done on the caller's thread (reading the inputs) is done
+    /// here; the rest runs on the worker in slices (<see cref="EmbeddingJob.Step"/>) that take turns with
+    /// decode steps. By default one slice: <see cref="Embed"/>.
+    /// </summary>
+    internal virtual EmbeddingJob PrepareEmbedding(IReadOnlyList<string> inputs, CancellationToken cancel) => new WholeEmbedding(this, inputs, cancel);
+
+    private sealed class WholeEmbedding(ServedModel model, IReadOnlyList<string> inputs, CancellationToken cancel) : EmbeddingJob
+    {
+        public override bool Step()
+        {
+            Result = model.Embed(inputs, cancel);
+            return true;
+        }
+    }
+
     internal ServingException EmbedUnsupported() =>
         ServingException.Invalid($"model '{Name}' ({Kind}) has no Sentence Encoder and cannot embed; use a sentence-level model", "model");
 
     /// <summary>Frees the weights.</summary>
     public abstract void Dispose();
+}
+
+/// <summary>An embedding request's work on the worker, in slices of bounded size.</summary>
+internal abstract class EmbeddingJob
+{
+    /// <summary>Runs one slice (on the worker thread); true once <see cref="Result"/> is complete.</summary>
+    public abstract bool Step();
+    /// <summary>The vectors, once <see cref="Step"/> has returned true.</summary>
+    public EmbeddingResult? Result { get; protected set; }
 }

@@ -35,19 +35,21 @@ internal sealed class ServedRow
     public CancellationToken Cancel { get; }
     /// <summary>A token model's text so far, for turning ids into text that never splits a character.</summary>
     public IncrementalDecoder? Text { get; set; }
-    /// <summary>When the request arrived.</summary>
-    public DateTime Arrived { get; } = DateTime.UtcNow;
     /// <summary>Text tokens written so far.</summary>
     public int Tokens { get; private set; }
     /// <summary>Steps (pieces or tokens) written so far.</summary>
     public int Steps { get; private set; }
     public FinishReason? Finish { get; private set; }
 
-    /// <summary>When the row's time is up (the server's per-request limit, counted from its arrival); it then ends by length with what it wrote.</summary>
-    public DateTime Deadline { get; set; } = DateTime.MaxValue;
+    /// <summary>When the row's time is up (the server's per-request limit, counted from its arrival): once started it then ends by length with what it wrote.</summary>
+    public DateTimeOffset Deadline { get; set; } = DateTimeOffset.MaxValue;
+    /// <summary>The clock <see cref="Deadline"/> is read on.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+    /// <summary>True once <see cref="Deadline"/> has passed.</summary>
+    public bool OutOfTime => Time.GetUtcNow() >= Deadline;
 
     /// <summary>True once the row needs no more output: finished, its caller gone, or its time up.</summary>
-    public bool Halted => Finish is not null || Cancel.IsCancellationRequested || DateTime.UtcNow >= Deadline || Model.Ending;
+    public bool Halted => Finish is not null || Cancel.IsCancellationRequested || OutOfTime || Model.Ending;
 
     public ChannelReader<CompletionUpdate> Updates => updates.Reader;
 

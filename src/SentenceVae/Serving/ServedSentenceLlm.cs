@@ -36,7 +36,12 @@ public sealed class ServedSentenceLlm : ServedModel
 
     internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
     {
-        var pieces = generator.PromptPieces(request.Prompt);
+        // Counted before it is cut: a prompt of more tokens than every position's longest piece can hold is refused without splitting it.
+        long capacity = (long)(MaxPositions - 1) * (model.Config.Svae.MaxSeqLen - 1);
+        if (request.Prompt.Length > capacity * SentenceSplitter.MaxCharsPerToken || Tokenizer.CountTokens(request.Prompt) > capacity)
+            throw ServingException.Invalid($"the prompt has more tokens than model '{Name}' can read: {MaxPositions - 1} pieces of at most {model.Config.Svae.MaxSeqLen - 1} tokens ({capacity})",
+                "prompt", "context_length_exceeded");
+        var pieces = generator.PromptPieces(request.Prompt, cancel);
         int promptTokens = pieces.Sum(p => p.Length), needed = PromptPositions(pieces.Count);
         if (!model.Config.UseStartVector && pieces.Count == 0) throw ServingException.Invalid($"model '{Name}' has no start vector and needs a non-empty prompt", "prompt");
         if (needed >= MaxPositions)
@@ -63,24 +68,55 @@ public sealed class ServedSentenceLlm : ServedModel
         else row.Add(Tokenizer.Decode(written.Ids), written.Ids.Length);   // the engine cut the last piece to max_tokens
     }
 
-    internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)
+    /// <summary>Most text tokens one embedding slice encodes (one piece at least): a slice takes about as long as a decode step.</summary>
+    internal const int EmbeddingSliceTokens = 1024;
+
+    /// <summary>Cuts the inputs into pieces on the caller's thread (cancelled when the client leaves); the worker then encodes them slice by slice.</summary>
+    internal override EmbeddingJob PrepareEmbedding(IReadOnlyList<string> inputs, CancellationToken cancel)
     {
-        var vectors = new List<float[]>();
-        int tokens = 0;
-        using var evaluation = new EvaluationMode(model);
-        foreach (var input in inputs)
+        var pieces = new List<(int Input, int[] Ids)>();
+        for (int i = 0; i < inputs.Count; i++)
         {
-            cancel.ThrowIfCancellationRequested();          // a client gone mid-job frees the worker within one input
-            var pieces = generator.PromptPieces(input).Where(p => p.Length > 0).ToList();
-            if (pieces.Count == 0) throw ServingException.Invalid("an input to embed has no tokens", "input");
-            using var scope = NewDisposeScope();
-            var weights = tensor(pieces.Select(p => (float)p.Length).ToArray(), device: Devices.DeviceOf(model));   // (N)
-            var sentence = codec.Encode(pieces).squeeze(1);                                                          // (N, C)
-            var mean = (sentence * weights.unsqueeze(1)).sum(dim: 0) / weights.sum();                                     // (C)
-            vectors.Add(mean.cpu().data<float>().ToArray());
-            tokens += pieces.Sum(p => p.Length);
+            int before = pieces.Count;
+            pieces.AddRange(generator.PromptPieces(inputs[i], cancel).Where(p => p.Length > 0).Select(p => (i, p)));
+            if (pieces.Count == before) throw ServingException.Invalid("an input to embed has no tokens", "input");
         }
-        return new EmbeddingResult(vectors, tokens);
+        return new SlicedEmbedding(this, inputs.Count, pieces, cancel);
+    }
+
+    /// <summary>Each input's vector: the mean of its pieces' sentence vectors weighted by their token counts, summed slice by slice.</summary>
+    private sealed class SlicedEmbedding(ServedSentenceLlm served, int inputs, List<(int Input, int[] Ids)> pieces, CancellationToken cancel) : EmbeddingJob
+    {
+        private readonly float[][] sums = new float[inputs][];
+        private readonly int[] tokens = new int[inputs];
+        private int next;
+
+        public override bool Step()
+        {
+            cancel.ThrowIfCancellationRequested();          // a client gone mid-job frees the worker within one slice
+            // A slice holds one input's pieces only, so an input's vector is the same whatever it is sent with.
+            int end = next, budget = 0;
+            while (end < pieces.Count && (end == next || pieces[end].Input == pieces[next].Input && budget + pieces[end].Ids.Length <= EmbeddingSliceTokens))
+                budget += pieces[end++].Ids.Length;
+            var slice = pieces.GetRange(next, end - next);
+            using (var evaluation = new EvaluationMode(served.model))
+            using (var scope = NewDisposeScope())
+            {
+                var vectors = served.codec.Encode(slice.Select(p => p.Ids).ToList()).squeeze(1).cpu();                  // (n, C)
+                for (int k = 0; k < slice.Count; k++)
+                {
+                    var (input, ids) = slice[k];
+                    var vector = vectors[k].data<float>().ToArray();
+                    var sum = sums[input] ??= new float[vector.Length];
+                    for (int c = 0; c < sum.Length; c++) sum[c] += vector[c] * ids.Length;
+                    tokens[input] += ids.Length;
+                }
+            }
+            next = end;
+            if (next < pieces.Count) return false;
+            Result = new EmbeddingResult(sums.Select((sum, i) => sum.Select(v => v / tokens[i]).ToArray()).ToList(), tokens.Sum());
+            return true;
+        }
     }
 
     /// <inheritdoc/>

@@ -24,4 +24,10 @@ public sealed class ServingException(ServingError error, string message, string?
     public string? Code { get; } = code;
 
     internal static ServingException Invalid(string message, string? param, string? code = null) => new(ServingError.InvalidRequest, message, param, code);
+
+    /// <summary>
+    /// What a client sent, as it may be echoed in a message or a log line: at most <paramref name="max"/>
+    /// characters (a longer value is cut and marked), so no request can make an answer or the log large.
+    /// </summary>
+    public static string Echo(string value, int max = 64) => value.Length <= max ? value : string.Concat(value.AsSpan(0, max), $"… ({value.Length} characters)");
 }

@@ -235,22 +235,21 @@ public sealed class SentenceSplitter
     /// <summary>A piece of only punctuation, quotes or whitespace joins the piece before it (the first such joins the next).</summary>
     private static IEnumerable<string> MergeContentless(IEnumerable<string> pieces)
     {
-        string? held = null, leading = null;
+        StringBuilder? held = null, leading = null;            // builders: a long run of contentless pieces stays linear
         foreach (var raw in pieces)
         {
-            string piece = leading is null ? raw : leading + raw;
-            leading = null;
-            if (!HasContent(piece))
+            if (!HasContent(raw))
             {
-                if (held is null) leading = piece;
-                else held += piece;
+                (held ?? (leading ??= new StringBuilder())).Append(raw);
                 continue;
             }
-            if (held is not null) yield return held;
-            held = piece;
+            if (held is not null) yield return held.ToString();
+            held = new StringBuilder();
+            if (leading is not null) { held.Append(leading); leading = null; }
+            held.Append(raw);
         }
-        if (held is not null) yield return held;
-        else if (leading is not null) yield return leading;   // the whole text has no content
+        if (held is not null) yield return held.ToString();
+        else if (leading is not null) yield return leading.ToString();   // the whole text has no content
     }
 
     /// <summary>
@@ -312,17 +311,18 @@ public sealed class SentenceSplitter
             i = j;
         }
         var units = new List<string>();
-        string pending = "";
+        var pending = new StringBuilder();                    // a builder: a long run of contentless chunks stays linear
         foreach (var chunk in chunks)
         {
-            string unit = pending + chunk;
-            pending = HasContent(unit) ? "" : unit;
-            if (pending.Length == 0) units.Add(unit);
+            pending.Append(chunk);
+            if (!HasContent(chunk)) continue;
+            units.Add(pending.ToString());
+            pending.Clear();
         }
         if (pending.Length > 0)
         {
-            if (units.Count > 0) units[^1] += pending;
-            else units.Add(pending);
+            if (units.Count > 0) units[^1] += pending.ToString();
+            else units.Add(pending.ToString());
         }
         return units;
     }
@@ -333,6 +333,8 @@ public sealed class SentenceSplitter
     /// preferring cuts that leave content (not only punctuation) on both sides. A single cluster over
     /// the budget (a letter under dozens of combining marks) is cut between its code points, so no piece
     /// ever exceeds the budget (one code point is at most 4 byte-level tokens; the budget is at least 8).
+    /// Each part is looked for within <see cref="Reach"/> characters of its start, and a cluster is read
+    /// no further, so the work is linear in the word's length however its clusters are built.
     /// </summary>
     private List<string> SplitBetweenCharacters(string word, int max)
     {
@@ -341,42 +343,59 @@ public sealed class SentenceSplitter
         int start = 0;
         while (start < word.Length)
         {
+            int limit = (int)Math.Min(word.Length, (long)start + Reach(max));
             var ends = new List<int>();
             bool seenContent = false;
-            for (int k = start; k < word.Length && ends.Count < max * 16;)
+            for (int k = start; k < limit;)
             {
                 seenContent |= IsContent(word[k]) || char.IsSurrogate(word[k]);
-                k += StringInfo.GetNextTextElementLength(word, k);     // whole grapheme clusters (ZWJ emoji, keycaps, \r\n)
+                k += Cluster(word, k, limit);                     // whole grapheme clusters (ZWJ emoji, keycaps, \r\n)
                 if (seenContent && (k <= lastContent || k == word.Length)) ends.Add(k);
             }
             if (ends.Count == 0 || countTokens(word[start..ends[0]]) > max)
             {
                 ends.Clear();                                   // pathological: no content-respecting cut fits
-                for (int k = start; k < word.Length && ends.Count < max * 16;)
-                {
-                    k += StringInfo.GetNextTextElementLength(word, k);
-                    ends.Add(k);
-                }
+                for (int k = start; k < limit;) ends.Add(k += Cluster(word, k, limit));
             }
             if (countTokens(word[start..ends[0]]) > max)
             {
                 ends.Clear();                                   // one grapheme cluster over the budget: cut between code points
-                for (int k = start; k < word.Length && ends.Count < max * 16;)
-                {
-                    k += char.IsHighSurrogate(word[k]) && k + 1 < word.Length && char.IsLowSurrogate(word[k + 1]) ? 2 : 1;
-                    ends.Add(k);
-                }
+                for (int k = start; k < limit;) ends.Add(k += char.IsHighSurrogate(word[k]) && k + 1 < word.Length && char.IsLowSurrogate(word[k + 1]) ? 2 : 1);
             }
-            int lo = 0, hi = ends.Count - 1;                  // ends[0] is always taken: every part makes progress
-            while (lo < hi)
-            {
-                int mid = (lo + hi + 1) / 2;
-                if (countTokens(word[start..ends[mid]]) <= max) lo = mid; else hi = mid - 1;
-            }
-            parts.Add(word[start..ends[lo]]);
-            start = ends[lo];
+            int longest = Longest(word, start, ends, max);      // ends[0] is always taken: every part makes progress
+            parts.Add(word[start..ends[longest]]);
+            start = ends[longest];
         }
         return parts;
+    }
+
+    /// <summary>The most UTF-16 characters one part of an over-long word is looked for in (16 per token of the budget).</summary>
+    private static int Reach(int max) => max * 16;
+
+    /// <summary>The length of the grapheme cluster at <paramref name="k"/>, read no further than <paramref name="limit"/> (a longer one is cut there, never inside a surrogate pair).</summary>
+    private static int Cluster(string s, int k, int limit)
+    {
+        int n = StringInfo.GetNextTextElementLength(s.AsSpan(k, limit - k));
+        if (k + n == limit && limit < s.Length && char.IsHighSurrogate(s[limit - 1]) && char.IsLowSurrogate(s[limit])) n = n > 1 ? n - 1 : 2;
+        return Math.Max(1, n);
+    }
+
+    /// <summary>
+    /// The last index of <paramref name="ends"/> whose prefix fits the budget (0 when none does): galloping
+    /// from the start, then halving, so the tokens counted follow the part's length, not the window's.
+    /// </summary>
+    private int Longest(string word, int start, List<int> ends, int max)
+    {
+        bool Fits(int i) => countTokens(word[start..ends[i]]) <= max;
+        int lo = 0, step = 1;
+        while (lo + step < ends.Count && Fits(lo + step)) { lo += step; step *= 2; }
+        int hi = Math.Min(ends.Count - 1, lo + step - 1);
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (Fits(mid)) lo = mid; else hi = mid - 1;
+        }
+        return lo;
     }
 
     private static bool IsContent(char c) => !char.IsWhiteSpace(c) && !char.IsPunctuation(c);

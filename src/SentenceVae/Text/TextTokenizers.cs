@@ -43,9 +43,26 @@ public static class TextTokenizers
     {
         "gpt2" => Gpt2,
         "compact" => Compact,
-        _ when Directory.Exists(spec) || new DirectoryInfo(spec).LinkTarget is not null => Checkpoints.ModelDirectory.CheckThen(spec, () => FromDirectory(spec)),
+        _ when Directory.Exists(spec) || new DirectoryInfo(spec).LinkTarget is not null => Checkpoints.ModelDirectory.CheckThen(spec, () => FitsModel(FromDirectory(spec), spec)),
         _ => throw new TokenizerLoadException($"unknown tokenizer '{spec}': expected gpt2, compact, or a directory with {DescriptorFile} or vocab.json + merges.txt"),
     };
+
+    /// <summary>
+    /// The tokenizer, checked against the vocabulary of the model beside it (config.json's vocab_size, or
+    /// its "svae" block's): a special id or token id the model has no row for is one line naming both.
+    /// </summary>
+    private static ITextTokenizer FitsModel(ITextTokenizer tokenizer, string directory)
+    {
+        var config = TryReadJson(Path.Combine(directory, "config.json"));
+        var size = (config?["vocab_size"] ?? config?["svae"]?["vocab_size"]) as JsonValue;
+        if (size is null || !size.TryGetValue(out int vocabulary)) return tokenizer;
+        foreach (var (name, id) in new[] { ("bos", tokenizer.BosId), ("eos", tokenizer.EosId), ("pad", tokenizer.PadId) })
+            if (id < 0 || id >= vocabulary)
+                throw new TokenizerLoadException($"{directory}: the tokenizer's {name} id {id} is outside the model's vocab_size {vocabulary} (config.json)");
+        if (tokenizer.VocabSize > vocabulary)
+            throw new TokenizerLoadException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {vocabulary} (config.json)");
+        return tokenizer;
+    }
 
     /// <summary>The tokenizer a directory holds: ours (svae_tokenizer.json) or Hugging Face's files.</summary>
     public static ITextTokenizer FromDirectory(string directory)
@@ -90,10 +107,10 @@ public static class TextTokenizers
         {
             foreach (var path in new[] { vocabPath, mergesPath })
                 if (!File.Exists(path)) throw new TokenizerLoadException($"{path}: missing");
-            try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)) ?? throw new JsonException("null"); }
+            try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(BoundedFile.ReadAllText(vocabPath, BoundedFile.TokenizerBytes)) ?? throw new JsonException("null"); }
             catch (JsonException e) { throw new TokenizerLoadException($"{vocabPath}: not a JSON object of token → id ({e.Message})"); }
             // merges.txt: an optional "#version" line, then "left right" per line.
-            merges = File.ReadLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
+            merges = BoundedFile.ReadLines(mergesPath, BoundedFile.TokenizerBytes).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
             sources = [vocabPath, mergesPath];
         }
         if (vocab.Count == 0) throw new TokenizerLoadException($"{sources[0]}: empty vocabulary");
@@ -207,7 +224,7 @@ public static class TextTokenizers
         if (!File.Exists(path)) throw new TokenizerLoadException($"{path}: missing");
         try
         {
-            using var stream = File.OpenRead(path);
+            using var stream = BoundedFile.Open(path, BoundedFile.TokenizerBytes);
             return CompactVocabulary.Read(stream, path);
         }
         catch (InvalidDataException e) { throw new TokenizerLoadException(e.Message); }
@@ -227,8 +244,9 @@ public static class TextTokenizers
     private static JsonNode? TryReadJson(string path)
     {
         if (!File.Exists(path)) return null;
-        try { return JsonNode.Parse(File.ReadAllText(path)) ?? throw new JsonException("null document"); }
+        try { return JsonNode.Parse(BoundedFile.ReadAllText(path, BoundedFile.TokenizerBytes)) ?? throw new JsonException("null document"); }
         catch (JsonException e) { throw new TokenizerLoadException($"{path}: invalid JSON ({e.Message})"); }
+        catch (InvalidDataException e) { throw new TokenizerLoadException(e.Message); }
     }
 }
 

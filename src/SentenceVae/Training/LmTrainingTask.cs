@@ -28,9 +28,21 @@ public sealed class LmTrainingTask : ITrainingTask
         if (modelConfig.VocabSize < tokenizer.VocabSize || modelConfig.BosTokenId != tokenizer.BosId || modelConfig.EosTokenId != tokenizer.EosId || modelConfig.PadTokenId != tokenizer.PadId)
             throw new InvalidDataException($"model config (vocab {modelConfig.VocabSize}, bos {modelConfig.BosTokenId}, eos {modelConfig.EosTokenId}, pad {modelConfig.PadTokenId}) does not match tokenizer {tokenizer}");
         model = new OptForCausalLm(modelConfig);
+        if (config.InitFrom is not null) InitFrom(config.InitFrom);
         var documents = CorpusReader.ReadDocuments(config.TrainData).Select(d => tokenizer.Encode(d).ToArray());
         windows = new TokenWindows(documents, tokenizer.BosId, tokenizer.EosId, config.SeqLen, config.BatchSize, config.Seed);
         validDocuments = CorpusReader.ReadDocuments(config.ValidData).ToList();
+    }
+
+    /// <summary>Starts from a trained token model of the same shape (every weight; dropout and trained context are this config's).</summary>
+    private void InitFrom(string directory)
+    {
+        using var parent = HuggingFaceCheckpoint.LoadOpt(directory);
+        var theirs = parent.Config with { Dropout = 0, AttentionDropout = 0, TrainedContext = null, InitStd = 0 };
+        var ours = model.Config with { Dropout = 0, AttentionDropout = 0, TrainedContext = null, InitStd = 0 };
+        if (theirs != ours) throw new InvalidDataException($"init_from {directory}: its config differs from this run's \"model\" block");
+        using var noGrad = no_grad();
+        StateDicts.LoadStrict(model, parent.state_dict().Where(kv => !StateDicts.TiedKeys(parent).Contains(kv.Key)).ToDictionary(), directory, StateDicts.TiedKeys(model));
     }
 
     /// <inheritdoc/>

@@ -31,16 +31,27 @@ internal sealed class RunDirectory(string path)
     public string Best => System.IO.Path.Combine(Path, BestDir);
     public string Metrics => System.IO.Path.Combine(Path, MetricsFile);
 
-    /// <summary>The newest complete checkpoint's folder, or null.</summary>
-    public string? LatestCheckpoint
+    /// <summary>
+    /// The newest complete checkpoint's folder, or null: the one <c>checkpoints/latest</c> names, or — when
+    /// that pointer is missing, names no checkpoint folder of this run, or names one that is gone — the
+    /// newest <c>step-*</c> folder there is (<see cref="PointerProblem"/> says why).
+    /// </summary>
+    public string? LatestCheckpoint => Pointed().Dir;
+
+    /// <summary>Why <c>checkpoints/latest</c> could not be followed (null when it was, or when the run has no checkpoint).</summary>
+    public string? PointerProblem => Pointed().Problem;
+
+    private (string? Dir, string? Problem) Pointed()
     {
-        get
-        {
-            string pointer = System.IO.Path.Combine(Checkpoints, Latest);
-            if (!File.Exists(pointer)) return null;
-            string dir = System.IO.Path.Combine(Checkpoints, File.ReadAllText(pointer).Trim());
-            return Directory.Exists(dir) ? dir : throw new CheckpointException($"{pointer} names {dir}, which is missing");
-        }
+        string pointer = System.IO.Path.Combine(Checkpoints, Latest);
+        string? newest = Directory.Exists(Checkpoints) ? Directory.GetDirectories(Checkpoints, "step-*").Order(StringComparer.Ordinal).LastOrDefault() : null;
+        if (!File.Exists(pointer)) return (newest, newest is null ? null : $"{pointer} is missing");
+        string name = File.ReadAllText(pointer).Trim();
+        // Only a checkpoint folder of this run: a name with a path in it (../../etc) is not followed.
+        if (!System.Text.RegularExpressions.Regex.IsMatch(name, @"^step-[0-9]+$"))
+            return (newest, $"{pointer} names '{name}', which is not a checkpoint folder of this run");
+        string dir = System.IO.Path.Combine(Checkpoints, name);
+        return Directory.Exists(dir) ? (dir, null) : (newest, $"{pointer} names {name}, which is missing");
     }
 
     public void Save(TrainState state, nn.Module model, OptimizerHelper optimizer, IReadOnlyDictionary<string, Tensor>? ema, TrainConfig config)
@@ -79,9 +90,11 @@ internal sealed class RunDirectory(string path)
     /// </summary>
     public TrainState Load(nn.Module model, OptimizerHelper optimizer, Dictionary<string, Tensor>? ema, Action<string>? warn = null)
     {
-        string latest = LatestCheckpoint ?? throw new CheckpointException($"{Path}: no checkpoint to resume from");
-        var candidates = Directory.GetDirectories(Checkpoints, "step-*").Where(d => string.CompareOrdinal(d, latest) <= 0).OrderDescending().ToList();
+        var (latest, pointerProblem) = Pointed();
+        if (latest is null) throw new CheckpointException($"{Path}: no checkpoint to resume from{(pointerProblem is null ? "" : $" ({pointerProblem})")}");
+        var candidates = Directory.GetDirectories(Checkpoints, "step-*").Where(d => string.CompareOrdinal(d, latest) <= 0).OrderDescending(StringComparer.Ordinal).ToList();
         var problems = new List<string>();
+        if (pointerProblem is not null) problems.Add($"{pointerProblem}; using the newest checkpoint folder");
         foreach (var dir in candidates)
         {
             try
@@ -95,7 +108,7 @@ internal sealed class RunDirectory(string path)
                 problems.Add($"checkpoint {System.IO.Path.GetFileName(dir)} is damaged ({e.Message})");
             }
         }
-        throw new CheckpointException($"{Path}: no checkpoint could be read: {string.Join("; ", problems)}");
+        throw new CheckpointException($"{Path}: no checkpoint could be read: {(problems.Count == 0 ? $"no checkpoint folder (step-*) in {Checkpoints}" : string.Join("; ", problems))}");
     }
 
     private static TrainState LoadOne(string dir, nn.Module model, OptimizerHelper optimizer, Dictionary<string, Tensor>? ema)

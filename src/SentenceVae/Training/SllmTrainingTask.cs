@@ -13,7 +13,8 @@ namespace SentenceVae.Training;
 /// with "ce", the summed NLL of every next piece's tokens + EOS and of every stop decision per token
 /// (what <c>svae eval sllm</c> measures); with "focal", the paper's decoder + stop-flag focal losses.
 /// Trained end to end from scratch, or from a trained VAE (optionally frozen) and a Hugging Face OPT
-/// backbone (optionally all but the first and last k layers frozen).
+/// backbone (optionally all but the first and last k layers frozen), or converted from a trained token
+/// model (init_from: the paper's recipe).
 /// </summary>
 public sealed class SllmTrainingTask : ITrainingTask
 {
@@ -36,7 +37,7 @@ public sealed class SllmTrainingTask : ITrainingTask
             throw new InvalidDataException($"SentenceVAE config (vocab {svae.VocabSize}, bos {svae.BosId}, eos {svae.EosId}, pad {svae.PadId}) does not match tokenizer {tokenizer}");
         if (config.WindowPieces + 1 > modelConfig.MaxPositions) throw new InvalidDataException($"window_pieces {config.WindowPieces} + start vector exceed the backbone's {modelConfig.MaxPositions} positions");
         modelConfig = (modelConfig with { TrainedContext = config.WindowPieces }).Validate();   // what evaluation and generation keep inside
-        model = new SentenceLlm(modelConfig);
+        model = config.InitFrom is null ? new SentenceLlm(modelConfig) : TokenModelConversion.Convert(config.InitFrom, modelConfig, config.Conversion);
         if (config.InitSvae is not null) InitSvae(config.InitSvae);
         if (config.InitBackbone is not null) InitBackbone(config.InitBackbone);
         model.Freeze(config.FreezeSvae, config.FinetuneLayers);

@@ -39,6 +39,14 @@ public sealed record TrainConfig
     [JsonPropertyName("init_svae")] public string? InitSvae { get; init; }
     /// <summary>SLLM: a Hugging Face OPT directory whose layers and positions initialise the backbone (null: from scratch).</summary>
     [JsonPropertyName("init_backbone")] public string? InitBackbone { get; init; }
+    /// <summary>
+    /// A trained token model directory (ours or a Hugging Face OPT) to start from. LM: its weights, trained on
+    /// with this config's fresh schedule. SLLM: the paper's conversion — its weights mapped as
+    /// <c>conversion</c> says (see <see cref="Checkpoints.TokenModelConversion"/>). Null: from scratch.
+    /// </summary>
+    [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
+    /// <summary>SLLM with init_from: which of the token model's weights the sentence-level model starts from.</summary>
+    [JsonPropertyName("conversion")] public Checkpoints.ConversionMapping Conversion { get; init; } = Checkpoints.ConversionMapping.AllLayers;
     /// <summary>SLLM: keep the SentenceVAE fixed.</summary>
     [JsonPropertyName("freeze_svae")] public bool FreezeSvae { get; init; }
     /// <summary>SLLM: train only the first and last k backbone layers (the reference's finetune_layers); −1: all.</summary>
@@ -98,6 +106,8 @@ public sealed record TrainConfig
                      ("checkpoint_every", CheckpointEvery), ("log_every", LogEvery), ("threads", Threads), ("window_pieces", WindowPieces) })
             if (value <= 0) problems.Add($"{name} must be positive (is {value})");
         if (LearningRate <= 0 || MinLearningRate < 0 || MinLearningRate > LearningRate) problems.Add("need 0 ≤ min_lr ≤ lr, lr > 0");
+        if (InitFrom is not null && Kind == "vae") problems.Add("init_from takes a token model: it is for lm and sllm runs");
+        if (InitFrom is not null && InitBackbone is not null) problems.Add("init_from and init_backbone both set: init_from already gives the backbone");
         if (RandomSpans < 0) problems.Add($"random_spans must be ≥ 0 (is {RandomSpans})");
         if (EmaDecay is <= 0 or >= 1) problems.Add($"ema_decay {EmaDecay} must be in (0, 1)");
         if ((long)BatchSize * Math.Max(SeqLen, WindowPieces) > 1 << 20) problems.Add($"batch_size × seq_len (or window_pieces) = {(long)BatchSize * Math.Max(SeqLen, WindowPieces):N0} exceeds {1 << 20:N0} per step");

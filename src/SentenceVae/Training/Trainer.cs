@@ -56,7 +56,7 @@ public sealed class Trainer : IDisposable
                 ema = parameters.ToDictionary(p => p.Name, p => p.Param.detach().clone().DetachFromDisposeScope());
 
             state = new TrainState(0, 0, 0, 0, 0, null, "");
-            if (resume && run.LatestCheckpoint is not null)
+            if (resume && (run.LatestCheckpoint is not null || run.PointerProblem is not null))
             {
                 state = run.Load(task.Model, optimizer, ema, warning => this.report(Progress(null, 0, null, warning)));
                 using var rng = tensor(Convert.FromBase64String(state.RngState));

@@ -86,7 +86,8 @@ public class SentenceVaeCheckpointTests : IDisposable
         SentenceVaeCheckpoint.Save(model, Path.Combine(dir, "model"), TextTokenizers.Gpt2);
         using var reloaded = SentenceVaeCheckpoint.Load(Path.Combine(dir, "model"));
         Assert.Equal(0f, (Logits(model) - Logits(reloaded)).abs().max().item<float>());
-        Assert.Equal("gpt2", TextTokenizers.Load(Path.Combine(dir, "model")).Kind);
+        // GPT-2's ids do not fit this 512-token test model: loading its tokenizer says so instead of failing later.
+        Assert.Contains("vocab_size 512", Assert.Throws<TokenizerLoadException>(() => TextTokenizers.Load(Path.Combine(dir, "model"))).Message);
 
         string pth = Path.Combine(dir, "export.pth");
         SentenceVaeCheckpoint.ExportPth(model, pth);

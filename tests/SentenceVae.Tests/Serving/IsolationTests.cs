@@ -171,15 +171,201 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"a 3-token completion behind the cancelled 20,000-input job finished {clock.Elapsed.TotalMilliseconds:F0} ms after the cancel");
     }
 
+    /// <summary>A clock that moves only when told (request time limits without timing luck).</summary>
+    private sealed class ManualTime : TimeProvider
+    {
+        public DateTimeOffset Now = new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
     [Fact]
     public async Task ARequestPastTheServersTimeLimitEndsByLengthWithWhatItWrote()
     {
-        using var service = new GenerationService(new GenerationServiceOptions { RequestTimeout = TimeSpan.FromMilliseconds(1) });
-        service.Add(ServedModel.Load(Path.Combine(TestPaths.RepoRoot, "models", "lm-256")));
-        var result = await service.CompleteAsync(new CompletionRequest { Model = "lm-256", Prompt = "Emma", MaxTokens = 900 });
+        var time = new ManualTime();
+        using var service = new GenerationService(new GenerationServiceOptions { RequestTimeout = TimeSpan.FromSeconds(10), Time = time });
+        service.Add(Poisoned("opt", 100));
+        int steps = 0;
+        service.Stepped += (_, _) => { if (++steps == 3) time.Now += TimeSpan.FromSeconds(11); };   // its time runs out after its third step
+        var result = await service.CompleteAsync(new CompletionRequest { Model = "lm", Prompt = "Emma", MaxTokens = 50 });
         Assert.Equal(FinishReason.Length, result.FinishReason);
-        Assert.InRange(result.Usage.CompletionTokens, 0, 899);                 // cut by time, not by max_tokens
+        Assert.Equal(3, result.Usage.CompletionTokens);                        // cut by time, with what it wrote
         Assert.Equal(1, service.Statistics.Completed);                         // an ending, not a cancellation
+    }
+
+    [Fact]
+    public async Task ARequestWhoseTimeRanOutBeforeItStartedIsRefusedNotAnsweredEmpty()
+    {
+        var time = new ManualTime();
+        using var service = new GenerationService(new GenerationServiceOptions { RequestTimeout = TimeSpan.FromSeconds(2), Time = time });
+        var gate = new Gate(TextTokenizers.Compact);
+        service.Add(gate);
+        service.Add(Poisoned("opt", 100));
+        var held = service.EmbedAsync("gate", ["x"]);
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var waiting = service.CompleteAsync(new CompletionRequest { Model = "lm", Prompt = "Emma", MaxTokens = 5 });
+        time.Now += TimeSpan.FromSeconds(3);                                     // it waited past its limit
+        gate.Open.Set();
+        await held;
+        var e = await Assert.ThrowsAsync<ServingException>(() => waiting);
+        Assert.Equal((ServingError.Busy, "queue_timeout"), (e.Error, e.Code));
+        Assert.Contains("never started", e.Message);
+    }
+
+    /// <summary>A served model whose engine's step throws (a failure of the engine, not of one row).</summary>
+    private sealed class Failing(ServedModel inner) : ServedModel("failing", inner.Tokenizer)
+    {
+        public override string Kind => inner.Kind;
+        public override int MaxPositions => inner.MaxPositions;
+        internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
+        {
+            var proto = inner.Prepare(request with { Model = inner.Name }, defaultMaxTokens, cancel);
+            var decode = (TokenRow)proto.Decode;
+            return new ServedRow(request, this, proto.PromptTokens, proto.MaxTokens, cancel, halted => new TokenRow(decode.Prompt) { Sampling = decode.Sampling, MaxTokens = decode.MaxTokens, Halted = halted });
+        }
+        internal override IDecodeEngine NewEngine(int capacity) => new Engine(inner.NewEngine(capacity));
+        internal override void Write(ServedRow row, DecodeEvent written) => inner.Write(row, written);
+        public override void Dispose() => inner.Dispose();
+
+        private sealed class Engine(IDecodeEngine inner) : IDecodeEngine
+        {
+            public int Count => inner.Count;
+            public int Capacity => inner.Capacity;
+            public long RowIterations => inner.RowIterations;
+            public long WaitingRowIterations => inner.WaitingRowIterations;
+            public void Add(DecodeRow row) => inner.Add(row);
+            public List<DecodeEvent> Step() => throw new InvalidOperationException("the engine broke");
+            public void Remove(DecodeRow row) => inner.Remove(row);
+            public void Dispose() => inner.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task AfterAFailedStepTheRunningCountIsZeroAndTheDrainEnds()
+    {
+        using var service = new GenerationService();
+        service.Add(new Failing(Poisoned("opt", 100)));
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => service.CompleteAsync(new CompletionRequest { Model = "failing", Prompt = "Emma", MaxTokens = 5 }));
+        Assert.Contains("broke", e.Message);
+        Assert.Equal(0, service.Running);                                       // the worker's bookkeeping survived the failure
+        Assert.True(await service.DrainAsync(TimeSpan.FromSeconds(30)));        // so the drain ends at once, with nothing left
+    }
+
+    [Fact]
+    public async Task ADrainWithWorkLeftEndsAtItsDeadlineAndAnswersTheRequestsThatNeverStarted()
+    {
+        using var service = new GenerationService(new GenerationServiceOptions { MaxBatch = 1 });
+        var gate = new Gate(TextTokenizers.Compact);
+        service.Add(gate);
+        service.Add(Poisoned("opt", 100));
+        var held = service.EmbedAsync("gate", ["x"]);
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var queued = service.CompleteAsync(new CompletionRequest { Model = "lm", Prompt = "Emma", MaxTokens = 5 });
+        // The worker is held: the drain gives up at its deadline (timeout + grace) instead of waiting for ever.
+        Assert.False(await service.DrainAsync(TimeSpan.Zero));
+        var refused = Assert.Throws<ServingException>(() => service.Submit(new CompletionRequest { Model = "lm", Prompt = "Emma", MaxTokens = 5 }));
+        Assert.Equal("shutting_down", refused.Code);
+        gate.Open.Set();
+        await held;
+        var e = await Assert.ThrowsAsync<ServingException>(() => queued);        // answered with why, not cut to an empty "length"
+        Assert.Equal("shutting_down", e.Code);
+    }
+
+    public static TheoryData<int> FuzzSeeds => [1, 2, 3];
+
+    /// <summary>
+    /// Random accepted sampling controls — and their extremes — on rows batched with greedy rows: each
+    /// greedy row writes exactly what it writes alone, and no other row fails but with its own error.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FuzzSeeds))]
+    public async Task AnyAcceptedSamplingControlsLeaveTheGreedyRowsOfTheirBatchUnchanged(int seed)
+    {
+        var tok = TextTokenizers.Compact;
+        using var service = new GenerationService();
+        var gate = new Gate(tok);
+        service.Add(gate);
+        service.Add(Poisoned("opt", 100));
+        service.Add(Poisoned("sentence_llm", 60));
+        var random = new Random(seed);
+        double Pick(params double[] values) => values[random.Next(values.Length)];
+        CompletionRequest Wild(string model, string prompt) => new()
+        {
+            Model = model, Prompt = prompt, MaxTokens = 8, Seed = random.NextInt64(),
+            Temperature = Pick(0, 1e-300, 1e-4, 0.5, 1, 2),
+            TopP = Pick(1, 0.5, 1e-300, double.Epsilon),
+            TopK = (int)Pick(0, 1, 2, 50, int.MaxValue),
+            RepetitionPenalty = Pick(1, GenerationOptions.MinRepetitionPenalty, 0.5, 1.3, 10),
+            FrequencyPenalty = Pick(0, -2, 2, 1e-300),
+            PresencePenalty = Pick(0, -2, 2),
+            NoRepeatNgramSize = (int)Pick(0, 1, 2, 64),
+            NoRepeatPieces = (int)Pick(0, 1, 64),
+        };
+        var prompts = new[] { "Emma was handsome.", "Call me Ishmael.", "She smiled at him." };
+        foreach (var model in new[] { "lm", "sllm" })
+        {
+            CompletionRequest Greedy(string prompt) => new() { Model = model, Prompt = prompt, MaxTokens = 8 };
+            var alone = new List<string>();
+            foreach (var p in prompts) alone.Add((await service.CompleteAsync(Greedy(p))).Text);
+            var batch = new List<CompletionRequest>();
+            for (int i = 0; i < prompts.Length; i++) { batch.Add(Greedy(prompts[i])); batch.Add(Wild(model, prompts[(i + 1) % prompts.Length])); batch.Add(Wild(model, prompts[i])); }
+            var outcomes = await OneBatch(service, gate, batch);
+            for (int i = 0; i < prompts.Length; i++) Assert.Equal(alone[i], outcomes[3 * i].Text ?? outcomes[3 * i].Error!.ToString());
+            foreach (var (text, error) in outcomes)
+                if (error is not null) Assert.Equal(ServingError.ModelFault, Assert.IsType<ServingException>(error).Error);   // a wild row may fail, alone
+        }
+    }
+
+    [Fact]
+    public void APenaltyThatWouldOverflowFloat32BreaksItsRowAloneAfterTheCheck()
+    {
+        var rows = new[] { new RowSampling(new GenerationOptions(), CPU), new RowSampling(new GenerationOptions { Temperature = 1, Seed = 3, RepetitionPenalty = GenerationOptions.MinRepetitionPenalty }, CPU) };
+        rows[1].Start([0]);                                                     // token 0 is in its text: its logit is divided by the penalty
+        try
+        {
+            var logits = tensor(new float[] { 3e37f, 1f, 2f, 0f, 3e37f, 1f, 2f, 0f }, new long[] { 2, 4 });
+            var ids = TokenSampler.Sample(logits, rows).data<long>().ToArray();
+            Assert.Equal(0, ids[0]);                                             // the greedy row: unchanged
+            Assert.Equal(TokenSampler.Broken, ids[1]);                           // 3e37 / 0.01 is inf in float32: that row alone, nothing thrown
+        }
+        finally { foreach (var r in rows) r.Dispose(); }
+    }
+
+    [Fact]
+    public void RepetitionPenaltiesAndTemperaturesFloat32CannotHoldAreRefusedByName()
+    {
+        foreach (var (request, param) in new[]
+                 {
+                     (new CompletionRequest { Model = "m", Prompt = "a", RepetitionPenalty = 1e-40 }, "repetition_penalty"),
+                     (new CompletionRequest { Model = "m", Prompt = "a", RepetitionPenalty = 0.001 }, "repetition_penalty"),
+                     (new CompletionRequest { Model = "m", Prompt = "a", RepetitionPenalty = 1e40 }, "repetition_penalty"),
+                     (new CompletionRequest { Model = "m", Prompt = "a", Temperature = 1e300 }, "temperature"),
+                 })
+            Assert.Equal(param, Assert.Throws<ServingException>(request.Validate).Param);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { RepetitionPenalty = 1e-40 }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { Temperature = 1e300 }.Validate());
+    }
+
+    [Fact]
+    public async Task AnEmbeddingJobRunsInSlicesThatTakeTurnsWithDecodeSteps()
+    {
+        var tok = TextTokenizers.Compact;
+        using var service = new GenerationService();
+        var gate = new Gate(tok);
+        service.Add(gate);
+        service.Add(Poisoned("sentence_llm", 60));
+        string big = string.Concat(Enumerable.Range(0, 2000).Select(i => $"Sentence {i} is here. "));    // ~14,000 tokens: a dozen slices
+        var alone = (await service.EmbedAsync("sllm", [big])).Vectors[0];
+
+        var held = service.EmbedAsync("gate", ["x"]);
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var job = service.EmbedAsync("sllm", [big, "Emma smiled."]);
+        var completion = service.CompleteAsync(new CompletionRequest { Model = "sllm", Prompt = "Emma smiled.", MaxTokens = 3 });
+        gate.Open.Set();
+        await held;
+        var finished = await Task.WhenAny(job, completion);
+        Assert.Same(completion, finished);                                       // the completion did not wait for the whole job
+        var vectors = (await job).Vectors;
+        Assert.Equal(alone, vectors[0]);                                         // an input's vector does not depend on what it was sent with
     }
 
     [Fact]

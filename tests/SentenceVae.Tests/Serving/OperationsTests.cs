@@ -41,7 +41,7 @@ public class OperationsTests
         foreach (var series in new[]
                  {
                      "svae_requests_total{model=\"lm-256\",endpoint=\"/v1/completions\",status=\"200\"} 1",
-                     "svae_requests_total{model=\"\",endpoint=\"/v1/models\",status=\"401\"} 2",
+                     "svae_requests_total{model=\"unknown\",endpoint=\"/v1/models\",status=\"401\"} 2",
                      "svae_output_tokens_total{model=\"lm-256\"} 5",
                      "svae_time_to_first_token_seconds_count{model=\"lm-256\"} 1",
                      "svae_inter_token_latency_seconds_count{model=\"lm-256\"} 4",

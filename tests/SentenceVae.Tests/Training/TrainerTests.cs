@@ -208,6 +208,33 @@ public class TrainerTests : IDisposable
         Assert.Contains("model.safetensors", e.Message);
     }
 
+    [Theory]
+    [InlineData("step-0000099")]                 // a pointer to a checkpoint that is gone
+    [InlineData("../../../../../etc")]           // a pointer out of the run
+    [InlineData(null)]                           // no pointer at all
+    public void ALatestPointerThatCannotBeFollowedFallsBackToTheNewestCheckpointAndSaysWhy(string? pointer)
+    {
+        string run = Path.Combine(dir, "pointer-" + (pointer?.Length ?? 0));
+        using (var first = new Trainer(TinyVae(20), run, false, Factory)) first.Train(pauseAt: 10);
+        string latest = Path.Combine(run, "checkpoints", "latest");
+        if (pointer is null) File.Delete(latest); else File.WriteAllText(latest, pointer + "\n");
+        var messages = new List<string>();
+        using (var resumed = new Trainer(null, run, resume: true, Factory, p => { if (p.Message is { } m) messages.Add(m); }))
+            Assert.Equal(10, resumed.State.Step);
+        Assert.Contains(messages, m => m.Contains("latest") && m.Contains("newest checkpoint") && (pointer is null ? m.Contains("missing") : m.Contains(pointer)));
+    }
+
+    [Fact]
+    public void ARunWithoutCheckpointFoldersSaysSo()
+    {
+        string run = Path.Combine(dir, "empty-checkpoints");
+        using (var first = new Trainer(TinyVae(20), run, false, Factory)) first.Train(pauseAt: 10);
+        foreach (var checkpoint in Directory.GetDirectories(Path.Combine(run, "checkpoints"), "step-*")) Directory.Delete(checkpoint, true);
+        var e = Assert.ThrowsAny<Exception>(() => new Trainer(null, run, resume: true, Factory));
+        Assert.Contains("checkpoint", e.Message);
+        Assert.DoesNotMatch(@":\s*$", e.Message);             // never "could not be read: " with nothing after it
+    }
+
     [Fact]
     public void SllmLossFallsAndItsBestModelScoresEveryByte()
     {
