@@ -27,6 +27,7 @@ public static class SvaeCli
             LmCommand.Create(io),
             BenchCommand.Create(io),
             ExportCommand.Create(io),
+            ConvertCommand.Create(io),
             TrainCommand.Create(io),
             EvalCommand.Create(io),
             PlotCommand.Create(io),
