@@ -47,6 +47,8 @@ public sealed record BenchmarkModel
     /// spread over all steps), the share of row-iterations spent waiting, and per-piece calls per step.
     /// </summary>
     [JsonPropertyName("engine_profile")] public Dictionary<string, Dictionary<string, double>> EngineProfile { get; init; } = new();
+    /// <summary>Seconds of one-time work by case (the engine packing its kernels' weights, first calls), done before its first timed run.</summary>
+    [JsonPropertyName("warm_up_s")] public Dictionary<string, double> WarmUpSeconds { get; init; } = new();
     /// <summary>This model against the baseline (null for the baseline).</summary>
     [JsonPropertyName("ratios")] public BenchmarkRatios? Ratios { get; set; }
 }
@@ -101,6 +103,7 @@ public static class Benchmark
         set_num_threads(options.Threads);
         string text = string.Join("\n", documents);
         var loaded = new List<IDisposable>();
+        var engines = new List<IDisposable>();                 // one per model and case, reused by every timed run (freed before the models)
         var measured = new List<Measured>();
         try
         {
@@ -121,13 +124,13 @@ public static class Benchmark
                 {
                     var lm = HuggingFaceCheckpoint.LoadOpt(dir);
                     loaded.Add(lm);
-                    measured.Add(MeasureLm(name, lm, TextTokenizers.Load(dir), documents, text, options));
+                    measured.Add(MeasureLm(name, lm, TextTokenizers.Load(dir), documents, text, options, engines));
                 }
                 else
                 {
                     var sllm = SentenceLlmCheckpoint.Load(dir);
                     loaded.Add(sllm);
-                    measured.Add(MeasureSllm(name, sllm, TextTokenizers.Load(dir), documents, text, options));
+                    measured.Add(MeasureSllm(name, sllm, TextTokenizers.Load(dir), documents, text, options, engines));
                 }
             }
 
@@ -138,7 +141,7 @@ public static class Benchmark
             var throughputRatios = measured.Select(_ => new Dictionary<string, double>()).ToList();
             foreach (var key in baseline.Output.Keys)
             {
-                foreach (var m in measured) m.Output[key]();                                    // warm-up
+                foreach (var m in measured) m.Output[key]();                                    // after each engine's own warm-up, one run each
                 var seconds = measured.Select(_ => new List<double>()).ToList();               // per output token
                 for (int r = 0; r < options.Runs; r++)
                     for (int i = 0; i < measured.Count; i++) seconds[i].Add(measured[i].Output[key]());
@@ -169,14 +172,39 @@ public static class Benchmark
         }
         finally
         {
+            foreach (var e in engines) e.Dispose();
             foreach (var d in loaded) d.Dispose();
         }
+    }
+
+    /// <summary>
+    /// A timer for one case: its engine is made once, on the first call, and warmed up there (its one-time
+    /// work recorded, never timed); each call then times <paramref name="rows"/>' rows to their end in it.
+    /// </summary>
+    private static Func<double> CaseTimer<TEngine>(Func<TEngine> make, Func<IReadOnlyList<DecodeRow>> rows, BenchmarkModel model, string key, List<IDisposable> engines,
+        Action<TEngine, Func<double>>? time = null) where TEngine : IDecodeEngine
+    {
+        TEngine? engine = default;
+        return () =>
+        {
+            if (engine is null)
+            {
+                engines.Add(engine = make());
+                model.WarmUpSeconds[key] = EngineTiming.WarmUp(engine, rows);
+            }
+            var timed = rows();
+            double Seconds() => EngineTiming.Write(engine, timed) / Math.Max(1, timed.Sum(r => r.Tokens));
+            if (time is null) return Seconds();
+            double seconds = 0;
+            time(engine, () => seconds = Seconds());
+            return seconds;
+        };
     }
 
     /// <summary>A model's quality figures and its timers: seconds per output token by case (<see cref="CaseKey"/>), and a prefill rate.</summary>
     private sealed record Measured(BenchmarkModel Model, Dictionary<string, Func<double>> Output, Func<double> Prefill);
 
-    private static Measured MeasureLm(string name, OptForCausalLm lm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
+    private static Measured MeasureLm(string name, OptForCausalLm lm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options, List<IDisposable> engines)
     {
         var quality = LmEvaluator.Evaluate(lm, tok, documents, options.EvalTokens);
         var ids = tok.Encode(text);
@@ -195,8 +223,9 @@ public static class Benchmark
             foreach (int batch in options.Batches)
             {
                 var prompts = Enumerable.Range(0, batch).Select(row => TokenPrompt(tok, ids, length, row)).ToList();
-                timers[CaseKey(wanted, batch)] = () => TimeDecoding(generator.NewEngine(batch),
-                    prompts.Select(p => TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = options.OutputTokens, StopAtEos = false })).ToList());
+                string key = CaseKey(wanted, batch);
+                timers[key] = CaseTimer(() => generator.NewEngine(batch),
+                    () => prompts.Select(p => (DecodeRow)TokenGenerator.Row(p, new GenerationOptions { MaxNewTokens = options.OutputTokens, StopAtEos = false })).ToList(), model, key, engines);
             }
             int[] prompt = TokenPrompt(tok, ids, length);
             long before = Environment.WorkingSet;
@@ -232,7 +261,7 @@ public static class Benchmark
         return cache.AllocatedBytes;
     }
 
-    private static Measured MeasureSllm(string name, SentenceLlm sllm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options)
+    private static Measured MeasureSllm(string name, SentenceLlm sllm, ITextTokenizer tok, IReadOnlyList<string> documents, string text, BenchmarkOptions options, List<IDisposable> engines)
     {
         var quality = SllmEvaluator.Evaluate(sllm, tok, documents, options.EvalTokens);
         var byText = options.ScoredTexts.ToDictionary(t => t.Key, t => SllmEvaluator.Evaluate(sllm, tok, t.Value).BitsPerByte!.Value);
@@ -264,20 +293,21 @@ public static class Benchmark
             {
                 var prompts = Enumerable.Range(0, batch).Select(row => PiecePrompt(allPieces, wanted, maxPieces, row)).ToList();
                 string key = CaseKey(wanted, batch);
-                timers[key] = () =>
+                timers[key] = CaseTimer(() => generator.NewEngine(batch), () => Rows(prompts), model, key, engines, (engine, time) =>
                 {
-                    var engine = generator.NewEngine(batch);
-                    int calls = engine.DecoderCalls;
-                    double seconds = TimeDecoding(engine, Rows(prompts));
+                    int calls = engine.DecoderCalls, pieceCalls = engine.PieceCalls;
+                    long iterations = engine.RowIterations, waiting = engine.WaitingRowIterations;
+                    var profile = new Dictionary<string, double>(engine.Profile);
+                    time();
                     double steps = Math.Max(1, engine.DecoderCalls - calls);
+                    double Part(string part) => (engine.Profile[part] - profile[part]) / steps;
                     model.EngineProfile[key] = new Dictionary<string, double>
                     {
-                        ["decoder_ms"] = engine.Profile["decoder"] / steps, ["encoder_ms"] = engine.Profile["encoder"] / steps, ["backbone_ms"] = engine.Profile["backbone"] / steps,
-                        ["stop_and_memory_ms"] = engine.Profile["stop_and_memory"] / steps, ["piece_calls_per_step"] = engine.PieceCalls / steps,
-                        ["waiting_row_fraction"] = (double)engine.WaitingRowIterations / Math.Max(1, engine.RowIterations),
+                        ["decoder_ms"] = Part("decoder"), ["encoder_ms"] = Part("encoder"), ["backbone_ms"] = Part("backbone"),
+                        ["stop_and_memory_ms"] = Part("stop_and_memory"), ["piece_calls_per_step"] = (engine.PieceCalls - pieceCalls) / steps,
+                        ["waiting_row_fraction"] = (double)(engine.WaitingRowIterations - waiting) / Math.Max(1, engine.RowIterations - iterations),
                     };
-                    return seconds;
-                };
+                });
             }
             var prompt = PiecePrompt(allPieces, wanted, maxPieces);
             int promptTokens = prompt.Sum(p => p.Length);
@@ -304,12 +334,6 @@ public static class Benchmark
             return count / watch.Elapsed.TotalSeconds;
         }
         return new Measured(model, timers, Prefill);
-    }
-
-    /// <summary>Seconds per output token of rows run to their end in a fresh engine, as the server runs them (the prefill not timed, see <see cref="EngineTiming.Write"/>).</summary>
-    private static double TimeDecoding(IDecodeEngine engine, IReadOnlyList<DecodeRow> rows)
-    {
-        using (engine) return EngineTiming.Write(engine, rows) / Math.Max(1, rows.Sum(r => r.Tokens));
     }
 
     /// <summary>The timing case of a prompt length and a batch size: "P" at batch 1, "PxB" otherwise.</summary>

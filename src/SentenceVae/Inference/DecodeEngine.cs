@@ -30,6 +30,10 @@ public abstract class DecodeEngine<TRow> : IDecodeEngine where TRow : DecodeRow
     public long RowIterations { get; private set; }
     /// <inheritdoc/>
     public long WaitingRowIterations => RowIterations - Wrote;
+    /// <inheritdoc/>
+    public virtual bool UsesKernels => false;
+    /// <inheritdoc/>
+    public virtual long KernelWeightBytes => 0;
     /// <summary>Row-iterations in which the row wrote a token or ended a piece (counted where the ids are read, apart from <see cref="RowIterations"/>).</summary>
     protected long Wrote { get; set; }
 

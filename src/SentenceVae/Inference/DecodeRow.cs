@@ -100,4 +100,8 @@ public interface IDecodeEngine : IDisposable
     long RowIterations { get; }
     /// <summary>Of <see cref="RowIterations"/>, those in which the row wrote nothing (no token, no end of piece): it only waited on other rows.</summary>
     long WaitingRowIterations { get; }
+    /// <summary>True when decode steps go through the decode kernels (a weight format was given).</summary>
+    bool UsesKernels { get; }
+    /// <summary>Bytes of weights the decode kernels have been set up to read: 0 until the first step that used them packed them.</summary>
+    long KernelWeightBytes { get; }
 }

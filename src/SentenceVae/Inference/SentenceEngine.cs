@@ -192,7 +192,9 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     public int EncoderKernelRows { get; init; } = 64;
 
     /// <summary>Bytes of weights the decode kernels have been set up to read (0 while every step ran on libtorch).</summary>
-    public long KernelWeightBytes => kernels?.PackedBytes ?? 0;
+    public override long KernelWeightBytes => kernels?.PackedBytes ?? 0;
+    /// <inheritdoc/>
+    public override bool UsesKernels => kernels is not null;
 
     /// <inheritdoc/>
     protected override void Iterate(List<DecodeEvent> events)

@@ -232,6 +232,8 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
             public int Capacity => inner.Capacity;
             public long RowIterations => inner.RowIterations;
             public long WaitingRowIterations => inner.WaitingRowIterations;
+            public bool UsesKernels => inner.UsesKernels;
+            public long KernelWeightBytes => inner.KernelWeightBytes;
             public void Add(DecodeRow row) => inner.Add(row);
             public List<DecodeEvent> Step() => throw new InvalidOperationException("the engine broke");
             public void Remove(DecodeRow row) => inner.Remove(row);
