@@ -35,17 +35,21 @@ public static class SvaeCli
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            var chain = new List<string>();
-            for (var result = parsed.CommandResult; result is not null && result.Parent is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
-                chain.Insert(0, result.Command.Name);
-            string help = string.Join(' ', chain.Prepend("svae"));
             // A "--flag" the command does not have may have been taken as an argument's value; name it rather than what follows.
             var known = parsed.CommandResult.Command.Options.SelectMany(o => o.Aliases.Append(o.Name)).ToHashSet();
             string? unknown = parsed.UnmatchedTokens.Count == 0 ? null
                 : new[] { args.FirstOrDefault(a => a.StartsWith("--") && a != "--" && !known.Contains(a.Split('=')[0])), parsed.UnmatchedTokens[0] }
                     .OfType<string>().OrderBy(t => Array.IndexOf(args, t)).First();                   // whichever comes first
+            // Suggestions and help come from the command the unknown word was given to: the commands named before it
+            // ("svae trian lm": the root, not lm).
+            var chain = new List<Command>();
+            Command at = root;
+            foreach (var arg in unknown is null ? args : args.Take(Array.IndexOf(args, unknown)))
+                if (at.Subcommands.FirstOrDefault(c => c.Name == arg) is { } sub) { chain.Add(sub); at = sub; }
+            if (unknown is null) at = parsed.CommandResult.Command;
+            string help = string.Join(' ', (unknown is null ? CommandPath(parsed.CommandResult) : chain.Select(c => c.Name)).Prepend("svae"));
             if (unknown is not null)
-                stderr.WriteLine($"svae: unknown {(unknown.StartsWith('-') ? "option" : "command or argument")} '{unknown}'{Suggestions.For(unknown, parsed.CommandResult.Command)} (see '{help} --help')");
+                stderr.WriteLine($"svae: unknown {(unknown.StartsWith('-') ? "option" : "command or argument")} '{unknown}'{Suggestions.For(unknown, at)} (see '{help} --help')");
             else stderr.WriteLine($"svae: {OneLine(parsed.Errors[0].Message)} (see '{help} --help')");
             return 2;
         }
@@ -80,6 +84,13 @@ public static class SvaeCli
             stderr.WriteLine($"svae: internal error: {(first.Length > 200 ? first[..200] + "…" : first)} (a bug; set SVAE_DEBUG=1 for details)");
             return 70;
         }
+    }
+
+    private static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null && r.Parent is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
+        return names;
     }
 
     private static bool IsUserError(Exception e) => e is FileNotFoundException or DirectoryNotFoundException

@@ -40,15 +40,25 @@ internal static class CommonOptions
     public static Option<bool> Json() => new("--json") { Description = "machine-readable JSON output" };
 
     /// <summary>How decode steps compute their projections: libtorch, or the decode kernels with fp32 or bf16 weights.</summary>
-    public static Option<string> Weights() => new("--weights")
+    public static Option<string> Weights()
     {
-        Description = "decode steps on libtorch (default), or on the decode kernels with fp32 or bf16 (half the bytes) weights", DefaultValueFactory = _ => "libtorch",
-    };
+        var option = new Option<string>("--weights")
+        {
+            Description = "decode steps on libtorch (default), or on the decode kernels with fp32 or bf16 (half the bytes) weights", DefaultValueFactory = _ => "libtorch",
+        };
+        // Checked while parsing: a wrong name is bad usage (exit 2), said before anything loads.
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string>() is { } value && value is not ("libtorch" or "fp32" or "bf16"))
+                result.AddError($"unknown weight format '{value}' (use libtorch, fp32 or bf16)");
+        });
+        return option;
+    }
 
     /// <summary>The format <paramref name="value"/> names (null: libtorch).</summary>
     public static Modules.WeightFormat? ParseWeights(string value) => value switch
     {
         "libtorch" => null, "fp32" => Modules.WeightFormat.Float32, "bf16" => Modules.WeightFormat.BFloat16,
-        _ => throw new CliUsageException($"--weights {value}: libtorch, fp32 or bf16"),
+        _ => throw new CliUsageException($"unknown weight format '{value}' (use libtorch, fp32 or bf16)"),
     };
 }

@@ -49,6 +49,11 @@ internal static class EvalCommand
         var json = CommonOptions.Json();
         var device = LmCommand.DeviceOption();
         var weights = new Option<string>("--weights") { Description = "fp32 (as trained), or bf16: every weight matrix rounded to bfloat16 first (what half-size decode weights cost)", DefaultValueFactory = _ => "fp32" };
+        weights.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string>() is { } value && value is not ("fp32" or "bf16"))
+                result.AddError($"unknown weight format '{value}' (use fp32 or bf16)");
+        });
         var command = new Command(kind, description) { model, data, limit, json, device, weights };
         if (kind != "vae") command.Options.Add(context);
         command.SetAction(parse =>
@@ -58,7 +63,6 @@ internal static class EvalCommand
             string path = parse.GetValue(data)!;
             var docs = CorpusReader.ReadDocuments(path).ToList();
             if (docs.Count == 0) throw new InvalidDataException($"{path}: no text to evaluate (every line is empty)");
-            if (parse.GetValue(weights) is not ("fp32" or "bf16")) throw new CliUsageException($"--weights {parse.GetValue(weights)}: fp32 or bf16");
             var result = evaluate(parse.GetValue(model)!, LmCommand.ParseDevice(parse.GetValue(device)!), docs, parse.GetValue(limit), parse.GetValue(context), parse.GetValue(weights)!);
             if (!double.IsFinite(result.Loss) || result.BitsPerByte is double b && !double.IsFinite(b))
                 throw new InvalidDataException($"{parse.GetValue(model)}: the model's loss on {path} is {result.Loss} (non-finite: are its weights damaged?)");

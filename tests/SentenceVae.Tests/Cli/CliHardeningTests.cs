@@ -161,3 +161,19 @@ public class CliHardeningTests : IDisposable
         Assert.True(textTokens >= 250, $"the scored text holds {textTokens} tokens");
     }
 }
+
+/// <summary>A misspelt command is answered with the closest command of the level it was given to, and that level's help.</summary>
+public class TypoSuggestionTests
+{
+    [Theory]
+    [InlineData(new[] { "trian", "lm", "--config", "x" }, "'trian'; did you mean 'train'? (see 'svae --help')")]
+    [InlineData(new[] { "lm", "genrate", "--model", "x" }, "'genrate'; did you mean 'generate'? (see 'svae lm --help')")]
+    [InlineData(new[] { "train", "slm", "--config", "x" }, "'slm'; did you mean 'lm' or 'sllm'? (see 'svae train --help')")]
+    [InlineData(new[] { "generat", "--prompt", "x" }, "'generat'; did you mean 'generate'? (see 'svae --help')")]
+    public void EveryLevelSuggestsItsOwnCommands(string[] args, string expected)
+    {
+        var (code, _, error) = CliRunner.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, error);
+    }
+}
