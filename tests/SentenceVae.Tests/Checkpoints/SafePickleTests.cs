@@ -144,7 +144,7 @@ public class SafePickleTests : IDisposable
     }
 
     [Fact]
-    public void LoadingUsesAtMostAboutTwiceTheTensorBytes()
+    public async Task LoadingUsesAtMostAboutTwiceTheTensorBytes()
     {
         const int floats = 32 << 20;                                                     // 128 MB of tensor data
         string big = WriteZip(Path.Combine(dir, "big.pth"), ("big/data.pkl", Program.OneTensor("w", floats, [floats], [1])), ("big/data/0", new byte[floats * 4L]));
@@ -154,7 +154,7 @@ public class SafePickleTests : IDisposable
         var sampler = Task.Run(async () => { while (!sampling.IsCancellationRequested) { peak = Math.Max(peak, Environment.WorkingSet); await Task.Delay(5); } });
         var state = SafePickle.ReadStateDict(big);
         sampling.Cancel();
-        sampler.Wait();
+        await sampler;
         peak = Math.Max(peak, Environment.WorkingSet);
         Assert.Equal(floats, state["w"].numel());
         state["w"].Dispose();
