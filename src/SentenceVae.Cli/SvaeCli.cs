@@ -29,6 +29,7 @@ public static class SvaeCli
             ExportCommand.Create(io),
             ConvertCommand.Create(io),
             TrainCommand.Create(io),
+            FinetuneCommand.Create(io),
             EvalCommand.Create(io),
             PlotCommand.Create(io),
         };

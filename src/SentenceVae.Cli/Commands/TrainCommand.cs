@@ -21,6 +21,14 @@ internal static class TrainCommand
         return command;
     }
 
+    /// <summary>The training task of a config's kind.</summary>
+    internal static ITrainingTask TaskFor(TrainConfig c) => c.Kind switch
+    {
+        "vae" => new VaeTrainingTask(c),
+        "lm" => new LmTrainingTask(c),
+        _ => new SllmTrainingTask(c),
+    };
+
     private static Command Kind(CliIO io, string kind, string description, Func<TrainConfig, ITrainingTask> factory)
     {
         var config = new Option<string?>("--config") { Description = "training config JSON (see configs/); optional with --resume" };
@@ -59,34 +67,45 @@ internal static class TrainCommand
                     EvalEvery = parse.GetValue(evalEvery) ?? cfg.EvalEvery,
                     CheckpointEvery = parse.GetValue(checkpointEvery) ?? cfg.CheckpointEvery,
                 };
-            bool terminal = io.Out is StreamWriter { BaseStream: var s } && s is not MemoryStream && !Console.IsOutputRedirected;
-            if (!terminal)
-            {
-                using var trainer = new Trainer(cfg, parse.GetValue(output)!, resuming, factory, p => { io.Out.WriteLine($"[{DateTime.Now:HH:mm:ss}] {Describe(p)}"); io.Out.Flush(); });
-                trainer.Train(cancel);
-                io.Out.WriteLine($"best model (chosen on {trainer.Config.ValidData}): {trainer.Run.Best}");
-                return Task.FromResult(0);
-            }
-            io.Out.Flush();
-            // The bar counts whichever budget ends the run first (steps or minutes); its line is short enough for 100 columns.
-            AnsiConsole.Progress()
-                .Columns(new ProgressBarColumn(), new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
-                .Start(ctx =>
-                {
-                    var bar = ctx.AddTask("reading the data and building the model…", maxValue: 1);
-                    void Show(TrainProgress p)
-                    {
-                        bar.Value = p.Done;
-                        if (p.Message is not null || p.Validation is not null) AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss}[/] {Describe(p)}");
-                        else bar.Description = Markup.Escape(Brief(p));
-                    }
-                    using var trainer = new Trainer(cfg, parse.GetValue(output)!, resuming, factory, Show);
-                    trainer.Train(cancel);
-                    AnsiConsole.MarkupLineInterpolated($"best model (chosen on {trainer.Config.ValidData}): {trainer.Run.Best}");
-                });
+            Run(io, cfg, parse.GetValue(output)!, resuming, factory, cancel);
             return Task.FromResult(0);
         });
         return command;
+    }
+
+    /// <summary>
+    /// Trains (or resumes) a run with its progress shown — a bar with the time left on a terminal, a line
+    /// per report otherwise — and says where the best model is. Returns that directory.
+    /// </summary>
+    internal static string Run(CliIO io, TrainConfig? cfg, string output, bool resuming, Func<TrainConfig, ITrainingTask> factory, CancellationToken cancel)
+    {
+        bool terminal = io.Out is StreamWriter { BaseStream: var s } && s is not MemoryStream && !Console.IsOutputRedirected;
+        string best = "";
+        if (!terminal)
+        {
+            using var trainer = new Trainer(cfg, output, resuming, factory, p => { io.Out.WriteLine($"[{DateTime.Now:HH:mm:ss}] {Describe(p)}"); io.Out.Flush(); });
+            trainer.Train(cancel);
+            io.Out.WriteLine($"best model (chosen on {trainer.Config.ValidData}): {best = trainer.Run.Best}");
+            return best;
+        }
+        io.Out.Flush();
+        // The bar counts whichever budget ends the run first (steps or minutes); its line is short enough for 100 columns.
+        AnsiConsole.Progress()
+            .Columns(new ProgressBarColumn(), new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask("reading the data and building the model…", maxValue: 1);
+                void Show(TrainProgress p)
+                {
+                    bar.Value = p.Done;
+                    if (p.Message is not null || p.Validation is not null) AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss}[/] {Describe(p)}");
+                    else bar.Description = Markup.Escape(Brief(p));
+                }
+                using var trainer = new Trainer(cfg, output, resuming, factory, Show);
+                trainer.Train(cancel);
+                AnsiConsole.MarkupLineInterpolated($"best model (chosen on {trainer.Config.ValidData}): {best = trainer.Run.Best}");
+            });
+        return best;
     }
 
     /// <summary>The progress bar's line: step, loss, speed, time left.</summary>

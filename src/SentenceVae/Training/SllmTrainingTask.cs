@@ -37,7 +37,9 @@ public sealed class SllmTrainingTask : ITrainingTask
             throw new InvalidDataException($"SentenceVAE config (vocab {svae.VocabSize}, bos {svae.BosId}, eos {svae.EosId}, pad {svae.PadId}) does not match tokenizer {tokenizer}");
         if (config.WindowPieces + 1 > modelConfig.MaxPositions) throw new InvalidDataException($"window_pieces {config.WindowPieces} + start vector exceed the backbone's {modelConfig.MaxPositions} positions");
         modelConfig = (modelConfig with { TrainedContext = config.WindowPieces }).Validate();   // what evaluation and generation keep inside
-        model = config.InitFrom is null ? new SentenceLlm(modelConfig) : TokenModelConversion.Convert(config.InitFrom, modelConfig, config.Conversion);
+        model = config.InitFrom is null ? new SentenceLlm(modelConfig)
+            : ModelDirectory.Kind(config.InitFrom) == ModelDirectory.SentenceLlm ? Continued(config.InitFrom, modelConfig)
+            : TokenModelConversion.Convert(config.InitFrom, modelConfig, config.Conversion);
         if (config.InitSvae is not null) InitSvae(config.InitSvae);
         if (config.InitBackbone is not null) InitBackbone(config.InitBackbone);
         model.Freeze(config.FreezeSvae, config.FinetuneLayers);
@@ -46,6 +48,23 @@ public sealed class SllmTrainingTask : ITrainingTask
         var documents = CorpusReader.ReadTokenized(config.TrainData, tokenizer, SentenceSplitter.ForModel(svae, tokenizer)).Select(d => d.PieceIds);
         windows = new PieceWindows(documents, config.WindowPieces, config.BatchSize, config.Seed);
         validDocuments = CorpusReader.ReadDocuments(config.ValidData).ToList();
+    }
+
+    /// <summary>A model of <paramref name="modelConfig"/> with every weight of the sentence-level model in <paramref name="directory"/> (fine-tuning it).</summary>
+    private static SentenceLlm Continued(string directory, SentenceLlmConfig modelConfig)
+    {
+        using var trained = SentenceLlmCheckpoint.Load(directory);
+        static SentenceLlmConfig Shape(SentenceLlmConfig c) => c with
+        {
+            TrainedContext = null, SvaePath = null, VectorNoise = 0,
+            Svae = c.Svae with { Dropout = 0 }, Backbone = c.Backbone with { Dropout = 0, AttentionDropout = 0, TrainedContext = null, InitStd = 0 },
+        };
+        if (Shape(trained.Config) != Shape(modelConfig)) throw new InvalidDataException($"init_from {directory}: its config differs from this run's \"model\" block");
+        var model = new SentenceLlm(modelConfig);
+        using var noGrad = no_grad();
+        var tied = StateDicts.TiedKeys(model);
+        StateDicts.LoadStrict(model, trained.state_dict().Where(kv => !tied.Contains(kv.Key)).ToDictionary(), directory, tied);
+        return model;
     }
 
     private void InitSvae(string directory)

@@ -40,9 +40,10 @@ public sealed record TrainConfig
     /// <summary>SLLM: a Hugging Face OPT directory whose layers and positions initialise the backbone (null: from scratch).</summary>
     [JsonPropertyName("init_backbone")] public string? InitBackbone { get; init; }
     /// <summary>
-    /// A trained token model directory (ours or a Hugging Face OPT) to start from. LM: its weights, trained on
-    /// with this config's fresh schedule. SLLM: the paper's conversion — its weights mapped as
-    /// <c>conversion</c> says (see <see cref="Checkpoints.TokenModelConversion"/>). Null: from scratch.
+    /// A trained model directory to start from, trained on with this config's fresh schedule: a model of
+    /// the run's own kind gives every weight (fine-tuning, continuing); a token model (ours or a Hugging
+    /// Face OPT) for an SLLM run is the paper's conversion — its weights mapped as <c>conversion</c> says
+    /// (see <see cref="Checkpoints.TokenModelConversion"/>). Null: from scratch.
     /// </summary>
     [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
     /// <summary>SLLM with init_from: which of the token model's weights the sentence-level model starts from.</summary>
