@@ -112,8 +112,12 @@ internal static class OpenAiJson
         _ => throw Bad($"{name} must be a string or an array of strings", name),
     };
 
-    /// <summary>The fields both completion kinds share, mapped onto a <see cref="CompletionRequest"/> (OpenAI's defaults: temperature 1, top_p 1).</summary>
-    public static CompletionRequest Completion(JsonElement body, string prompt)
+    /// <summary>
+    /// The fields both completion kinds share, mapped onto a <see cref="CompletionRequest"/>: a field left out
+    /// takes the model's own default (<paramref name="defaults"/>, its generation_config.json), else OpenAI's
+    /// (temperature 1, top_p 1, no penalties).
+    /// </summary>
+    public static CompletionRequest Completion(JsonElement body, string prompt, Func<string, SentenceVae.Inference.GenerationConfig?> defaults)
     {
         if (Int(body, "n") is int n && n != 1) throw Bad("n must be 1 (one completion per request)", "n");
         // Fields this server cannot honour are refused by name, never ignored.
@@ -130,21 +134,23 @@ internal static class OpenAiJson
             case { ValueKind: JsonValueKind.Object }: throw Bad("logit_bias is not served by this server", "logit_bias");
             default: throw Bad("logit_bias must be an object mapping token ids to numbers", "logit_bias");
         }
+        string model = String(body, "model") ?? throw Bad("model is required", "model");
+        var d = defaults(model);
         return new CompletionRequest
         {
-            Model = String(body, "model") ?? throw Bad("model is required", "model"),
+            Model = model,
             Prompt = prompt,
-            MaxTokens = Int(body, "max_completion_tokens") ?? Int(body, "max_tokens"),
-            Temperature = Number(body, "temperature") ?? 1.0,
-            TopP = Number(body, "top_p") ?? 1.0,
-            TopK = Int(body, "top_k") ?? 0,
+            MaxTokens = Int(body, "max_completion_tokens") ?? Int(body, "max_tokens") ?? d?.MaxNewTokens,
+            Temperature = Number(body, "temperature") ?? d?.SampledTemperature ?? 1.0,
+            TopP = Number(body, "top_p") ?? d?.TopP ?? 1.0,
+            TopK = Int(body, "top_k") ?? d?.TopK ?? 0,
             Seed = Integer(body, "seed"),
             Stop = Strings(body, "stop"),
-            FrequencyPenalty = Number(body, "frequency_penalty") ?? 0,
-            PresencePenalty = Number(body, "presence_penalty") ?? 0,
-            RepetitionPenalty = Number(body, "repetition_penalty") ?? 1,
-            NoRepeatNgramSize = Int(body, "no_repeat_ngram_size") ?? 0,
-            NoRepeatPieces = Int(body, "no_repeat_pieces") ?? 0,
+            FrequencyPenalty = Number(body, "frequency_penalty") ?? d?.FrequencyPenalty ?? 0,
+            PresencePenalty = Number(body, "presence_penalty") ?? d?.PresencePenalty ?? 0,
+            RepetitionPenalty = Number(body, "repetition_penalty") ?? d?.RepetitionPenalty ?? 1,
+            NoRepeatNgramSize = Int(body, "no_repeat_ngram_size") ?? d?.NoRepeatNgramSize ?? 0,
+            NoRepeatPieces = Int(body, "no_repeat_pieces") ?? d?.NoRepeatPieces ?? 0,
         };
     }
 

@@ -314,7 +314,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     }
 
     private object ModelEntry(ServedModel m) =>
-        new { id = m.Name, @object = "model", created = started.ToUnixTimeSeconds(), owned_by = "svae", kind = m.Kind, max_positions = m.MaxPositions };
+        new { id = m.Name, @object = "model", created = started.ToUnixTimeSeconds(), owned_by = "svae", kind = m.Kind, max_positions = m.MaxPositions, generation_defaults = m.Defaults };
 
     private static async Task<JsonElement> Body(HttpContext ctx)
     {
@@ -329,7 +329,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         var body = await Body(ctx);
         OnlyKnown(body, chat ? ChatFields : CompletionFields);
         string prompt = chat ? ChatPrompt.Format(Messages(body)) : Prompt(body);
-        var request = Completion(body, prompt);
+        var request = Completion(body, prompt, name => Service.Models.FirstOrDefault(m => m.Name == name)?.Defaults);
         ctx.Items["svae.model"] = request.Model;
         bool streaming = Bool(body, "stream");
         bool includeUsage = IncludeUsage(body, streaming);

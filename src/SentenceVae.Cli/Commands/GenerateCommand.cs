@@ -36,7 +36,7 @@ internal static class GenerateCommand
             if (perPiece < 1 || perPiece > longest) throw new CliUsageException($"--piece-tokens {perPiece}: must be in [1, {longest}] (the model's max_seq_len − 1)");
             var options = new SentenceGenerationOptions
             {
-                MaxPieces = int.MaxValue, MaxTokens = parse.GetValue(sampling.MaxTokens), IgnoreStop = parse.GetValue(ignoreStop), Tokens = sampling.Read(parse, perPiece),
+                MaxPieces = int.MaxValue, MaxTokens = parse.GetValue(sampling.MaxTokens), IgnoreStop = parse.GetValue(ignoreStop), Tokens = sampling.Read(parse, perPiece, GenerationConfig.Load(dir)),
             };
             io.Out.Write(shown);
             io.Out.Flush();

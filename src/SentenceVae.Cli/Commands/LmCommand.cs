@@ -35,7 +35,7 @@ internal static class LmCommand
             using var lm = HuggingFaceCheckpoint.LoadOpt(dir, ParseDevice(parse.GetValue(device)!));
             if (tok.VocabSize > lm.Config.VocabSize)
                 throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {lm.Config.VocabSize}");
-            var options = sampling.Read(parse, parse.GetValue(sampling.MaxTokens));
+            var options = sampling.Read(parse, parse.GetValue(sampling.MaxTokens), GenerationConfig.Load(dir));
             var generator = new TokenGenerator(lm, tok) { Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!) };
             var ids = generator.PromptIds(text);
             // BOS + prompt must fit the positions (generation past the trained context keeps its most recent half).

@@ -5,8 +5,9 @@ namespace SentenceVae.Cli.Commands;
 
 /// <summary>
 /// The sampling flags every generating command shares, with the API's names and meanings: --max-tokens
-/// counts text tokens in all (a sentence-level model's pieces too), the defaults are
-/// <see cref="GenerationOptions.Reading"/>, and --greedy is what tests and benchmarks use.
+/// counts text tokens in all (a sentence-level model's pieces too), a flag not given takes the model's
+/// own default (its generation_config.json), else <see cref="GenerationOptions.Reading"/>, and --greedy
+/// is what tests and benchmarks use.
 /// </summary>
 internal sealed class SamplingFlags
 {
@@ -36,16 +37,22 @@ internal sealed class SamplingFlags
         if (pieces) command.Options.Add(NoRepeatPieces);
     }
 
-    /// <summary>The options given; <paramref name="perStep"/>: the engine's per-step limit (a token model's whole budget, a sentence-level model's longest piece).</summary>
-    public GenerationOptions Read(ParseResult parse, int perStep)
+    /// <summary>
+    /// The options given; a flag left out takes <paramref name="model"/>'s default where it has one.
+    /// <paramref name="perStep"/>: the engine's per-step limit (a token model's whole budget, a sentence-level model's longest piece).
+    /// </summary>
+    public GenerationOptions Read(ParseResult parse, int perStep, GenerationConfig? model = null)
     {
+        T Pick<T>(Option<T> option, T? fromModel) where T : struct =>
+            parse.GetResult(option) is { Implicit: false } || fromModel is null ? parse.GetValue(option) : fromModel.Value;
         var options = parse.GetValue(Greedy)
             ? new GenerationOptions { MaxNewTokens = perStep, Seed = parse.GetValue(Seed) }
             : new GenerationOptions
             {
-                MaxNewTokens = perStep, Temperature = parse.GetValue(Temperature), TopP = parse.GetValue(TopP), TopK = parse.GetValue(TopK), Seed = parse.GetValue(Seed),
-                RepetitionPenalty = parse.GetValue(RepetitionPenalty), FrequencyPenalty = parse.GetValue(FrequencyPenalty), PresencePenalty = parse.GetValue(PresencePenalty),
-                NoRepeatNgramSize = parse.GetValue(NoRepeatNgram), NoRepeatPieces = pieces ? parse.GetValue(NoRepeatPieces) : 0,
+                MaxNewTokens = perStep, Temperature = Pick(Temperature, model?.SampledTemperature), TopP = Pick(TopP, model?.TopP), TopK = Pick(TopK, model?.TopK), Seed = parse.GetValue(Seed),
+                RepetitionPenalty = Pick(RepetitionPenalty, model?.RepetitionPenalty), FrequencyPenalty = Pick(FrequencyPenalty, model?.FrequencyPenalty),
+                PresencePenalty = Pick(PresencePenalty, model?.PresencePenalty), NoRepeatNgramSize = Pick(NoRepeatNgram, model?.NoRepeatNgramSize),
+                NoRepeatPieces = pieces ? Pick(NoRepeatPieces, model?.NoRepeatPieces) : 0,
             };
         if (parse.GetValue(MaxTokens) < 1) throw new CliUsageException($"--max-tokens {parse.GetValue(MaxTokens)}: must be at least 1");
         try { return options.Validate(); }

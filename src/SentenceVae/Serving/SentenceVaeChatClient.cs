@@ -7,7 +7,8 @@ namespace SentenceVae.Serving;
 /// <see cref="IChatClient"/> over a model of a <see cref="GenerationService"/>: messages become text by
 /// <see cref="ChatPrompt"/>; streaming yields one update per generated piece (sentence-level model) or
 /// token (token model). <see cref="ChatOptions"/> map to the request: MaxOutputTokens → max_tokens (text
-/// tokens), Temperature (default 0: greedy), TopP, TopK, Seed, StopSequences; ModelId picks another served model.
+/// tokens), Temperature, TopP, TopK, Seed, StopSequences; ModelId picks another served model. What the options
+/// leave out takes the model's own defaults (<see cref="ServedModel.Defaults"/>), else greedy decoding.
 /// Safe for concurrent calls (the service batches them).
 /// </summary>
 public sealed class SentenceVaeChatClient(GenerationService service, string model) : IChatClient
@@ -49,22 +50,27 @@ public sealed class SentenceVaeChatClient(GenerationService service, string mode
     /// <summary>Nothing to free: the service owns the models.</summary>
     public void Dispose() { }
 
-    private CompletionRequest Request(IEnumerable<ChatMessage> messages, ChatOptions? options) => new()
+    private CompletionRequest Request(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
-        Model = options?.ModelId ?? model,
-        Prompt = ChatPrompt.Format(messages),
-        MaxTokens = options?.MaxOutputTokens,
-        Temperature = options?.Temperature ?? 0,
-        TopP = options?.TopP ?? 1,
-        TopK = options?.TopK ?? 0,
-        Seed = options?.Seed,
-        Stop = options?.StopSequences?.ToList() ?? [],
-        FrequencyPenalty = options?.FrequencyPenalty ?? 0,
-        PresencePenalty = options?.PresencePenalty ?? 0,
-        RepetitionPenalty = Extra(options, "repetition_penalty", 1.0),
-        NoRepeatNgramSize = (int)Extra(options, "no_repeat_ngram_size", 0),
-        NoRepeatPieces = (int)Extra(options, "no_repeat_pieces", 0),
-    };
+        string name = options?.ModelId ?? model;
+        var d = service.Find(name).Defaults;
+        return new()
+        {
+            Model = name,
+            Prompt = ChatPrompt.Format(messages),
+            MaxTokens = options?.MaxOutputTokens ?? d?.MaxNewTokens,
+            Temperature = options?.Temperature ?? d?.SampledTemperature ?? 0,
+            TopP = options?.TopP ?? d?.TopP ?? 1,
+            TopK = options?.TopK ?? d?.TopK ?? 0,
+            Seed = options?.Seed,
+            Stop = options?.StopSequences?.ToList() ?? [],
+            FrequencyPenalty = options?.FrequencyPenalty ?? d?.FrequencyPenalty ?? 0,
+            PresencePenalty = options?.PresencePenalty ?? d?.PresencePenalty ?? 0,
+            RepetitionPenalty = Extra(options, "repetition_penalty", d?.RepetitionPenalty ?? 1.0),
+            NoRepeatNgramSize = (int)Extra(options, "no_repeat_ngram_size", d?.NoRepeatNgramSize ?? 0),
+            NoRepeatPieces = (int)Extra(options, "no_repeat_pieces", d?.NoRepeatPieces ?? 0),
+        };
+    }
 
     // A number among ChatOptions.AdditionalProperties (the repetition controls OpenAI's API does not name), or the default.
     private static double Extra(ChatOptions? options, string key, double fallback) =>

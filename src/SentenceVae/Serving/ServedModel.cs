@@ -17,6 +17,8 @@ public abstract class ServedModel : IDisposable
     public string Name { get; }
     /// <summary>The tokenizer text is written with.</summary>
     public ITextTokenizer Tokenizer { get; }
+    /// <summary>The model's own generation defaults (its generation_config.json), applied to what a request leaves out; null: the API's defaults.</summary>
+    public GenerationConfig? Defaults { get; init; }
 
     /// <summary>A served model of the given name and tokenizer.</summary>
     protected ServedModel(string name, ITextTokenizer tokenizer)
@@ -41,10 +43,11 @@ public abstract class ServedModel : IDisposable
         string kind = ModelDirectory.Kind(directory);
         name ??= Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
         var tokenizer = TextTokenizers.Load(directory);
+        var defaults = GenerationConfig.Load(directory);
         return kind switch
         {
-            ModelDirectory.SentenceLlm => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer, weights),
-            ModelDirectory.TokenModel => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer, weights),
+            ModelDirectory.SentenceLlm => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer, weights) { Defaults = defaults },
+            ModelDirectory.TokenModel => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer, weights) { Defaults = defaults },
             _ => throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: model_type '{kind}' cannot be served (expected sentence_llm or opt)"),
         };
     }

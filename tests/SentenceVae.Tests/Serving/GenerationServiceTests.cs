@@ -146,13 +146,13 @@ public class GenerationServiceTests(ServerFixture server)
     {
         IChatClient chat = new SentenceVaeChatClient(Service, ServerFixture.Sllm);
         List<ChatMessage> messages = [new(ChatRole.System, "A novel."), new(ChatRole.User, "Who is Emma Woodhouse?")];
-        var options = new ChatOptions { MaxOutputTokens = 40 };
+        var options = new ChatOptions { MaxOutputTokens = 40, Temperature = 0 };                 // greedy; the rest: the model's defaults
         var response = await chat.GetResponseAsync(messages, options);
         Assert.NotEmpty(response.Text);
         Assert.Equal(ChatRole.Assistant, response.Messages[0].Role);
         Assert.Equal(40, response.Usage!.OutputTokenCount);
         Assert.Equal(ChatFinishReason.Length, response.FinishReason);
-        var direct = await Service.CompleteAsync(new CompletionRequest { Model = ServerFixture.Sllm, Prompt = ChatPrompt.Format(messages), MaxTokens = 40 });
+        var direct = await Service.CompleteAsync(new CompletionRequest { Model = ServerFixture.Sllm, Prompt = ChatPrompt.Format(messages), MaxTokens = 40, RepetitionPenalty = 1.1, NoRepeatPieces = 8 });
         Assert.Equal(direct.Text, response.Text);
         Assert.Equal(direct.Usage.PromptTokens, response.Usage.InputTokenCount);
 

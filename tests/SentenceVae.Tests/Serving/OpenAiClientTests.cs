@@ -23,6 +23,33 @@ public class OpenAiClientTests(ServerFixture server)
         Assert.Equal(ServerFixture.Lm, (await Client.GetOpenAIModelClient().GetModelAsync(ServerFixture.Lm)).Value.Id);
     }
 
+    [Fact]
+    public async Task FieldsARequestLeavesOutTakeTheModelsOwnDefaultsAndExplicitOnesWin()
+    {
+        var chat = Client.GetChatClient(ServerFixture.Sllm);
+        ChatMessage[] prompt = [new UserChatMessage("Emma smiled.")];
+        string Text(ChatCompletion c) => c.Content[0].Text;
+        // Left out: the model's generation_config.json (temperature 0.8, top_p 0.95, repetition_penalty 1.1, no_repeat_pieces 8).
+#pragma warning disable OPENAI001 // Seed: marked for evaluation in the OpenAI client
+        var byDefault = Text((await chat.CompleteChatAsync(prompt, new ChatCompletionOptions { Seed = 7, MaxOutputTokenCount = 24 })).Value);
+#pragma warning restore OPENAI001
+        using var spelled = await server.Http.PostAsync("v1/chat/completions", new StringContent($$"""
+            {"model":"{{ServerFixture.Sllm}}","messages":[{"role":"user","content":"Emma smiled."}],"seed":7,"max_tokens":24,
+             "temperature":0.8,"top_p":0.95,"repetition_penalty":1.1,"no_repeat_pieces":8}
+            """, Encoding.UTF8, "application/json"));
+        using var json = JsonDocument.Parse(await spelled.Content.ReadAsStringAsync());
+        Assert.Equal(json.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(), byDefault);
+        // Explicit fields win: temperature 0 is greedy, whatever the model's default.
+        var greedy = Text((await chat.CompleteChatAsync(prompt, new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 24 })).Value);
+        var direct = await server.Service.CompleteAsync(new CompletionRequest { Model = ServerFixture.Sllm, Prompt = SentenceVae.Serving.ChatPrompt.Format([new Microsoft.Extensions.AI.ChatMessage(Microsoft.Extensions.AI.ChatRole.User, "Emma smiled.")]), MaxTokens = 24, RepetitionPenalty = 1.1, NoRepeatPieces = 8 });
+        Assert.Equal(direct.Text, greedy);
+        // /v1/models shows them.
+        using var models = JsonDocument.Parse(await server.Http.GetStringAsync("v1/models"));
+        var defaults = models.RootElement.GetProperty("data")[0].GetProperty("generation_defaults");
+        Assert.Equal(0.8, defaults.GetProperty("temperature").GetDouble());
+        Assert.Equal(8, defaults.GetProperty("no_repeat_pieces").GetInt32());
+    }
+
     [Theory]
     [InlineData(ServerFixture.Sllm)]
     [InlineData(ServerFixture.Lm)]
