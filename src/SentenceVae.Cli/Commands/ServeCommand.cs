@@ -34,10 +34,12 @@ internal static class ServeCommand
         var timeout = new Option<double>("--request-timeout") { Description = "seconds after which a completion ends with what it has written (finish_reason length); 0: no limit" };
         var apiKey = new Option<string?>("--api-key") { Description = "require Authorization: Bearer KEY on /v1/* (default: the SVAE_API_KEY environment variable, else none)" };
         var allowedHosts = new Option<string[]>("--allowed-hosts") { Description = "Host header names answered ('*': any); default on a loopback address: localhost, 127.0.0.1, [::1] (no DNS rebinding from a web page), elsewhere any", AllowMultipleArgumentsPerToken = true };
+        var logLevel = new Option<string>("--log-level") { Description = "information (one line per request), warning, error, or debug (ASP.NET Core's own lines too)", DefaultValueFactory = _ => "information" };
+        logLevel.AcceptOnlyFromAmong("debug", "information", "warning", "error");
         var weights = CommonOptions.Weights();
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "on SIGTERM / Ctrl+C: seconds running completions may still write before they end (each stream with its final chunk)", DefaultValueFactory = _ => 30 };
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (completions, chat, embeddings; streaming) with a playground page at / and Prometheus metrics at /metrics.")
-            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, allowedHosts, timeout, shutdown, weights };
+            { models, host, port, maxBatch, queue, device, maxCompletion, maxInputs, maxEmbedTokens, apiKey, allowedHosts, timeout, shutdown, weights, logLevel };
         command.SetAction(async (parse, cancel) =>
         {
             int p = parse.GetValue(port);
@@ -62,7 +64,14 @@ internal static class ServeCommand
                 ApiKey = parse.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("SVAE_API_KEY") is { Length: > 0 } env ? env : null),
                 ShutdownTimeout = parse.GetValue(shutdown) is var grace and >= 0 and <= 100 ? TimeSpan.FromSeconds(grace)
                     : throw new CliUsageException($"--shutdown-timeout {parse.GetValue(shutdown)}: must be in [0, 100] seconds"),
-                Logging = logging => logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; }),
+                Logging = logging =>
+                {
+                    // The server's own lines (one per request, faults) at the chosen level; the framework's only when debugging.
+                    var level = parse.GetValue(logLevel) switch { "debug" => LogLevel.Debug, "warning" => LogLevel.Warning, "error" => LogLevel.Error, _ => LogLevel.Information };
+                    logging.SetMinimumLevel(level);
+                    if (level > LogLevel.Debug) logging.AddFilter("Microsoft", LogLevel.Warning);
+                    logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; });
+                },
             };
             await using var server = Create(options);
             try { await server.StartAsync(cancel); }
