@@ -40,7 +40,7 @@ internal static class EvalCommand
         return command;
     }
 
-    private static Command Kind(CliIO io, string kind, string description, Func<string, TorchSharp.torch.Device, List<string>, int, int, string, EvalResult> evaluate)
+    private static Command Kind(CliIO io, string kind, string description, Func<string, TorchSharp.torch.Device, IEnumerable<string>, int, int, string, EvalResult> evaluate)
     {
         var model = new Option<string>("--model") { Description = "model directory", Required = true };
         var data = new Option<string>("--data") { Description = "UTF-8 text, one document per line (e.g. data/austen-valid.txt)", Required = true };
@@ -63,7 +63,9 @@ internal static class EvalCommand
             string path = parse.GetValue(data)!;
             var docs = CorpusReader.ReadDocuments(path).ToList();
             if (docs.Count == 0) throw new InvalidDataException($"{path}: no text to evaluate (every line is empty)");
-            var result = evaluate(parse.GetValue(model)!, LmCommand.ParseDevice(parse.GetValue(device)!), docs, parse.GetValue(limit), parse.GetValue(context), parse.GetValue(weights)!);
+            // Progress by bytes of text taken (quiet with --json); a --limit ends before the whole file.
+            using var progress = new ProgressLine(io.Error, $"evaluating {Path.GetFileName(path)}", docs.Sum(d => (double)System.Text.Encoding.UTF8.GetByteCount(d)), "bytes", quiet: parse.GetValue(json));
+            var result = evaluate(parse.GetValue(model)!, LmCommand.ParseDevice(parse.GetValue(device)!), progress.Track(docs, d => System.Text.Encoding.UTF8.GetByteCount(d)), parse.GetValue(limit), parse.GetValue(context), parse.GetValue(weights)!);
             if (!double.IsFinite(result.Loss) || result.BitsPerByte is double b && !double.IsFinite(b))
                 throw new InvalidDataException($"{parse.GetValue(model)}: the model's loss on {path} is {result.Loss} (non-finite: are its weights damaged?)");
             io.Out.WriteLine(parse.GetValue(json)

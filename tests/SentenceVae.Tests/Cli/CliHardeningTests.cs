@@ -177,3 +177,28 @@ public class TypoSuggestionTests
         Assert.Contains(expected, error);
     }
 }
+
+/// <summary>A command that can run for minutes says how far it is (on stderr), and is quiet with --json.</summary>
+public sealed class EvalProgressTests : IDisposable
+{
+    private readonly string file = Path.GetTempFileName();
+
+    public void Dispose() => File.Delete(file);
+
+    [Fact]
+    public void EvalReportsItsProgressUnlessAskedForJson()
+    {
+        File.WriteAllLines(file, File.ReadLines(TestPaths.Data("austen-valid.txt")).Where(l => l.Length > 300).Take(12).Select(l => l[..300]));
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256");
+        var (code, output, error) = CliRunner.Run("eval", "lm", "--model", model, "--data", file);
+        Assert.True(code == 0, error);
+        Assert.Contains("bits/byte", output);
+        var lines = error.Split('\n').Where(l => l.StartsWith("evaluating ")).ToList();
+        Assert.True(lines.Count >= 3, error);
+        Assert.Contains("100 %", lines[^1].Replace("100%", "100 %"));
+        Assert.Contains("left", lines[^1]);
+        var (jsonCode, _, quiet) = CliRunner.Run("eval", "lm", "--model", model, "--data", file, "--json");
+        Assert.Equal(0, jsonCode);
+        Assert.DoesNotContain("evaluating", quiet);
+    }
+}
