@@ -18,7 +18,7 @@ internal static class EvalCommand
             using var model = SentenceVaeCheckpoint.Load(dir, device);
             Round(model, weights);
             var tok = TextTokenizers.Load(dir);
-            var splitter = SentenceSplitter.ForModel(model.Config, tok);
+            var splitter = model.Config.Splitter(tok);
             var pieces = docs.SelectMany(splitter.Split).ToList();
             if (limit > 0 && limit < pieces.Count) pieces = pieces.Take(limit).ToList();
             return VaeEvaluator.Evaluate(model, tok, pieces);

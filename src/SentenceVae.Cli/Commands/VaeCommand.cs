@@ -47,7 +47,7 @@ internal static class VaeCommand
         var model = SentenceVaeCheckpoint.Load(dir, LmCommand.ParseDevice(parse.GetValue(o.Device)!));
         var tok = TextTokenizers.Load(parse.GetValue(o.Tokenizer) ?? dir);
         if (tok.VocabSize > model.Config.VocabSize) throw new CliUsageException($"tokenizer has {tok.VocabSize} ids but the model only {model.Config.VocabSize}");
-        var splitter = SentenceSplitter.ForModel(model.Config, tok);
+        var splitter = model.Config.Splitter(tok);
         var pieces = reader is null ? splitter.Split(literal!) : splitter.Split(CliInput.Chunks(reader, input));
         return new Loaded(model, tok, pieces.Chunk(BatchPieces).Select(c => c.ToList()), reader);
     }

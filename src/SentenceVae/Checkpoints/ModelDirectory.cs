@@ -12,24 +12,8 @@ public static class ModelDirectory
     /// <summary>A SentenceVAE alone.</summary>
     public const string SentenceVae = "sentence_vae";
 
-    /// <summary>
-    /// Checks a model directory before anything in it is opened: a loop of symbolic links, a missing
-    /// directory, and a file that is empty or not a regular file (a FIFO or a device would block or never
-    /// end: its size reads 0) are each one line naming the path.
-    /// </summary>
-    public static void Check(string directory)
-    {
-        try { if (new DirectoryInfo(directory).LinkTarget is not null) Directory.ResolveLinkTarget(directory, returnFinalTarget: true); }
-        catch (IOException) { throw new InvalidDataException($"{directory}: a loop of symbolic links (or a link that cannot be followed)"); }
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such model directory");
-        foreach (var file in new DirectoryInfo(directory).EnumerateFiles())
-        {
-            long length;
-            try { length = file.Length; }
-            catch (IOException) { throw new InvalidDataException($"{file.FullName}: cannot be read (a broken or looping symbolic link?)"); }
-            if (length == 0) throw new InvalidDataException($"{Path.Combine(directory, file.Name)}: empty or not a regular file (a FIFO or a device?); refusing to read it");
-        }
-    }
+    /// <inheritdoc cref="BoundedFile.CheckDirectory"/>
+    public static void Check(string directory) => BoundedFile.CheckDirectory(directory);
 
     /// <summary>
     /// Checks the directory and that it holds a model of <paramref name="kind"/> (a config without

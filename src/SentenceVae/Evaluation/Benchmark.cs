@@ -265,7 +265,7 @@ public static class Benchmark
     {
         var quality = SllmEvaluator.Evaluate(sllm, tok, documents, options.EvalTokens);
         var byText = options.ScoredTexts.ToDictionary(t => t.Key, t => SllmEvaluator.Evaluate(sllm, tok, t.Value).BitsPerByte!.Value);
-        var splitter = SentenceSplitter.ForModel(sllm.Config.Svae, tok);
+        var splitter = sllm.Config.Svae.Splitter(tok);
         var pieces = documents.SelectMany(splitter.Split).ToList();
         if (options.EvalTokens > 0) pieces = TakeTokens(pieces, tok, options.EvalTokens);
         // Reconstruction accuracy means something only where the decoder reads the encoder's vector as it is (the paper's layout).

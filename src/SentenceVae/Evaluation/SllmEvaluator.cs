@@ -23,7 +23,7 @@ public static class SllmEvaluator
     public static EvalResult Evaluate(SentenceLlm model, ITextTokenizer tokenizer, IEnumerable<string> documents, long tokenLimit = 0, int context = 0)
     {
         if (!model.Config.UseStartVector) throw new InvalidOperationException("scoring whole documents needs a start vector (the reference layout cannot predict a document's first piece)");
-        var splitter = SentenceSplitter.ForModel(model.Config.Svae, tokenizer);
+        var splitter = model.Config.Svae.Splitter(tokenizer);
         var codec = new SentenceCodec(model.Svae);
         var device = Devices.DeviceOf(model);
         int window = Window(model.Config, context), stride = Math.Max(1, window / 2);

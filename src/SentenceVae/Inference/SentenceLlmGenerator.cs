@@ -30,7 +30,7 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     /// <summary>The prompt's pieces as token ids (lossless segmentation within the piece length limit).</summary>
     public List<int[]> PromptPieces(string prompt, CancellationToken cancel = default)
     {
-        var splitter = SentenceSplitter.ForModel(model.Config.Svae, tokenizer);
+        var splitter = model.Config.Svae.Splitter(tokenizer);
         return splitter.Split(prompt).Select(p => { cancel.ThrowIfCancellationRequested(); return tokenizer.Encode(p).ToArray(); }).ToList();
     }
 

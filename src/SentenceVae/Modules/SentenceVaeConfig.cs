@@ -65,6 +65,18 @@ public sealed record SentenceVaeConfig
     /// <summary>Keys that alias <c>encoder.embed_token.weight</c> when the embeddings are tied (left out of saved weights).</summary>
     [JsonIgnore] public IReadOnlyList<string> TiedKeys => TieWordEmbeddings ? ["decoder.embed_token.weight", "decoder.linear.weight"] : [];
 
+    /// <summary>
+    /// The lossless splitter for this SentenceVAE and its tokenizer: pieces of at most max_seq_len − 1 tokens
+    /// (BOS takes one position). The one rule every model's text goes through: training, evaluation,
+    /// generation and the CLI.
+    /// </summary>
+    public Text.SentenceSplitter Splitter(Text.ITextTokenizer tokenizer)
+    {
+        int budget = MaxSeqLen - 1;
+        if (budget < 8) throw new InvalidDataException($"max_seq_len {MaxSeqLen} is too small: pieces need a budget of at least 8 tokens + BOS");
+        return new Text.SentenceSplitter(new Text.SplitterOptions { MaxTokens = budget, CountTokens = tokenizer.CountTokens, LeadingWhitespace = LeadingWhitespace });
+    }
+
     /// <summary>Checks the values; throws <see cref="InvalidDataException"/> listing every problem.</summary>
     public SentenceVaeConfig Validate()
     {

@@ -13,18 +13,6 @@ public sealed class SentenceSplitter
     private const int ReadChunkChars = 1 << 16;
     private readonly Func<string, int> countTokens;
 
-    /// <summary>
-    /// The lossless splitter for a SentenceVAE and its tokenizer: pieces of at most max_seq_len − 1 tokens
-    /// (BOS takes one position). The one rule every model's text goes through: training, evaluation,
-    /// generation and the CLI.
-    /// </summary>
-    public static SentenceSplitter ForModel(Modules.SentenceVaeConfig config, ITextTokenizer tokenizer)
-    {
-        int budget = config.MaxSeqLen - 1;
-        if (budget < 8) throw new InvalidDataException($"max_seq_len {config.MaxSeqLen} is too small: pieces need a budget of at least 8 tokens + BOS");
-        return new SentenceSplitter(new SplitterOptions { MaxTokens = budget, CountTokens = tokenizer.CountTokens, LeadingWhitespace = config.LeadingWhitespace });
-    }
-
     /// <summary>A splitter with these options (defaults: lossless, 64 GPT-2 tokens).</summary>
     public SentenceSplitter(SplitterOptions? options = null)
     {

@@ -43,9 +43,15 @@ public static class TextTokenizers
     {
         "gpt2" => Gpt2,
         "compact" => Compact,
-        _ when Directory.Exists(spec) || new DirectoryInfo(spec).LinkTarget is not null => Checkpoints.ModelDirectory.CheckThen(spec, () => FitsModel(FromDirectory(spec), spec)),
+        _ when Directory.Exists(spec) || new DirectoryInfo(spec).LinkTarget is not null => Checked(spec),
         _ => throw new TokenizerLoadException($"unknown tokenizer '{spec}': expected gpt2, compact, or a directory with {DescriptorFile} or vocab.json + merges.txt"),
     };
+
+    private static ITextTokenizer Checked(string directory)
+    {
+        BoundedFile.CheckDirectory(directory);
+        return FitsModel(FromDirectory(directory), directory);
+    }
 
     /// <summary>
     /// The tokenizer, checked against the vocabulary of the model beside it (config.json's vocab_size, or

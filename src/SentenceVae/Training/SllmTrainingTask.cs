@@ -45,7 +45,7 @@ public sealed class SllmTrainingTask : ITrainingTask
         model.Freeze(config.FreezeSvae, config.FinetuneLayers);
         codec = new SentenceCodec(model.Svae);
 
-        var documents = CorpusReader.ReadTokenized(config.TrainData, tokenizer, SentenceSplitter.ForModel(svae, tokenizer)).Select(d => d.PieceIds);
+        var documents = CorpusReader.ReadTokenized(config.TrainData, tokenizer, svae.Splitter(tokenizer)).Select(d => d.PieceIds);
         windows = new PieceWindows(documents, config.WindowPieces, config.BatchSize, config.Seed);
         validDocuments = CorpusReader.ReadDocuments(config.ValidData).ToList();
     }

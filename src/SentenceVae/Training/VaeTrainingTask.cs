@@ -29,7 +29,7 @@ public sealed class VaeTrainingTask : ITrainingTask
             throw new InvalidDataException($"model config (vocab {modelConfig.VocabSize}, bos {modelConfig.BosId}, eos {modelConfig.EosId}, pad {modelConfig.PadId}) does not match tokenizer {tokenizer}");
         model = new Modules.SentenceVae(modelConfig);
         codec = new SentenceCodec(model, config.BatchSize);
-        var splitter = SentenceSplitter.ForModel(modelConfig, tokenizer);
+        var splitter = modelConfig.Splitter(tokenizer);
         var train = CorpusReader.ReadTokenized(config.TrainData, tokenizer, splitter).SelectMany(d => d.PieceIds).ToList();
         batches = new PieceBatches(train, config.BatchSize, config.Seed, config.RandomSpans);
         validPieces = CorpusReader.ReadDocuments(config.ValidData).SelectMany(splitter.Split).ToList();

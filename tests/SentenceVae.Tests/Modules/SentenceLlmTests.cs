@@ -142,7 +142,7 @@ public class SentenceLlmTests
         var rng = new Random(8);
         var pieces = RandomPieces(rng, 6);
         string text = string.Concat(pieces.Select(p => string.Join(' ', p) + " . "));
-        var split = SentenceSplitter.ForModel(model.Config.Svae, tok).Split(text).Select(p => tok.Encode(p).ToArray()).ToList();
+        var split = model.Config.Svae.Splitter(tok).Split(text).Select(p => tok.Encode(p).ToArray()).ToList();
         Assert.Equal(pieces.Count, split.Count);
         var scores = Score(model, split, ends: true);
         var result = SentenceVae.Evaluation.SllmEvaluator.Evaluate(model, tok, [text]);

@@ -4,14 +4,15 @@ using System.Text.RegularExpressions;
 
 namespace SentenceVae.Tests.Package;
 
-/// <summary>The README's C# snippets compile as pasted: each becomes a method of a small project built against the library.</summary>
+/// <summary>The C# snippets of the README and docs/ compile as pasted: each becomes a method of a small project built against the library.</summary>
 public class ReadmeSnippetTests
 {
     private static readonly Regex Directive = new(@"^using [A-Z][\w.]*;\s*$", RegexOptions.Compiled);
 
-    /// <summary>The ```csharp blocks of the README, in order.</summary>
+    /// <summary>The ```csharp blocks of the README and of the pages in docs/, in order.</summary>
     public static List<string> Snippets() =>
-        Regex.Matches(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md")), @"```csharp\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[1].Value).ToList();
+        Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "docs"), "*.md").Order(StringComparer.Ordinal).Prepend(Path.Combine(TestPaths.RepoRoot, "README.md"))
+            .SelectMany(page => Regex.Matches(File.ReadAllText(page), @"```csharp\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[1].Value)).ToList();
 
     [Fact]
     public async Task EveryCSharpSnippetInTheReadmeCompilesAsPasted()

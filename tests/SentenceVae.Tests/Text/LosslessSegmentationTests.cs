@@ -197,7 +197,7 @@ public class LosslessSegmentationTests
         // One grapheme cluster of 81 GPT-2 tokens: it used to stay whole and overflow a 64-token piece.
         string zalgo = "z" + new string('\u0301', 60) + " and more text.";
         var tok = TextTokenizers.Gpt2;
-        var splitter = SentenceSplitter.ForModel(new SentenceVaeConfig { MaxSeqLen = 64, VocabSize = tok.VocabSize }, tok);
+        var splitter = new SentenceVaeConfig { MaxSeqLen = 64, VocabSize = tok.VocabSize }.Splitter(tok);
         var pieces = splitter.Split(zalgo);
         Assert.True(tok.CountTokens(zalgo) > 64);
         Assert.Equal(zalgo, string.Concat(pieces));
