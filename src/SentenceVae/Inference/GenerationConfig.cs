@@ -14,13 +14,21 @@ public sealed record GenerationConfig
     /// <summary>The file's name in a model directory.</summary>
     public const string FileName = "generation_config.json";
 
+    /// <summary>Sampling temperature (0: greedy).</summary>
     [JsonPropertyName("temperature")] public double? Temperature { get; init; }
+    /// <summary>Nucleus sampling mass.</summary>
     [JsonPropertyName("top_p")] public double? TopP { get; init; }
+    /// <summary>Sample among the k most likely tokens (0: all).</summary>
     [JsonPropertyName("top_k")] public int? TopK { get; init; }
+    /// <summary>Hugging Face's repetition_penalty (1: off).</summary>
     [JsonPropertyName("repetition_penalty")] public double? RepetitionPenalty { get; init; }
+    /// <summary>OpenAI's frequency_penalty.</summary>
     [JsonPropertyName("frequency_penalty")] public double? FrequencyPenalty { get; init; }
+    /// <summary>OpenAI's presence_penalty.</summary>
     [JsonPropertyName("presence_penalty")] public double? PresencePenalty { get; init; }
+    /// <summary>Hugging Face's no_repeat_ngram_size (0: off).</summary>
     [JsonPropertyName("no_repeat_ngram_size")] public int? NoRepeatNgramSize { get; init; }
+    /// <summary>Sentence-level models: refuse a piece identical to one of the last N (0: off).</summary>
     [JsonPropertyName("no_repeat_pieces")] public int? NoRepeatPieces { get; init; }
     /// <summary>Hugging Face's <c>do_sample</c>: false means greedy whatever the temperature.</summary>
     [JsonPropertyName("do_sample")] public bool? DoSample { get; init; }
