@@ -34,7 +34,7 @@ public sealed record ServerOptions
     /// <summary>Loading starts when this completes (tests hold it to see the loading state).</summary>
     internal Task LoadAfter { get; init; } = Task.CompletedTask;
     /// <summary>The decode kernels' weight format for every model's decode steps (null: libtorch).</summary>
-    public SentenceVae.Modules.WeightFormat? Weights { get; init; }
+    public SentenceVae.Modules.Kernels.WeightFormat? Weights { get; init; }
     /// <summary>Device of the models (CPU unless given).</summary>
     public TorchSharp.torch.Device? Device { get; init; }
     /// <summary>When set, every <c>/v1/*</c> request needs <c>Authorization: Bearer</c> this key (401 otherwise); <c>/health</c>, <c>/metrics</c> and the playground stay open.</summary>

@@ -139,7 +139,7 @@ internal static class BenchCommand
         if (json is not null)
             Write(json, JsonSerializer.Serialize(new
             {
-                date, tokens_per_piece = tokensPerPiece, mean_tokens_per_piece = mean, data = dataPath, weights = matrix.Weights switch { Modules.WeightFormat.Float32 => "fp32", Modules.WeightFormat.BFloat16 => "bf16", _ => "libtorch" }, threads, runs,
+                date, tokens_per_piece = tokensPerPiece, mean_tokens_per_piece = mean, data = dataPath, weights = matrix.Weights switch { Modules.Kernels.WeightFormat.Float32 => "fp32", Modules.Kernels.WeightFormat.BFloat16 => "bf16", _ => "libtorch" }, threads, runs,
                 seconds = clock.Elapsed.TotalSeconds, skipped, rows,
             }, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
         if (plot is not null) PaperPlot(rows, plot);

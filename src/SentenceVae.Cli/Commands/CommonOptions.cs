@@ -56,9 +56,9 @@ internal static class CommonOptions
     }
 
     /// <summary>The format <paramref name="value"/> names (null: libtorch).</summary>
-    public static Modules.WeightFormat? ParseWeights(string value) => value switch
+    public static Modules.Kernels.WeightFormat? ParseWeights(string value) => value switch
     {
-        "libtorch" => null, "fp32" => Modules.WeightFormat.Float32, "bf16" => Modules.WeightFormat.BFloat16,
+        "libtorch" => null, "fp32" => Modules.Kernels.WeightFormat.Float32, "bf16" => Modules.Kernels.WeightFormat.BFloat16,
         _ => throw new CliUsageException($"unknown weight format '{value}' (use libtorch, fp32 or bf16)"),
     };
 }

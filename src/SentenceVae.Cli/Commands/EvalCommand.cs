@@ -79,7 +79,7 @@ internal static class EvalCommand
 
     private static void Round(TorchSharp.torch.nn.Module model, string weights)
     {
-        if (weights == "bf16") Modules.DecodeLinear.RoundToBFloat16(model);
+        if (weights == "bf16") Modules.Kernels.DecodeLinear.RoundToBFloat16(model);
     }
 
     private static string Show(int? value, string format) => value is int v ? v.ToString(format) : "n/a";

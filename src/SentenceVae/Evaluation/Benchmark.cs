@@ -5,6 +5,7 @@ using SentenceVae.Inference;
 using SentenceVae.Modules;
 using SentenceVae.Text;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Evaluation;
 

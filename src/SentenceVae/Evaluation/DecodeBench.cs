@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using SentenceVae.Inference;
 using SentenceVae.Modules;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Evaluation;
 

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using SentenceVae.Modules;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Evaluation;
 

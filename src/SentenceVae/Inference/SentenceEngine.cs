@@ -1,5 +1,6 @@
 using SentenceVae.Modules;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Inference;
 

@@ -1,6 +1,7 @@
 using SentenceVae.Modules;
 using SentenceVae.Text;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Inference;
 

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Modules;
 

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Modules;
 

@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Modules;
 

@@ -38,7 +38,7 @@ public abstract class ServedModel : IDisposable
     public virtual bool CanEmbed => false;
 
     /// <summary>Loads a model directory (config.json with model_type <c>sentence_llm</c> or <c>opt</c>, weights, tokenizer).</summary>
-    public static ServedModel Load(string directory, string? name = null, Device? device = null, Modules.WeightFormat? weights = null)
+    public static ServedModel Load(string directory, string? name = null, Device? device = null, Modules.Kernels.WeightFormat? weights = null)
     {
         string kind = ModelDirectory.Kind(directory);
         name ??= Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));

@@ -1,6 +1,7 @@
 using SentenceVae.Inference;
 using SentenceVae.Modules;
 using SentenceVae.Text;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Serving;
 

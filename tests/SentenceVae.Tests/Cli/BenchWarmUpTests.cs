@@ -34,7 +34,7 @@ public class BenchWarmUpTests
     public void AWarmUpRunsAtLeastItsStepsAndLeavesTheKernelsPacked()
     {
         using var lm = SentenceVae.Tests.Inference.TokenGeneratorTests.TinyCompactLm(5);
-        using var engine = new TokenEngine(lm, lm.Config.EosTokenId, 1, 40, SentenceVae.Modules.WeightFormat.BFloat16);
+        using var engine = new TokenEngine(lm, lm.Config.EosTokenId, 1, 40, SentenceVae.Modules.Kernels.WeightFormat.BFloat16);
         Assert.Equal(0, engine.KernelWeightBytes);
         int rows = 0;
         EngineTiming.WarmUp(engine, () => { rows++; return [EngineTiming.TokenRow(8, 4)]; }, steps: 20);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using SentenceVae.Evaluation;
 using SentenceVae.Modules;
 using SentenceVae.Tests.Cli;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Tests.Evaluation;
 

@@ -19,7 +19,7 @@ public class LayeringTests
     private static readonly string Stages = string.Join("|", Floors.SelectMany(f => f));
 
     // A stage named by its full namespace (SentenceVae.Checkpoints…, in a using or in code), or relative to the
-    // library's namespace as code inside it may write it (Checkpoints.StateDicts, Modules.WeightFormat): a stage's
+    // library's namespace as code inside it may write it (Checkpoints.StateDicts, Modules.Kernels.WeightFormat): a stage's
     // name not after a dot, then a dot and a type's name.
     private static readonly Regex Reference = new($@"\bSentenceVae\.(?<stage>{Stages})\b|(?<![\w.])(?<stage>{Stages})\.(?=[A-Z])", RegexOptions.Compiled);
 

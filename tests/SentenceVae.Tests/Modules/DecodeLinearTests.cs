@@ -3,6 +3,7 @@ using SentenceVae.Modules;
 using SentenceVae.Tests.Inference;
 using SentenceVae.Text;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Tests.Modules;
 

@@ -4,7 +4,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-namespace SentenceVae.Modules;
+namespace SentenceVae.Modules.Kernels;
 
 /// <summary>
 /// One <see cref="SentenceDecoderLayer"/>'s decode step for a few rows, wholly outside libtorch, as

@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace SentenceVae.Modules;
+namespace SentenceVae.Modules.Kernels;
 
 /// <summary>
 /// The decode kernels of one model: a <see cref="DecodeLinear"/> per projection and an <see cref="OptLayerKernel"/>

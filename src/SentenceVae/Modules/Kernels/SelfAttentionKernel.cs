@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SentenceVae.Modules;
+namespace SentenceVae.Modules.Kernels;
 
 /// <summary>
 /// Causal self-attention of a decode step for the layer kernels (<see cref="OptLayerKernel"/>,

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace SentenceVae.Modules;
+namespace SentenceVae.Modules.Kernels;
 
 /// <summary>
 /// One <see cref="OptDecoderLayer"/>'s decode step for a few rows, wholly outside libtorch: its layer norms,

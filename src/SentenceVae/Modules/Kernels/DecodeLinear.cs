@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
 
-namespace SentenceVae.Modules;
+namespace SentenceVae.Modules.Kernels;
 
 /// <summary>How a <see cref="DecodeLinear"/> keeps its weights: as trained (fp32) or in half the bytes.</summary>
 public enum WeightFormat

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using TorchSharp.Modules;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-namespace SentenceVae.Modules;
+namespace SentenceVae.Modules.Kernels;
 
 /// <summary>What a layer's decode step outside libtorch reads (<see cref="DecodeKernels"/> keeps one per layer).</summary>
 internal interface ILayerKernel
