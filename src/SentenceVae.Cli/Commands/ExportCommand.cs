@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using SentenceVae.Checkpoints;
 using SentenceVae.Text;
 using static TorchSharp.torch;
@@ -22,23 +21,17 @@ internal static class ExportCommand
             string source = parse.GetValue(model)!, target = parse.GetValue(output)!;
             var type = parse.GetValue(dtype) switch { "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, _ => ScalarType.Float32 };
             string configPath = Path.Combine(source, "config.json");
-            if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file", configPath);
-            string kind;
-            try { kind = (JsonNode.Parse(File.ReadAllText(configPath))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
-            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
-            {
-                throw new InvalidDataException($"{configPath}: invalid JSON ({e.Message})");
-            }
+            string kind = ModelDirectory.Kind(source);
             var tok = TextTokenizers.Load(source);
             switch (kind)
             {
-                case "opt":
+                case ModelDirectory.TokenModel:
                     using (var lm = HuggingFaceCheckpoint.LoadOpt(source)) { HuggingFaceCheckpoint.SaveOpt(lm, target, type); tok.Save(target); }
                     break;
-                case "sentence_vae":
+                case ModelDirectory.SentenceVae:
                     using (var vae = SentenceVaeCheckpoint.Load(source)) SentenceVaeCheckpoint.Save(vae, target, tok, type);
                     break;
-                case "sentence_llm":
+                case ModelDirectory.SentenceLlm:
                     using (var sllm = SentenceLlmCheckpoint.Load(source))
                     {
                         if (parse.GetValue(svaeDir) is { } shared) SentenceLlmCheckpoint.SaveSharingSvae(sllm, target, shared, tok, type);

@@ -57,6 +57,6 @@ public static class ModelDirectory
         Check(directory);
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such file (a model directory holds config.json)", configPath);
         try { return (JsonNode.Parse(BoundedFile.ReadAllText(configPath, BoundedFile.ConfigBytes))?["model_type"] as JsonValue)?.GetValue<string>() ?? ""; }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new InvalidDataException($"{configPath}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { throw new InvalidDataException($"{configPath}: invalid JSON ({e.Message.Split('\n')[0]})"); }
     }
 }
