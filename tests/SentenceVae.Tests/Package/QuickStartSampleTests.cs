@@ -26,7 +26,7 @@ public class QuickStartSampleTests
     public void ThePackedLibraryBuildsAndRunsTheSampleOnACleanOutput()
     {
         // A version of its own, so the NuGet cache never serves an older pack of the same number.
-        string version = $"0.6.0-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+        string version = $"0.7.0-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
         string work = Directory.CreateTempSubdirectory("svae-sample").FullName;
         string cached = Path.Combine(Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"), "sentencevae", version);
         try
