@@ -55,6 +55,22 @@ internal static class CommonOptions
         return option;
     }
 
+    /// <summary>The weights dtype on disk an export-style command writes: float32, float16 or bfloat16.</summary>
+    public static Option<string> Dtype(string fallback)
+    {
+        var option = new Option<string>("--dtype") { Description = "weights dtype on disk: float32, float16 or bfloat16 (always loaded as float32)", DefaultValueFactory = _ => fallback };
+        option.AcceptOnlyFromAmong("float32", "float16", "bfloat16");
+        return option;
+    }
+
+    /// <summary>The scalar type a <see cref="Dtype"/> value names.</summary>
+    public static TorchSharp.torch.ScalarType ParseDtype(string value) => value switch
+    {
+        "float16" => TorchSharp.torch.ScalarType.Float16,
+        "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
+        _ => TorchSharp.torch.ScalarType.Float32,
+    };
+
     /// <summary>The format <paramref name="value"/> names (null: libtorch).</summary>
     public static Modules.Kernels.WeightFormat? ParseWeights(string value) => value switch
     {

@@ -15,8 +15,7 @@ internal static class ConvertCommand
         var mapping = new Option<string>("--mapping") { Description = "which of the token model's weights it starts from: all_layers (its layers also start the Sentence Encoder and Decoder) or backbone (layers, positions, embeddings and head only)", DefaultValueFactory = _ => "all_layers" };
         mapping.AcceptOnlyFromAmong("all_layers", "backbone");
         var config = new Option<string?>("--config") { Description = "a sentence-level model config.json to convert into (default: the token model's layers, a one-layer SentenceVAE of its width, 4 memory vectors, the previous piece)" };
-        var dtype = new Option<string>("--dtype") { Description = "weights dtype on disk: float32, float16 or bfloat16", DefaultValueFactory = _ => "float32" };
-        dtype.AcceptOnlyFromAmong("float32", "float16", "bfloat16");
+        var dtype = CommonOptions.Dtype("float32");
         var command = new Command("convert", "Make a sentence-level model from a trained token model (train it on with 'svae train sllm' and init_from in the config).") { from, output, mapping, config, dtype };
         command.SetAction(parse =>
         {
@@ -26,7 +25,7 @@ internal static class ConvertCommand
             var kind = parse.GetValue(mapping) == "backbone" ? ConversionMapping.Backbone : ConversionMapping.AllLayers;
             var tokenizer = TextTokenizers.Load(source);
             using var model = TokenModelConversion.Convert(source, sllmConfig, kind);
-            var type = parse.GetValue(dtype) switch { "float16" => TorchSharp.torch.ScalarType.Float16, "bfloat16" => TorchSharp.torch.ScalarType.BFloat16, _ => TorchSharp.torch.ScalarType.Float32 };
+            var type = CommonOptions.ParseDtype(parse.GetValue(dtype)!);
             SentenceLlmCheckpoint.Save(model, target, tokenizer, type);
             io.Out.WriteLine($"wrote {target}: a sentence-level model from {source} ({parse.GetValue(mapping)}; untrained: train it with 'svae train sllm' and \"init_from\": \"{source}\")");
             return 0;

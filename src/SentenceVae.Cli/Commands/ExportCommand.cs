@@ -12,14 +12,13 @@ internal static class ExportCommand
     {
         var model = new Option<string>("--model") { Description = "model directory to export (an OPT, SentenceVAE or sentence-level LLM directory)", Required = true };
         var output = new Option<string>("--out") { Description = "directory to write", Required = true };
-        var dtype = new Option<string>("--dtype") { Description = "weights dtype on disk: float32, float16 or bfloat16 (always loaded as float32)", DefaultValueFactory = _ => "float16" };
-        dtype.AcceptOnlyFromAmong("float32", "float16", "bfloat16");
+        var dtype = CommonOptions.Dtype("float16");
         var svaeDir = new Option<string?>("--svae-dir") { Description = "sentence-level LLM only: store no SentenceVAE weights, point at this SentenceVAE directory instead (must hold the same weights)" };
         var command = new Command("export", "Write a model directory for shipping (dtype conversion, shared SentenceVAE).") { model, output, dtype, svaeDir };
         command.SetAction(parse =>
         {
             string source = parse.GetValue(model)!, target = parse.GetValue(output)!;
-            var type = parse.GetValue(dtype) switch { "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, _ => ScalarType.Float32 };
+            var type = CommonOptions.ParseDtype(parse.GetValue(dtype)!);
             string configPath = Path.Combine(source, "config.json");
             string kind = ModelDirectory.Kind(source);
             var tok = TextTokenizers.Load(source);

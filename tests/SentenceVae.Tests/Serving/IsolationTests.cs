@@ -11,7 +11,7 @@ namespace SentenceVae.Tests.Serving;
 public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>A served model whose embedding job holds the worker until released, so the requests sent meanwhile wait and then join the engine together.</summary>
-    private sealed class Gate(ITextTokenizer tokenizer) : ServedModel("gate", tokenizer)
+    internal sealed class Gate(ITextTokenizer tokenizer, string name = "gate") : ServedModel(name, tokenizer)
     {
         public readonly ManualResetEventSlim Open = new(), Entered = new();
         public override string Kind => "gate";

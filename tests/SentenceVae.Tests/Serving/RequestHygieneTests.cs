@@ -130,31 +130,13 @@ public class RequestHygieneTests(ServerFixture server)
 /// <summary>A drain keeps the listener open: requests on new and kept-alive connections are answered 503 shutting_down.</summary>
 public class DrainTests
 {
-    private sealed class Hold(ITextTokenizer tokenizer) : ServedModel("hold", tokenizer)
-    {
-        public readonly ManualResetEventSlim Open = new(), Entered = new();
-        public override string Kind => "hold";
-        public override int MaxPositions => 1;
-        public override bool CanEmbed => true;
-        internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => throw new NotSupportedException();
-        internal override SentenceVae.Inference.IDecodeEngine NewEngine(int capacity) => throw new NotSupportedException();
-        internal override void Write(ServedRow row, SentenceVae.Inference.DecodeEvent written) => throw new NotSupportedException();
-        internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)
-        {
-            Entered.Set();
-            Open.Wait();
-            return new EmbeddingResult([[0f]], 0);
-        }
-        public override void Dispose() { }
-    }
-
     [Fact]
     public async Task RequestsDuringTheDrainGet503ShuttingDownOnNewAndKeptAliveConnections()
     {
         var server = SentenceVaeServer.Create(new ServerOptions { Models = [Path.Combine(TestPaths.RepoRoot, "models", "lm-256")], Port = 0, ShutdownTimeout = TimeSpan.FromSeconds(60) });
         await server.StartAsync();
         await server.Loaded;
-        var hold = new Hold(TextTokenizers.Compact);
+        var hold = new IsolationTests.Gate(TextTokenizers.Compact, "hold");
         server.Service.Add(hold);
         using var kept = new HttpClient { BaseAddress = server.Address };
         Assert.Equal(HttpStatusCode.OK, (await kept.GetAsync("health")).StatusCode);      // a connection kept alive from before
