@@ -191,101 +191,35 @@ public sealed class GenerationService : IDisposable
         }
     }
 
+    // The worker: takes what was queued, then lets the scheduler admit, run an embedding slice and step one model.
     private void Serve()
     {
-        var waitingRows = new List<ServedRow>();
-        var jobs = new Queue<EmbeddingWork>();
-        var engines = new Dictionary<ServedModel, IDecodeEngine>();
-        var rows = new Dictionary<DecodeRow, ServedRow>();
-        int turn = 0;
+        var scheduler = new Scheduler(options, Statistics, () => Interlocked.Decrement(ref waiting), ShuttingDown, TimedOutWaiting);
+        scheduler.Admitted += model => Admitted?.Invoke(model);
+        scheduler.Stepped += (model, rows) => Stepped?.Invoke(model, rows);
         bool open = true;
         try
         {
             while (true)
             {
-                bool idle = waitingRows.Count == 0 && jobs.Count == 0 && engines.Values.All(e => e.Count == 0);
-                if (idle && (!open || !queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())) return;
+                if (scheduler.Idle && (!open || !queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())) return;
                 while (queue.Reader.TryRead(out var item))
-                    if (item is CompletionWork c) waitingRows.Add(c.Row);
+                    if (item is CompletionWork c) scheduler.Wait(c.Row);
                     else if (item is CountWork count) count.Live.TrySetResult(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
-                    else if (item is EmbeddingWork embedding) jobs.Enqueue(embedding);
+                    else if (item is EmbeddingWork embedding) scheduler.Wait(embedding);
                 if (queue.Reader.Completion.IsCompleted) open = false;
-
-                // Join: waiting requests enter their model's engine in arrival order while it has room.
-                foreach (var row in waitingRows.ToList())
-                {
-                    if (!engines.TryGetValue(row.Model, out var engine)) engines[row.Model] = engine = row.Model.NewEngine(options.MaxBatch);
-                    if (row.Cancel.IsCancellationRequested) { Leave(waitingRows, row); row.Fail(new OperationCanceledException(row.Cancel)); Statistics.Count(ref Statistics.cancelled); continue; }
-                    // A request that never started is answered with why, not with an empty "length".
-                    if (row.Model.Ending) { Leave(waitingRows, row); row.Fail(ShuttingDown()); Statistics.Count(ref Statistics.completed); continue; }
-                    if (row.OutOfTime) { Leave(waitingRows, row); row.Fail(TimedOutWaiting(options.RequestTimeout!.Value)); Statistics.Count(ref Statistics.completed); continue; }
-                    if (engine.Count >= engine.Capacity) continue;
-                    Leave(waitingRows, row);
-                    rows[row.Decode] = row;
-                    try
-                    {
-                        engine.Add(row.Decode);
-                        Statistics.Admit();
-                        Admitted?.Invoke(row.Model.Name);
-                    }
-                    catch (Exception e) { rows.Remove(row.Decode); row.Fail(e); Statistics.Count(ref Statistics.completed); }
-                }
-                Volatile.Write(ref running, engines.Values.Sum(e => e.Count));
-
-                // One slice of the first embedding job between two steps, so neither kind of work starves the other.
-                if (jobs.TryPeek(out var job) && job.RunSlice())
-                {
-                    jobs.Dequeue();
-                    Interlocked.Decrement(ref waiting);
-                }
-
-                // Models take turns, one step each.
-                var busy = engines.Where(e => e.Value.Count > 0).ToList();
-                if (busy.Count == 0) continue;
-                var (model, next) = busy[turn++ % busy.Count];
-                int stepped = next.Count;
-                long iterations = next.RowIterations, waited = next.WaitingRowIterations;
-                List<DecodeEvent> events;
-                try { events = next.Step(); }
-                catch (Exception e)
-                {
-                    // The engine itself failed (not one row): its rows end with the error and it starts afresh.
-                    foreach (var row in rows.Values.Where(r => r.Model == model).ToList()) { rows.Remove(row.Decode); row.Fail(e); Statistics.Count(ref Statistics.completed); }
-                    try { next.Dispose(); }
-                    finally
-                    {
-                        engines.Remove(model);
-                        Volatile.Write(ref running, engines.Values.Sum(e => e.Count));
-                    }
-                    continue;
-                }
-                Statistics.Step(stepped, next.RowIterations - iterations, next.WaitingRowIterations - waited);
-                Stepped?.Invoke(model.Name, stepped);
-                foreach (var e in events)
-                {
-                    if (!rows.TryGetValue(e.Row, out var row)) continue;
-                    model.Write(row, e);
-                    if (e.End is not null)
-                    {
-                        rows.Remove(e.Row);
-                        Statistics.Count(ref row.Cancel.IsCancellationRequested ? ref Statistics.cancelled : ref Statistics.completed);
-                    }
-                }
-                Volatile.Write(ref running, engines.Values.Sum(e => e.Count));
+                scheduler.Admit();
+                Volatile.Write(ref running, scheduler.Running);
+                scheduler.RunEmbeddingSlice();
+                scheduler.Step();
+                Volatile.Write(ref running, scheduler.Running);
             }
         }
         finally
         {
-            foreach (var engine in engines.Values) engine.Dispose();
-            foreach (var row in rows.Values.Concat(waitingRows)) row.Fail(new ObjectDisposedException(nameof(GenerationService)));
+            scheduler.Dispose();
             Volatile.Write(ref running, 0);
         }
-    }
-
-    private void Leave(List<ServedRow> waitingRows, ServedRow row)
-    {
-        waitingRows.Remove(row);
-        Interlocked.Decrement(ref waiting);
     }
 
     /// <summary>
@@ -312,7 +246,7 @@ public sealed class GenerationService : IDisposable
     }
 
     /// <summary>What the worker's queue holds: a completion to admit, an embedding job, or a count of its live tensors.</summary>
-    private abstract record Work;
+    internal abstract record Work;
 
     private sealed record CountWork(TaskCompletionSource<long> Live) : Work;
 
@@ -321,7 +255,8 @@ public sealed class GenerationService : IDisposable
     /// <summary>Nothing to do: wakes an idle worker (a drain's end answers its waiting rows).</summary>
     private sealed record WakeWork : Work;
 
-    private sealed record EmbeddingWork(EmbeddingJob Job, CancellationToken Cancel) : Work
+    /// <summary>An embedding request: its job, run a slice at a time, and the task its caller awaits.</summary>
+    internal sealed record EmbeddingWork(EmbeddingJob Job, CancellationToken Cancel) : Work
     {
         public TaskCompletionSource<EmbeddingResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
