@@ -34,6 +34,9 @@ internal static class RepetitionCommand
             var rows = new List<object>();
             io.Out.WriteLine($"| model | decoding | repeated 4-grams | repeated pieces | distinct-2 | words |");
             io.Out.WriteLine("|---|---|---|---|---|---|");
+            using var progress = new ProgressLine(io.Error, "repetition", parse.GetValue(models)!.Length * 2, "runs (model × decoding)", quiet: false);
+            int done = 0;
+            progress.Report(0);
             foreach (var dir in parse.GetValue(models)!)
             {
                 string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
@@ -47,6 +50,7 @@ internal static class RepetitionCommand
                     rows.Add(new { model = name, decoding = label, options = Describe(options), stats });
                     io.Out.WriteLine($"| {name} | {Describe(options)} | {stats.Repeated4Grams:P1} | {stats.RepeatedPieces:P1} | {stats.Distinct2:F3} | {stats.Words} |");
                     io.Out.Flush();
+                    progress.Report(++done);
                 }
             }
             if (parse.GetValue(json) is { } path) File.WriteAllText(path, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
