@@ -218,8 +218,9 @@ internal static class BenchCommand
 
     /// <summary>
     /// The speed–quality frontier of each family at one batch size: bits per byte (y, lower is better)
-    /// against output tokens/s (x, after the 256-token prompt, else the middle one), one line per kind of
-    /// model through its points in order of speed, every point labelled with its name and numbers.
+    /// against output tokens/s (x, after the 256-token prompt, else the middle one). Each kind of model is
+    /// drawn as its Pareto front — the points no other of its kind beats in both, joined in order of speed —
+    /// and its dominated points hollow, off the line; every point labelled with its name and numbers.
     /// </summary>
     private static void Frontier(BenchmarkReport report, int batch, string path)
     {
@@ -232,11 +233,20 @@ internal static class BenchCommand
         foreach (var group in report.Models.GroupBy(m => m.Kind))
         {
             var points = group.OrderBy(m => m.OutputTokensPerS[key]).ToList();
-            var line = plot.Add.ScatterLine(points.Select(m => m.OutputTokensPerS[key]).ToArray(), points.Select(m => m.BitsPerByte).ToArray(), palette.GetColor(family));
+            var onFront = Statistics.ParetoFront(points.Select(m => (m.OutputTokensPerS[key], m.BitsPerByte)).ToList());
+            var front = points.Where((_, i) => onFront[i]).ToList();
+            var line = plot.Add.ScatterLine(front.Select(m => m.OutputTokensPerS[key]).ToArray(), front.Select(m => m.BitsPerByte).ToArray(), palette.GetColor(family));
             line.MarkerSize = 9;
             line.MarkerShape = family == 0 ? MarkerShape.FilledCircle : MarkerShape.FilledSquare;
             line.LineWidth = 2;
-            line.LegendText = group.Key == "token-lm" ? "token models" : "sentence-level LLMs";
+            line.LegendText = (group.Key == "token-lm" ? "token models" : "sentence-level LLMs") + " (front; hollow: dominated)";
+            var dominated = points.Where((_, i) => !onFront[i]).ToList();
+            if (dominated.Count > 0)
+            {
+                var hollow = plot.Add.ScatterPoints(dominated.Select(m => m.OutputTokensPerS[key]).ToArray(), dominated.Select(m => m.BitsPerByte).ToArray(), palette.GetColor(family));
+                hollow.MarkerSize = 9;
+                hollow.MarkerShape = family == 0 ? MarkerShape.OpenCircle : MarkerShape.OpenSquare;
+            }
             foreach (var m in points)
             {
                 var label = plot.Add.Text($"{m.Name}\n{m.BitsPerByte:0.000} bpb, {m.OutputTokensPerS[key]:0} tok/s", m.OutputTokensPerS[key], m.BitsPerByte);

@@ -10,4 +10,11 @@ public static class Statistics
         if (sorted.Length == 0) throw new ArgumentException("no values", nameof(values));
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
+
+    /// <summary>
+    /// Which of the points (speed, higher is better; loss, lower is better) are on their Pareto front: no
+    /// other point is at least as fast and at least as good and better in one. Returns one flag per point.
+    /// </summary>
+    public static bool[] ParetoFront(IReadOnlyList<(double Speed, double Loss)> points) =>
+        points.Select(p => !points.Any(q => q.Speed >= p.Speed && q.Loss <= p.Loss && (q.Speed > p.Speed || q.Loss < p.Loss))).ToArray();
 }
