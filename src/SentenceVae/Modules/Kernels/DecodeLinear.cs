@@ -74,7 +74,7 @@ public sealed unsafe class DecodeLinear
     public long CopiedBytes => half is null ? 0 : WeightBytes;
 
     /// <summary>False forces the scalar loop (for tests of the fallback); the vector loop needs AVX2 and FMA.</summary>
-    public static bool Vectorized { get; set; } = Avx2.IsSupported && Fma.IsSupported;
+    internal static bool Vectorized { get; set; } = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>
     /// Rounds every weight matrix of <paramref name="model"/> (parameters of two or more dimensions:
@@ -162,7 +162,7 @@ public sealed unsafe class DecodeLinear
     /// product compute-bound; measured ~10 % faster at ten rows here); false forces 256-bit, for tests. The one-row loop
     /// stays 256-bit: it is bound by memory, and 512-bit measured no faster.
     /// </summary>
-    public static bool Wide { get; set; } = Avx512F.IsSupported;
+    internal static bool Wide { get; set; } = Avx512F.IsSupported;
 
     // Dot2x4 in 512-bit vectors (16 floats): on cores with a full-width AVX-512 unit, twice the arithmetic per instruction.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
