@@ -14,9 +14,6 @@ public readonly record struct GeneratedToken(int Row, int Id, string Text);
 /// </summary>
 public sealed class TokenGenerator(OptForCausalLm model, ITextTokenizer tokenizer)
 {
-    /// <summary>The id <see cref="Generate"/>'s callers see as a failure: a row whose probabilities stopped being finite ends there and the others go on.</summary>
-    public const int Failed = -1;
-
     /// <summary>What a caller throws for a row that failed.</summary>
     public static InvalidDataException FailedRow() => new("the model's next-token probabilities were not finite (NaN or inf); are its weights damaged?");
 

@@ -103,18 +103,6 @@ public class DecodeEngineTests
     }
 
     [Fact]
-    public void TheEnginesReplacedTheOldLoopsAndSubjects()
-    {
-        var library = typeof(GenerationService).Assembly;
-        Assert.Null(library.GetType("SentenceVae.Evaluation.DecodeSubject"));
-        Assert.Null(library.GetType("SentenceVae.Evaluation.SentenceLlmSubject"));
-        Assert.Null(typeof(ServedModel).GetMethod("Run", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic));
-        Assert.Null(typeof(ServedModel).GetMethod("Fits", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic));
-        Assert.Null(typeof(TokenGenerator).GetMethod("Steps"));
-        Assert.Null(typeof(SentenceLlmGenerator).GetMethod("Steps"));
-    }
-
-    [Fact]
     public void ASlotStepWritesEachRowAtItsOwnLengthAndSeesOnlyItsPast()
     {
         using var scope = NewDisposeScope();
