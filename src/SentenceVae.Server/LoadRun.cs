@@ -15,7 +15,7 @@ public sealed record StreamedCompletion(int Client, int Request, string Prompt, 
 }
 
 /// <summary>
-/// Aggregate figures of a load run (JSON keys as issue #20 lists them): output tokens/s over the wall
+/// Aggregate figures of a load run: output tokens/s over the wall
 /// time; time to first piece/token; inter-token latency — each gap between two updates divided by the
 /// tokens an update of that request holds on average (one for a token model, a piece's for a
 /// sentence-level model); and the raw gap between updates.

@@ -10,7 +10,7 @@ namespace SentenceVae.Cli.Commands;
 
 /// <summary>
 /// <c>svae repetition</c>: how much each model's continuations of held-out prompts repeat themselves,
-/// greedy against the sampling flags (by default the reading defaults) — issue #21's table.
+/// greedy against the sampling flags (by default the reading defaults).
 /// </summary>
 internal static class RepetitionCommand
 {

@@ -87,7 +87,7 @@ public static class EngineTiming
         parameters.DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel() * (weights == WeightFormat.BFloat16 && p.dim() >= 2 ? 2 : p.ElementSize));
 }
 
-/// <summary>One measured pair of the paper-size benchmark (JSON keys as issue #12 lists them).</summary>
+/// <summary>One measured pair of the paper-size benchmark.</summary>
 public sealed record PaperBenchRow
 {
     /// <summary>"125m", "350m" or "1.3b".</summary>
@@ -301,7 +301,7 @@ public static class PaperBench
             if (r == 0)
             {
                 // Warm up until both timings settle (each within 5 % of the warm-up before it; at most five): the first
-                // seconds after building a model ran up to 1.5× slow (2026-12-01: token step 23.9, 21.3, 17.1, 15.8 ms), and a
+                // seconds after building a model ran up to 1.5× slow (token step 23.9, 21.3, 17.1, 15.8 ms in one measured run), and a
                 // single warm-up left that in the first pair of a run — the outliers two runs disagreed on.
                 warmUp.Add((b, s));
                 bool settled = warmUp.Count > 1 && Math.Abs(b / warmUp[^2].Token - 1) < 0.05 && Math.Abs(s / warmUp[^2].Sllm - 1) < 0.05;
@@ -367,7 +367,7 @@ public static class PaperBench
 /// vectorised read of a buffer far larger than any cache (512 MiB, in huge pages where the kernel grants
 /// them), on one thread and on two (the faster counts — the best a weight-streaming kernel could do). Timed
 /// between a benchmark's runs, not once before them: on a shared host the bandwidth moved by 1.5× within
-/// minutes (a 2-thread read of 501 MB took 7.2–14.0 ms across runs of 2026-12-01), so a bound measured
+/// minutes (a 2-thread read of 501 MB took 7.2–14.0 ms across runs on one day), so a bound measured
 /// apart from its step is not comparable with it.
 /// </summary>
 public sealed unsafe class WeightRead : IDisposable

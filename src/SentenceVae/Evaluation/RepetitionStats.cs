@@ -5,7 +5,7 @@ using SentenceVae.Text;
 namespace SentenceVae.Evaluation;
 
 /// <summary>
-/// How much generated texts repeat themselves (issue #21's table), each text on its own and then averaged
+/// How much generated texts repeat themselves, each text on its own and then averaged
 /// over texts: the share of its word 4-grams already seen earlier in it, the share of its pieces (cut as
 /// the splitter cuts text) equal to an earlier piece of it, and distinct-2 (distinct word bigrams ÷
 /// bigrams). Words are lower-cased runs of letters, digits and apostrophes, so the figures do not depend

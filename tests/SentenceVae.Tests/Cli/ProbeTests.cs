@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace SentenceVae.Tests.Cli;
 
 /// <summary>
-/// The probe of #23 replayed on the command line: absurd configs, a second trainer, files that are not
+/// A probe of the command line replayed: absurd configs, a second trainer, files that are not
 /// regular files. Each is one line on stderr and exit 1 — no stack frame, no exception type, no C++.
 /// </summary>
 public sealed class ProbeTests : IDisposable

@@ -53,7 +53,7 @@ public class OperationsTests
     }
 }
 
-/// <summary>What held in the probe of #23, kept as regression tests.</summary>
+/// <summary>What held in a probe of the server, kept as regression tests.</summary>
 [Collection(ServerCollection.Name)]
 public class HeldUnderAbuseTests(ServerFixture server)
 {
