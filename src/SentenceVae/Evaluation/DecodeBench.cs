@@ -33,19 +33,27 @@ public static class EngineTiming
 
     /// <summary>
     /// The one-time work of an engine, before anything is timed: rows of <paramref name="rows"/> run to their
-    /// end until the engine has packed its kernels' weights (a weight format) and at least
-    /// <paramref name="steps"/> steps have run (first calls, the JIT's tiers). Returns the seconds it took.
+    /// end until the engine has packed its kernels' weights (a weight format), at least <paramref name="steps"/>
+    /// steps have run (first calls), and two rounds in a row took the same time per step within 5 % (the JIT
+    /// promotes hot code in the background a while after its first calls; at most 20 rounds). Returns the
+    /// seconds it took.
     /// </summary>
     public static double WarmUp(IDecodeEngine engine, Func<IReadOnlyList<DecodeRow>> rows, int steps = WarmUpSteps)
     {
         var clock = Stopwatch.StartNew();
-        int done = 0;
+        int done = 0, rounds = 0;
+        double previous = double.NaN, perStep = double.NaN;
         do
         {
+            previous = perStep;
             foreach (var row in rows()) engine.Add(row);
+            var round = Stopwatch.StartNew();
+            int before = done;
             for (; engine.Count > 0; done++) engine.Step();
+            perStep = round.Elapsed.TotalSeconds / Math.Max(1, done - before);
+            rounds++;
         }
-        while (done < steps);
+        while ((done < steps || !(Math.Abs(perStep / previous - 1) < 0.05)) && rounds < 20);
         if (engine.UsesKernels && engine.KernelWeightBytes == 0) throw new InvalidOperationException("the warm-up ran no step through the decode kernels: their weights are not packed");
         return clock.Elapsed.TotalSeconds;
     }
