@@ -49,7 +49,7 @@ internal static class CommonOptions
         // Checked while parsing: a wrong name is bad usage (exit 2), said before anything loads.
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<string>() is { } value && value is not ("libtorch" or "fp32" or "bf16"))
+            if (result.GetValueOrDefault<string>() is { } value && !Modules.Kernels.WeightFormats.Names.Contains(value))
                 result.AddError($"unknown weight format '{value}' (use libtorch, fp32 or bf16)");
         });
         return option;
@@ -72,9 +72,9 @@ internal static class CommonOptions
     };
 
     /// <summary>The format <paramref name="value"/> names (null: libtorch).</summary>
-    public static Modules.Kernels.WeightFormat? ParseWeights(string value) => value switch
+    public static Modules.Kernels.WeightFormat? ParseWeights(string value)
     {
-        "libtorch" => null, "fp32" => Modules.Kernels.WeightFormat.Float32, "bf16" => Modules.Kernels.WeightFormat.BFloat16,
-        _ => throw new CliUsageException($"unknown weight format '{value}' (use libtorch, fp32 or bf16)"),
-    };
+        try { return Modules.Kernels.WeightFormats.Parse(value); }
+        catch (ArgumentException e) { throw new CliUsageException(e.Message); }
+    }
 }

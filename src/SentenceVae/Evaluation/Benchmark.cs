@@ -9,84 +9,6 @@ using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Evaluation;
 
-/// <summary>What one model measured in a benchmark run (JSON names as the issue specifies).</summary>
-public sealed record BenchmarkModel
-{
-    /// <summary>The model directory's name.</summary>
-    [JsonPropertyName("name")] public required string Name { get; init; }
-    /// <summary>"token-lm" or "sentence-llm".</summary>
-    [JsonPropertyName("kind")] public required string Kind { get; init; }
-    /// <summary>Parameters (tied weights counted once).</summary>
-    [JsonPropertyName("params")] public long Params { get; init; }
-    /// <summary>Per-token perplexity on the evaluation text (tokens of each model's own kind).</summary>
-    [JsonPropertyName("ppl")] public double Ppl { get; init; }
-    /// <summary>Negative log-likelihood of the evaluation text in bits per UTF-8 byte (windows of the model's trained context).</summary>
-    [JsonPropertyName("bits_per_byte")] public double BitsPerByte { get; init; }
-    /// <summary>The scoring window: the context the model was trained on (tokens for a token model, pieces for a sentence-level LLM).</summary>
-    [JsonPropertyName("context")] public int Context { get; init; }
-    /// <summary>Bits per byte of each further text (<see cref="BenchmarkOptions.ScoredTexts"/>), by its name.</summary>
-    [JsonPropertyName("bits_per_byte_by_text")] public Dictionary<string, double> BitsPerByteByText { get; init; } = new();
-    /// <summary>Sentence-VAE reconstruction token accuracy (paper layout only).</summary>
-    [JsonPropertyName("token_accuracy")] public double? TokenAccuracy { get; init; }
-    /// <summary>Share of pieces reconstructed exactly (paper layout only).</summary>
-    [JsonPropertyName("exact_match")] public double? ExactMatch { get; init; }
-    /// <summary>Output tokens per second after the prefill (all rows together), by case: "P" is batch 1 after a P-token prompt, "PxB" batch B.</summary>
-    [JsonPropertyName("output_tokens_per_s")] public Dictionary<string, double> OutputTokensPerS { get; init; } = new();
-    /// <summary>Prompt tokens actually used, by requested prompt length.</summary>
-    [JsonPropertyName("prompt_tokens")] public Dictionary<string, int> PromptTokens { get; init; } = new();
-    /// <summary>Prompt tokens per second processed in one prefill.</summary>
-    [JsonPropertyName("prefill_tokens_per_s")] public double PrefillTokensPerS { get; set; }
-    /// <summary>KV-cache bytes allocated per context token, by prompt length.</summary>
-    [JsonPropertyName("kv_bytes_per_token")] public Dictionary<string, double> KvBytesPerToken { get; init; } = new();
-    /// <summary>KV-cache bytes per context token as computed from the shapes.</summary>
-    [JsonPropertyName("kv_bytes_per_token_analytic")] public double KvBytesPerTokenAnalytic { get; init; }
-    /// <summary>Process working-set growth during the run, by prompt length.</summary>
-    [JsonPropertyName("memory_growth_bytes")] public Dictionary<string, long> MemoryGrowthBytes { get; init; } = new();
-    /// <summary>
-    /// A sentence-level model's engine by case (last timed run): milliseconds per step by part (decoder,
-    /// encoder, backbone, stop_and_memory — the last three only in steps that ran the per-piece work,
-    /// spread over all steps), the share of row-iterations spent waiting, and per-piece calls per step.
-    /// </summary>
-    [JsonPropertyName("engine_profile")] public Dictionary<string, Dictionary<string, double>> EngineProfile { get; init; } = new();
-    /// <summary>Seconds of one-time work by case (the engine packing its kernels' weights, first calls), done before its first timed run.</summary>
-    [JsonPropertyName("warm_up_s")] public Dictionary<string, double> WarmUpSeconds { get; init; } = new();
-    /// <summary>This model against the baseline (null for the baseline).</summary>
-    [JsonPropertyName("ratios")] public BenchmarkRatios? Ratios { get; set; }
-}
-
-/// <summary>A model against the baseline: throughput and KV ratios by prompt length (medians of interleaved repetitions) and the bits-per-byte ratio.</summary>
-public sealed record BenchmarkRatios(
-    [property: JsonPropertyName("throughput")] Dictionary<string, double> Throughput,
-    [property: JsonPropertyName("kv")] Dictionary<string, double> Kv,
-    [property: JsonPropertyName("bpb")] double Bpb);
-
-/// <summary>A benchmark run: the machine, the settings and one entry per model.</summary>
-public sealed record BenchmarkReport(
-    [property: JsonPropertyName("machine")] Dictionary<string, object> Machine,
-    [property: JsonPropertyName("settings")] Dictionary<string, object> Settings,
-    [property: JsonPropertyName("models")] List<BenchmarkModel> Models);
-
-/// <summary>Settings of <see cref="Benchmark"/>.</summary>
-public sealed record BenchmarkOptions
-{
-    /// <summary>Prompt lengths (tokens) at which output speed is timed.</summary>
-    public int[] PromptTokens { get; init; } = [64, 256, 1024];
-    /// <summary>Tokens of output text timed per run (stop decisions and EOS ignored).</summary>
-    public int OutputTokens { get; init; } = 32;
-    /// <summary>Timed repetitions per model and prompt length (after one warm-up).</summary>
-    public int Runs { get; init; } = 5;
-    /// <summary>Cap on the evaluated text, in baseline tokens (0: all of it).</summary>
-    public long EvalTokens { get; init; }
-    /// <summary>Intra-op threads for the whole run.</summary>
-    public int Threads { get; init; } = 2;
-    /// <summary>Batch sizes at which output speed is timed (rows with prompts from different places in the text).</summary>
-    public int[] Batches { get; init; } = [1];
-    /// <summary>Further texts (name → documents) scored for bits per byte only, e.g. an out-of-domain text.</summary>
-    public IReadOnlyDictionary<string, IReadOnlyList<string>> ScoredTexts { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
-    /// <summary>How the timed decode steps compute: libtorch (null) or the decode kernels in this weight format (scores stay on libtorch).</summary>
-    public WeightFormat? Weights { get; init; }
-}
-
 /// <summary>
 /// The paper's comparison measured side by side in one process on the same text: likelihood (ppl and,
 /// honestly, bits per byte, each model with windows of the context it was trained on), SentenceVAE
@@ -166,7 +88,7 @@ public static class Benchmark
             return new BenchmarkReport(Machine(options), new Dictionary<string, object>
             {
                 ["prompt_tokens"] = options.PromptTokens, ["output_tokens"] = options.OutputTokens, ["runs"] = options.Runs, ["timing"] = "interleaved",
-                ["weights"] = options.Weights switch { WeightFormat.Float32 => "fp32", WeightFormat.BFloat16 => "bf16", _ => "libtorch" },
+                ["weights"] = WeightFormats.Name(options.Weights),
                 ["eval_bytes"] = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)), ["batches"] = options.Batches, ["decoding"] = "greedy",
                 ["scored_texts"] = options.ScoredTexts.Keys.ToArray(), ["scoring"] = "windows of each model's trained context, stride half a window",
             }, models);
@@ -213,7 +135,7 @@ public static class Benchmark
         {
             Name = name, Kind = "token-lm", Params = lm.ParameterCount(), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value, Context = quality.Context!.Value,
             BitsPerByteByText = options.ScoredTexts.ToDictionary(t => t.Key, t => LmEvaluator.Evaluate(lm, tok, t.Value).BitsPerByte!.Value),
-            KvBytesPerTokenAnalytic = 2.0 * lm.Config.NumHiddenLayers * lm.Config.HiddenSize * sizeof(float),
+            KvBytesPerTokenAnalytic = EngineTiming.KvBytesPerToken(lm.Config),
         };
         var generator = new TokenGenerator(lm, tok) { Weights = options.Weights };
         var timers = new Dictionary<string, Func<double>>();
@@ -277,7 +199,7 @@ public static class Benchmark
         {
             Name = name, Kind = "sentence-llm", Params = sllm.parameters().DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel()), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
             Context = quality.Context!.Value, BitsPerByteByText = byText, TokenAccuracy = reconstruction?.TokenAccuracy, ExactMatch = reconstruction?.ExactMatch,
-            KvBytesPerTokenAnalytic = 2.0 * sllm.NumLayers * sllm.Config.Backbone.HiddenSize * sizeof(float) / tokensPerPiece,
+            KvBytesPerTokenAnalytic = EngineTiming.KvBytesPerToken(sllm.Config, tokensPerPiece),
         };
         var generator = new SentenceLlmGenerator(sllm, tok) { Weights = options.Weights };
         var timers = new Dictionary<string, Func<double>>();

@@ -7,9 +7,6 @@ using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Evaluation;
 
-/// <summary>One timing of <see cref="KernelBench"/>: a way of computing a decode-step projection, its time and the bandwidth it reached.</summary>
-public sealed record KernelTiming(string Method, int Rows, int Threads, double Ms, double GBPerS, double TimeVsLibtorch);
-
 /// <summary>
 /// The decode kernel against libtorch on one projection (out × in, random weights): rows 1, 2, 4, 8;
 /// the kernel in fp32 and bf16 on 1 and 2 threads; and a plain read of memory (<see cref="WeightRead"/>), the

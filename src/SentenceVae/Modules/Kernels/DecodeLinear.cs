@@ -6,15 +6,6 @@ using static TorchSharp.torch;
 
 namespace SentenceVae.Modules.Kernels;
 
-/// <summary>How a <see cref="DecodeLinear"/> keeps its weights: as trained (fp32) or in half the bytes.</summary>
-public enum WeightFormat
-{
-    /// <summary>32-bit floats, exactly the model's weights.</summary>
-    Float32,
-    /// <summary>bfloat16: the top 16 bits of each float, rounded to nearest even (widened back by a shift; 8 bits of mantissa, fp32's range).</summary>
-    BFloat16,
-}
-
 /// <summary>
 /// A linear layer for decode steps (a few rows at a time): the weight (out, in) is streamed row after row —
 /// in fp32 straight from the model's own tensor (its layout is already that; nothing is copied, so fp32
