@@ -115,8 +115,11 @@ internal static class ServeCommand
             int staggerMs = parse.GetValue(stagger);
             if (staggerMs < 0) throw new CliUsageException($"--stagger-ms {staggerMs}: must be at least 0");
             var rows = new List<LoadSummary>();
+            // One-time work before anything is timed: each model's first request (its engine made, first calls), said.
+            var warmUp = System.Diagnostics.Stopwatch.StartNew();
             foreach (var model in server.Service.Models)
-                await LoadRun.StreamAsync(http, model.Name, prompts[0], tokens, cancel: cancel);            // warm-up
+                await LoadRun.StreamAsync(http, model.Name, prompts[0], tokens, cancel: cancel);
+            io.Error.WriteLine($"svae: one-time work (a first request per model) took {warmUp.Elapsed.TotalSeconds:0.0} s; timing now");
             // The models interleaved: at each level every model in turn, the order alternating from level to level.
             for (int level = 0; level < levels.Length; level++)
             {

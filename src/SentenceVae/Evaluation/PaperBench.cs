@@ -123,8 +123,8 @@ public static class PaperBench
         var bandwidths = new List<double>();
         var warmUp = new List<(double Token, double Sllm)>();
         // One-time work first (packing the kernels' weights, first calls), then warm-up runs until the timings settle.
-        EngineTiming.WarmUp(tokens, () => Enumerable.Range(0, batch).Select(_ => (DecodeRow)EngineTiming.TokenRow(prompt, output)).ToList());
-        EngineTiming.WarmUp(pieces, () => Enumerable.Range(0, batch).Select(_ => (DecodeRow)EngineTiming.PieceRow(prompt, output + 1, tokensPerPiece)).ToList());
+        double oneTime = EngineTiming.WarmUp(tokens, () => Enumerable.Range(0, batch).Select(_ => (DecodeRow)EngineTiming.TokenRow(prompt, output)).ToList())
+            + EngineTiming.WarmUp(pieces, () => Enumerable.Range(0, batch).Select(_ => (DecodeRow)EngineTiming.PieceRow(prompt, output + 1, tokensPerPiece)).ToList());
         for (int r = 0; r <= runs; r++)
         {
             double before = read.BytesPerSecond();
@@ -175,7 +175,7 @@ public static class PaperBench
             SllmTokenStepMs = Statistics.Median(decoderMs), SllmTokenBoundMs = decoderBytes / Statistics.Median(bandwidths) * 1e3, SllmTokenVsBound = VsBound(decoderMs, decoderBytes),
             SllmPieceStepMs = Statistics.Median(pieceMs), SllmPieceBoundMs = pieceBytes / Statistics.Median(bandwidths) * 1e3, SllmPieceVsBound = VsBound(pieceMs, pieceBytes),
             VsFp32Bound = new Dictionary<string, double> { ["baseline"] = VsBound(stepMs, fp32Token), ["sllm_token"] = VsBound(decoderMs, fp32Decoder), ["sllm_piece"] = VsBound(pieceMs, fp32Piece) },
-            Weights = WeightFormats.Name(weights),
+            Weights = WeightFormats.Name(weights), WarmUpSeconds = oneTime,
             KvRatio = EngineTiming.KvBytesPerToken(sllm.Config, tokensPerPiece) / EngineTiming.KvBytesPerToken(baseline.Config),
             BaselineParams = baseline.ParameterCount(), SllmParams = EngineTiming.ParameterBytes(sllm.parameters()) / sizeof(float), SllmProfileMs = profile, ProcessBytes = Environment.WorkingSet,
         };

@@ -61,4 +61,6 @@ public sealed record PaperBenchRow
     [JsonPropertyName("process_bytes")] public long ProcessBytes { get; init; }
     /// <summary>How the vocabulary projections are computed: "libtorch", or the decode kernel with "fp32" / "bf16" weights.</summary>
     [JsonPropertyName("weights")] public string Weights { get; init; } = "libtorch";
+    /// <summary>Seconds of one-time work before the first timed run (both engines: weights packed, first calls, timings settled).</summary>
+    [JsonPropertyName("warm_up_s")] public double WarmUpSeconds { get; init; }
 }
