@@ -11,79 +11,46 @@ namespace SentenceVae.Cli.Commands;
 /// <summary><c>svae bench</c>: the paper's comparison (speed, perplexity, memory) measured side by side in one run.</summary>
 internal static class BenchCommand
 {
-    public static Command Create(CliIO io)
+    /// <summary><c>svae bench models|paper|kernel|replot</c>: one subcommand per kind of benchmark.</summary>
+    public static Command Create(CliIO io) => new("bench", "Benchmarks: trained models side by side (models), the paper's sizes with random weights (paper), one decode kernel (kernel), figures redrawn from a report (replot).")
     {
-        var baseline = new Option<string?>("--baseline") { Description = "token-level baseline model directory (e.g. models/lm-256)" };
-        var models = new Option<string[]>("--models") { Description = "models to compare with the baseline: sentence-level LLMs or other token models (e.g. models/sllm-256-e2e)", AllowMultipleArgumentsPerToken = true };
-        var data = new Option<string?>("--data") { Description = "text to evaluate and take prompts from (one document per line); with --shapes paper: the text whose mean tokens per piece the pieces get (default data/austen-valid.txt)" };
-        var shapes = new Option<string?>("--shapes") { Description = "paper: the paper's sizes (OPT-125M/350M/1.3B vs SLLM-H1/H2/H4) with random weights, instead of trained models" };
-        var sizes = new Option<string[]>("--sizes") { Description = "with --shapes paper: sizes to measure", DefaultValueFactory = _ => new[] { "125m", "350m", "1.3b" }, AllowMultipleArgumentsPerToken = true };
-        var json = new Option<string?>("--json") { Description = "write the JSON report here ('-' for standard output)" };
-        var markdown = new Option<string?>("--markdown") { Description = "write the markdown table here" };
-        var plot = new Option<string?>("--plot") { Description = "write a PNG of KV-cache bytes and memory growth vs context length" };
-        var pareto = new Option<string?>("--pareto") { Description = "write a PNG of bits per byte vs output tokens/s (at the 256-token prompt, else the middle one) for every model" };
-        var runs = new Option<int?>("--runs") { Description = "timed runs per figure (median), after a warm-up (default 5; 2 with --shapes paper)" };
+        Models(io), Paper(io), Kernel(io), Replot(io),
+    };
+
+    private static Option<string?> Json() => new("--json") { Description = "write the JSON report here ('-' for standard output)" };
+    private static Option<string?> Markdown() => new("--markdown") { Description = "write the markdown table here" };
+    private static Option<string?> MemoryPlot() => new("--plot") { Description = "write a PNG of KV-cache bytes and memory growth vs context length" };
+    private static Option<string?> ParetoPlot() => new("--pareto") { Description = "write a PNG of bits per byte vs output tokens/s (at the 256-token prompt, else the middle one) for every model" };
+    private static Option<string?> FrontierPlot() => new("--frontier") { Description = "write PNGs of bits/byte vs output tokens/s, one per batch size (FILE-b1.png, FILE-b16.png…), each family's Pareto front" };
+    private static Option<int> Threads() => new("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
+    private static Option<int> Runs(int fallback) => new("--runs") { Description = $"timed runs per figure (median), after each engine's warm-up (default {fallback})", DefaultValueFactory = _ => fallback };
+
+    /// <summary>Every output's folder must exist before a run of many minutes starts.</summary>
+    private static void FoldersExist(params string?[] paths)
+    {
+        foreach (var path in paths)
+            if (path is not null && path != "-" && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder && !Directory.Exists(folder))
+                throw new DirectoryNotFoundException($"{path}: the folder {folder} does not exist");
+    }
+
+    private static Command Models(CliIO io)
+    {
+        var baseline = new Option<string>("--baseline") { Description = "token-level baseline model directory (e.g. models/lm-256)", Required = true };
+        var models = new Option<string[]>("--models") { Description = "models to compare with the baseline: sentence-level LLMs or other token models (e.g. models/sllm-256-e2e)", AllowMultipleArgumentsPerToken = true, Required = true };
+        var data = new Option<string>("--data") { Description = "text to evaluate and take prompts from (one document per line)", Required = true };
         var prompts = new Option<int[]>("--prompt-tokens") { Description = "prompt lengths in tokens", DefaultValueFactory = _ => new[] { 64, 256, 1024 }, AllowMultipleArgumentsPerToken = true };
         var output = new Option<int>("--output-tokens") { Description = "output tokens timed per run", DefaultValueFactory = _ => 32 };
         var evalTokens = new Option<long>("--eval-tokens") { Description = "evaluate only about this many tokens of the text (0: all)" };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
-        var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed (with --shapes paper: default 1 8)", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
-        var weights = CommonOptions.Weights();
-        var kernel = new Option<string?>("--kernel") { Description = "OUTxIN (e.g. 50272x2048): time the decode kernel against libtorch on one projection of that shape (random weights) and a plain read of its bytes" };
-        var layers = new Option<int[]>("--h") { Description = "with --shapes paper: Sentence Encoder/Decoder layers of the SLLMs", DefaultValueFactory = _ => new[] { 1, 2, 4 }, AllowMultipleArgumentsPerToken = true };
+        var batches = new Option<int[]>("--batch") { Description = "batch sizes at which output speed is timed", DefaultValueFactory = _ => new[] { 1 }, AllowMultipleArgumentsPerToken = true };
         var scored = new Option<string[]>("--score") { Description = "further texts scored for bits/byte only (e.g. an out-of-domain text)", AllowMultipleArgumentsPerToken = true };
-        var replot = new Option<string?>("--replot") { Description = "draw --frontier / --pareto / --plot from a report written by --json earlier, without measuring anything" };
-        var frontier = new Option<string?>("--frontier") { Description = "write PNGs of bits/byte vs output tokens/s, one per batch size (FILE-b1.png, FILE-b16.png…), each family a line through its points" };
-        var command = new Command("bench", "Benchmark a token-level baseline against sentence-level LLMs: ppl, bits/byte, output tok/s, KV bytes/token, ratios.")
-            { baseline, models, data, shapes, sizes, json, markdown, plot, pareto, runs, prompts, output, evalTokens, threads, batches, scored, frontier, replot, layers, weights, kernel };
+        var weights = CommonOptions.Weights();
+        Option<string?> json = Json(), markdown = Markdown(), plot = MemoryPlot(), pareto = ParetoPlot(), frontier = FrontierPlot();
+        Option<int> threads = Threads(), runs = Runs(5);
+        var command = new Command("models", "Trained models side by side: ppl, bits/byte, output tok/s, KV bytes/token, ratios against the baseline, timed interleaved.")
+            { baseline, models, data, prompts, output, evalTokens, batches, scored, weights, threads, runs, json, markdown, plot, pareto, frontier };
         command.SetAction(parse =>
         {
-            // Every output's folder must exist before a run of many minutes starts.
-            foreach (var path in new[] { parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(pareto), parse.GetValue(frontier) })
-                if (path is not null && path != "-" && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder && !Directory.Exists(folder))
-                    throw new DirectoryNotFoundException($"{path}: the folder {folder} does not exist");
-            if (parse.GetValue(replot) is { } saved)
-            {
-                if (!File.Exists(saved)) throw new FileNotFoundException($"{saved}: no such file", saved);
-                BenchmarkReport earlier;
-                try { earlier = JsonSerializer.Deserialize<BenchmarkReport>(File.ReadAllText(saved)) ?? throw new InvalidDataException($"{saved}: empty"); }
-                catch (JsonException e) { throw new InvalidDataException($"{saved}: not a benchmark report ({e.Message.Split('.')[0]})"); }
-                if (parse.GetValue(frontier) is { } frontierOut)
-                    foreach (int batch in BenchPlots.BatchesOf(earlier)) BenchPlots.Frontier(earlier, batch, BenchPlots.FrontierPath(frontierOut, batch));
-                if (parse.GetValue(pareto) is { } paretoOut) BenchPlots.Pareto(earlier, paretoOut);
-                if (parse.GetValue(plot) is { } memoryOut) BenchPlots.Plot(earlier, memoryOut);
-                return 0;
-            }
-            if (parse.GetValue(kernel) is { } shape)
-            {
-                var parts = shape.Split('x');
-                if (parts.Length != 2 || !int.TryParse(parts[0], out int outputs) || !int.TryParse(parts[1], out int inputs) || outputs < 1 || inputs < 1)
-                    throw new CliUsageException($"--kernel {shape}: expected OUTxIN, e.g. 50272x2048");
-                TorchSharp.torch.set_num_threads(parse.GetValue(threads));
-                var (timings, plain) = KernelBench.Run(outputs, inputs, parse.GetValue(runs) ?? 5);
-                io.Out.WriteLine($"{outputs} x {inputs} ({(long)outputs * inputs * 4 / 1e6:0} MB fp32), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; a plain read of memory: {plain:0.0} GB/s");
-                io.Out.WriteLine("| method | rows | threads | ms | GB/s of its weights | time vs libtorch |");
-                io.Out.WriteLine("|---|---|---|---|---|---|");
-                foreach (var t in timings) io.Out.WriteLine($"| {t.Method} | {t.Rows} | {t.Threads} | {t.Ms:0.00} | {t.GBPerS:0.0} | {t.TimeVsLibtorch:0.00}x |");
-                if (parse.GetValue(json) is { } kernelJson) Write(kernelJson, JsonSerializer.Serialize(new { outputs, inputs, plain_read_gb_s = plain, timings }, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
-                return 0;
-            }
-            if (parse.GetValue(shapes) is { } kind)
-            {
-                if (kind != "paper") throw new CliUsageException($"--shapes {kind}: the only shapes are 'paper'");
-                var matrix = new PaperBenchOptions
-                {
-                    TokensPerPiece = 1, Sizes = parse.GetValue(sizes)!, H = parse.GetValue(layers)!, Runs = parse.GetValue(runs) ?? 2,
-                    Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!),
-                };
-                // --batch and --prompt-tokens narrow the paper's matrix only when given (their defaults are the trained-model bench's).
-                if (parse.GetResult(batches) is { Implicit: false }) matrix = matrix with { Batches = parse.GetValue(batches)! };
-                if (parse.GetResult(prompts) is { Implicit: false }) matrix = matrix with { Prompts = parse.GetValue(prompts)!, CompactPrompt = parse.GetValue(prompts)![0] };
-                return PaperShapes(matrix, parse.GetValue(threads), parse.GetValue(data) ?? "data/austen-valid.txt",
-                    parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), io);
-            }
-            if (parse.GetValue(baseline) is null || parse.GetValue(models) is not { Length: > 0 } || parse.GetValue(data) is null)
-                throw new CliUsageException("bench needs --baseline, --models and --data (or --shapes paper)");
+            FoldersExist(parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), parse.GetValue(pareto), parse.GetValue(frontier));
             var documents = CorpusReader.ReadDocuments(parse.GetValue(data)!).ToList();
             if (documents.Count == 0) throw new InvalidDataException($"{parse.GetValue(data)}: no text to benchmark on (every line is empty)");
             if (parse.GetValue(batches) is not { Length: > 0 } sizesWanted || sizesWanted.Any(b => b < 1))
@@ -97,7 +64,7 @@ internal static class BenchCommand
             }
             var report = Benchmark.Run(parse.GetValue(baseline)!, parse.GetValue(models)!, documents, new BenchmarkOptions
             {
-                Runs = parse.GetValue(runs) ?? 5, PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),
+                Runs = parse.GetValue(runs), PromptTokens = parse.GetValue(prompts)!, OutputTokens = parse.GetValue(output),
                 EvalTokens = parse.GetValue(evalTokens), Threads = parse.GetValue(threads), Batches = parse.GetValue(batches)!.Distinct().ToArray(), ScoredTexts = texts,
                 Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!),
             }, message => io.Error.WriteLine($"[bench] {message}"));
@@ -114,7 +81,81 @@ internal static class BenchCommand
         return command;
     }
 
-    /// <summary><c>--shapes paper</c>: the paper's sizes with random weights; pieces get the mean tokens per piece of <paramref name="dataPath"/>.</summary>
+    private static Command Paper(CliIO io)
+    {
+        var sizes = new Option<string[]>("--sizes") { Description = "sizes to measure", DefaultValueFactory = _ => new[] { "125m", "350m", "1.3b" }, AllowMultipleArgumentsPerToken = true };
+        var layers = new Option<int[]>("--h") { Description = "Sentence Encoder/Decoder layers of the SLLMs", DefaultValueFactory = _ => new[] { 1, 2, 4 }, AllowMultipleArgumentsPerToken = true };
+        var batches = new Option<int[]>("--batch") { Description = "batch sizes (default 1 8)", AllowMultipleArgumentsPerToken = true };
+        var prompts = new Option<int[]>("--prompt-tokens") { Description = "prompt lengths in tokens (default the paper's)", AllowMultipleArgumentsPerToken = true };
+        var data = new Option<string>("--data") { Description = "the text whose mean tokens per piece the pieces get", DefaultValueFactory = _ => "data/austen-valid.txt" };
+        var weights = CommonOptions.Weights();
+        Option<string?> json = Json(), markdown = Markdown(), plot = MemoryPlot();
+        Option<int> threads = Threads(), runs = Runs(2);
+        var command = new Command("paper", "The paper's sizes (OPT-125M/350M/1.3B against SLLM-H1/H2/H4) with random weights: steps, their memory bound, speed ratios.")
+            { sizes, layers, batches, prompts, data, weights, threads, runs, json, markdown, plot };
+        command.SetAction(parse =>
+        {
+            FoldersExist(parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot));
+            var matrix = new PaperBenchOptions
+            {
+                TokensPerPiece = 1, Sizes = parse.GetValue(sizes)!, H = parse.GetValue(layers)!, Runs = parse.GetValue(runs),
+                Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!),
+            };
+            if (parse.GetValue(batches) is { Length: > 0 } b) matrix = matrix with { Batches = b };
+            if (parse.GetValue(prompts) is { Length: > 0 } p) matrix = matrix with { Prompts = p, CompactPrompt = p[0] };
+            return PaperShapes(matrix, parse.GetValue(threads), parse.GetValue(data)!, parse.GetValue(json), parse.GetValue(markdown), parse.GetValue(plot), io);
+        });
+        return command;
+    }
+
+    private static Command Kernel(CliIO io)
+    {
+        var shape = new Argument<string>("OUTxIN") { Description = "the projection's shape, e.g. 50272x2048" };
+        var json = Json();
+        Option<int> threads = Threads(), runs = Runs(5);
+        var command = new Command("kernel", "One decode kernel against libtorch and a plain read of the same bytes (rows 1-8, fp32/bf16, 1-2 threads; random weights).") { shape, threads, runs, json };
+        command.SetAction(parse =>
+        {
+            FoldersExist(parse.GetValue(json));
+            string value = parse.GetValue(shape)!;
+            var parts = value.Split('x');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int outputs) || !int.TryParse(parts[1], out int inputs) || outputs < 1 || inputs < 1)
+                throw new CliUsageException($"bench kernel {value}: expected OUTxIN, e.g. 50272x2048");
+            TorchSharp.torch.set_num_threads(parse.GetValue(threads));
+            var (timings, plain) = KernelBench.Run(outputs, inputs, parse.GetValue(runs));
+            io.Out.WriteLine($"{outputs} x {inputs} ({(long)outputs * inputs * 4 / 1e6:0} MB fp32), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; a plain read of memory: {plain:0.0} GB/s");
+            io.Out.WriteLine("| method | rows | threads | ms | GB/s of its weights | time vs libtorch |");
+            io.Out.WriteLine("|---|---|---|---|---|---|");
+            foreach (var t in timings) io.Out.WriteLine($"| {t.Method} | {t.Rows} | {t.Threads} | {t.Ms:0.00} | {t.GBPerS:0.0} | {t.TimeVsLibtorch:0.00}x |");
+            if (parse.GetValue(json) is { } kernelJson) Write(kernelJson, JsonSerializer.Serialize(new { outputs, inputs, plain_read_gb_s = plain, timings }, new JsonSerializerOptions { WriteIndented = true }) + "\n", io);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Replot(CliIO io)
+    {
+        var report = new Argument<string>("REPORT.json") { Description = "a report written by 'svae bench models --json'" };
+        Option<string?> plot = MemoryPlot(), pareto = ParetoPlot(), frontier = FrontierPlot();
+        var command = new Command("replot", "Draw the figures of a report written earlier, without measuring anything.") { report, frontier, pareto, plot };
+        command.SetAction(parse =>
+        {
+            FoldersExist(parse.GetValue(plot), parse.GetValue(pareto), parse.GetValue(frontier));
+            string saved = parse.GetValue(report)!;
+            if (!File.Exists(saved)) throw new FileNotFoundException($"{saved}: no such file", saved);
+            BenchmarkReport earlier;
+            try { earlier = JsonSerializer.Deserialize<BenchmarkReport>(File.ReadAllText(saved)) ?? throw new InvalidDataException($"{saved}: empty"); }
+            catch (JsonException e) { throw new InvalidDataException($"{saved}: not a benchmark report ({e.Message.Split('.')[0]})"); }
+            if (parse.GetValue(frontier) is { } frontierOut)
+                foreach (int batch in BenchPlots.BatchesOf(earlier)) BenchPlots.Frontier(earlier, batch, BenchPlots.FrontierPath(frontierOut, batch));
+            if (parse.GetValue(pareto) is { } paretoOut) BenchPlots.Pareto(earlier, paretoOut);
+            if (parse.GetValue(plot) is { } memoryOut) BenchPlots.Plot(earlier, memoryOut);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>bench paper</c>: the paper's sizes with random weights; pieces get the mean tokens per piece of <paramref name="dataPath"/>.</summary>
     private static int PaperShapes(PaperBenchOptions matrix, int threads, string dataPath, string? json, string? markdown, string? plot, CliIO io)
     {
         foreach (var size in matrix.Sizes) PaperBench.Backbone(size);                           // unknown sizes fail before anything runs

@@ -127,12 +127,12 @@ public class CliHardeningTests : IDisposable
         AssertOneLineError(Run("export", "--model", bad, "--out", Path.Combine(dir, "out")), "config.json", "invalid JSON");
 
         // bench --json into a folder that does not exist: refused before the run
-        AssertOneLineError(Run("bench", "--baseline", Lm, "--models", Sllm, "--data", TestPaths.Data("austen-valid.txt"), "--json", Path.Combine(dir, "no", "such", "bench.json")), "does not exist");
+        AssertOneLineError(Run("bench", "models", "--baseline", Lm, "--models", Sllm, "--data", TestPaths.Data("austen-valid.txt"), "--json", Path.Combine(dir, "no", "such", "bench.json")), "does not exist");
 
         // a benchmark text shorter than its longest prompt
         string shortText = Path.Combine(dir, "short.txt");
         File.WriteAllText(shortText, "A short text. Only this.\n");
-        AssertOneLineError(Run("bench", "--baseline", Lm, "--models", Sllm, "--data", shortText, "--runs", "1"), "longest prompt", "--prompt-tokens");
+        AssertOneLineError(Run("bench", "models", "--baseline", Lm, "--models", Sllm, "--data", shortText, "--runs", "1"), "longest prompt", "--prompt-tokens");
 
         // a vocabulary from an empty corpus
         string empty = Path.Combine(dir, "empty-corpus.txt");

@@ -49,7 +49,7 @@ public class BenchmarkTests : IDisposable
         string json = Path.Combine(dir, "bench.json"), md = Path.Combine(dir, "bench.md"), png = Path.Combine(dir, "bench.png");
         var output = new MemoryStream();
         var error = new StringWriter();
-        int code = SvaeCli.Run(["bench", "--baseline", lmDir, "--models", sllmDir, "--data", data, "--runs", "1", "--prompt-tokens", "16", "64",
+        int code = SvaeCli.Run(["bench", "models", "--baseline", lmDir, "--models", sllmDir, "--data", data, "--runs", "1", "--prompt-tokens", "16", "64",
             "--output-tokens", "8", "--json", json, "--markdown", md, "--plot", png, "--weights", "fp32"], new MemoryStream(), output, error);
         Assert.True(code == 0, error.ToString());
 
@@ -93,7 +93,7 @@ public class BenchmarkTests : IDisposable
         File.WriteAllLines(other, File.ReadLines(TestPaths.Data("austen-valid.txt")).Take(1).Select(l => l[..Math.Min(l.Length, 800)]));
         string json = Path.Combine(dir, "bench.json"), frontier = Path.Combine(dir, "frontier.png");
         var error = new StringWriter();
-        int code = SvaeCli.Run(["bench", "--baseline", lmDir, "--models", sllmDir, shortLm, "--data", data, "--runs", "1", "--prompt-tokens", "16",
+        int code = SvaeCli.Run(["bench", "models", "--baseline", lmDir, "--models", sllmDir, shortLm, "--data", data, "--runs", "1", "--prompt-tokens", "16",
             "--output-tokens", "8", "--batch", "1", "3", "--score", other, "--json", json, "--frontier", frontier], new MemoryStream(), new MemoryStream(), error);
         Assert.True(code == 0, error.ToString());
 

@@ -22,7 +22,7 @@ public class PaperBenchTests
         string json = Path.GetTempFileName(), markdown = Path.GetTempFileName();
         try
         {
-            var (code, output, error) = CliRunner.Run("bench", "--shapes", "paper", "--sizes", "tiny", "--runs", "1", "--data", TestPaths.Data("austen-valid.txt"),
+            var (code, output, error) = CliRunner.Run("bench", "paper", "--sizes", "tiny", "--runs", "1", "--data", TestPaths.Data("austen-valid.txt"),
                 "--json", json, "--markdown", markdown, "--threads", "1");
             Assert.True(code == 0, error);
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
