@@ -24,7 +24,7 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
 
     /// <summary>
     /// Most rows a step may have to go through the kernels (the serving regime): measured at 50,272 × 2,048 on this
-    /// machine (<c>svae bench --kernel</c>, <c>docs/bench/kernel-50272x2048.md</c>), fp32 kernels on two
+    /// machine (<c>svae bench kernel</c>, <c>docs/bench/kernel-50272x2048.md</c>), fp32 kernels on two
     /// threads take 0.65×, 0.35×, 0.47× and 0.60× libtorch's time for 1, 2, 4 and 8 rows (bf16: 0.28–0.42×);
     /// larger steps stay on libtorch, whose blocked products win once arithmetic dominates.
     /// </summary>
