@@ -8,6 +8,7 @@ using SentenceVae.Inference;
 using SentenceVae.Modules;
 using SentenceVae.Text;
 using static TorchSharp.torch;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Cli.Commands;
 

@@ -190,74 +190,10 @@ public sealed class SlotKvCache : IDisposable
         /// itself, per head — what <see cref="Update"/> and scaled_dot_product_attention under <see cref="Attention"/> compute.
         /// Rows × heads are split over <paramref name="threads"/> threads when the past is long enough to pay for it.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (as the kernels)
-        public unsafe void Attend(int layer, float[] qkv, int rows, float[] y, int threads)
+        public void Attend(int layer, float[] qkv, int rows, float[] y, int threads)
         {
             if (rows != slots.Length) throw new ArgumentException($"the step has {slots.Length} rows, not {rows}");
-            int nh = cache.Heads, hs = cache.HeadDim, c = nh * hs, positions = cache.Positions;
-            float* keys = (float*)cache.keys[layer].storage<float>().data_ptr() + cache.keys[layer].storage_offset();
-            float* values = (float*)cache.values[layer].storage<float>().data_ptr() + cache.values[layer].storage_offset();
-            for (int r = 0; r < rows; r++)
-                for (int h = 0; h < nh; h++)
-                {
-                    long at = (((long)slots[r] * nh + h) * positions + cache.lengths[slots[r]]) * hs;
-                    qkv.AsSpan(r * 3 * c + c + h * hs, hs).CopyTo(new Span<float>(keys + at, hs));
-                    qkv.AsSpan(r * 3 * c + 2 * c + h * hs, hs).CopyTo(new Span<float>(values + at, hs));
-                }
-            float scale = 1f / MathF.Sqrt(hs);
-            // Split when the keys and values read pass 4 MB: at OPT-125M's 256 positions (1.6 MB a layer) two threads measured no faster.
-            long floats = 2L * rows * nh * hs * (slots.Max(s => cache.lengths[s]) + 1);
-            if (threads > 1 && floats >= 1 << 20)
-                Parallel.For(0, rows * nh, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => Head(i / nh, i % nh));
-            else
-                for (int i = 0; i < rows * nh; i++) Head(i / nh, i % nh);
-
-            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-            void Head(int r, int h)
-            {
-                int length = cache.lengths[slots[r]] + 1;                                  // its past and the new position
-                long first = ((long)slots[r] * nh + h) * positions * hs;
-                var scores = ArrayPool<float>.Shared.Rent(length);
-                fixed (float* q = &qkv[r * 3 * c + h * hs])
-                fixed (float* output = &y[r * c + h * hs])
-                {
-                    for (int j = 0; j < length; j++) scores[j] = Dot(q, keys + first + (long)j * hs, hs) * scale;
-                    var p = scores.AsSpan(0, length);
-                    TensorPrimitives.SoftMax(p, p);
-                    new Span<float>(output, hs).Clear();
-                    for (int j = 0; j < length; j++) AddScaled(p[j], values + first + (long)j * hs, output, hs);
-                }
-                ArrayPool<float>.Shared.Return(scores);
-            }
-        }
-
-        // a · b over n floats (a head's width: short, so no library call per position).
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static unsafe float Dot(float* a, float* b, int n)
-        {
-            int i = 0;
-            float sum = 0;
-            if (Vector256.IsHardwareAccelerated && DecodeLinear.Vectorized)
-            {
-                var acc = Vector256<float>.Zero;
-                for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc);
-                sum = Vector256.Sum(acc);
-            }
-            for (; i < n; i++) sum += a[i] * b[i];
-            return sum;
-        }
-
-        // y += p · v over n floats.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static unsafe void AddScaled(float p, float* v, float* y, int n)
-        {
-            int i = 0;
-            if (Vector256.IsHardwareAccelerated && DecodeLinear.Vectorized)
-            {
-                var pv = Vector256.Create(p);
-                for (; i + 8 <= n; i += 8) Vector256.FusedMultiplyAdd(pv, Vector256.Load(v + i), Vector256.Load(y + i)).Store(y + i);
-            }
-            for (; i < n; i++) y[i] += p * v[i];
+            Kernels.SlotAttention.Attend(cache.keys[layer], cache.values[layer], slots, cache.lengths, cache.Heads, cache.HeadDim, cache.Positions, qkv, y, threads);
         }
 
         /// <summary>The new position is now part of every stepped row's past.</summary>

@@ -53,6 +53,17 @@ public class LayeringTests
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 
+    [Fact]
+    public void UnsafeCodeLivesOnlyWithTheKernels()
+    {
+        string src = Path.Combine(TestPaths.RepoRoot, "src");
+        var outside = Directory.GetFiles(src, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !Regex.IsMatch(f.Replace('\\', '/'), @"/(bin|obj)/|/Modules/Kernels/"))
+            .Where(f => Regex.IsMatch(Regex.Replace(File.ReadAllText(f), @"//.*?$|/\*.*?\*/", "", RegexOptions.Multiline | RegexOptions.Singleline), @"\bunsafe\b"))
+            .Select(f => Path.GetRelativePath(src, f)).ToList();
+        Assert.True(outside.Count == 0, "unsafe code outside Modules/Kernels: " + string.Join(", ", outside));
+    }
+
     [Theory]
     [InlineData("Text/Deep/Nested.cs", "namespace SentenceVae.Text;\nclass A { object B => SentenceVae.Training.Trainer.X; }", "uses Training")]
     [InlineData("Modules/Kernels/K.cs", "namespace SentenceVae.Modules;\nclass A { object B => Checkpoints.StateDicts.Untied(null!); }", "uses Checkpoints")]

@@ -1,12 +1,8 @@
 using System.Diagnostics;
 using System.Text;
-using System.Text.Json.Serialization;
-using SentenceVae.Inference;
-using SentenceVae.Modules;
 using static TorchSharp.torch;
-using SentenceVae.Modules.Kernels;
 
-namespace SentenceVae.Evaluation;
+namespace SentenceVae.Modules.Kernels;
 
 /// <summary>
 /// What reading weights once from memory costs on this host, measured beside the timings it bounds: a plain
