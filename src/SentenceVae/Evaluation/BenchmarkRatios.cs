@@ -1,11 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json.Serialization;
-using SentenceVae.Checkpoints;
-using SentenceVae.Inference;
-using SentenceVae.Modules;
-using SentenceVae.Text;
-using static TorchSharp.torch;
-using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Evaluation;
 

@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using SentenceVae.Modules;
-using static TorchSharp.torch;
-using SentenceVae.Modules.Kernels;
-
 namespace SentenceVae.Evaluation;
 
 /// <summary>One timing of <see cref="KernelBench"/>: a way of computing a decode-step projection, its time and the bandwidth it reached.</summary>

@@ -1,9 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using System.Text.Json.Serialization;
-using SentenceVae.Inference;
-using SentenceVae.Modules;
-using static TorchSharp.torch;
 using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Evaluation;
