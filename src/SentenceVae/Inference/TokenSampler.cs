@@ -69,13 +69,11 @@ public sealed class TokenSampler : IDisposable
     {
         if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} rows of options");
         using var scope = NewDisposeScope();
-        // The repetition controls first (in place, row by row, only rows that ask; a row's bad logits stay
-        // its own), then the check on exactly what is sampled.
-        var penalized = logits.clone();
-        var unusable = Unusable(logits);
-        var stale = unusable.any().item<bool>() ? unusable.cpu().data<bool>().ToArray() : null;
+        // The repetition controls first (on a copy, in place, row by row, only rows that ask; a row's bad logits
+        // stay its own), then the check on exactly what is sampled.
+        var penalized = rows.Any(r => r.Penalizes) ? logits.clone() : logits;
         for (int r = 0; r < rows.Count; r++)
-            if (stale?[r] != true) rows[r].Penalize(penalized.narrow(0, r, 1));
+            if (rows[r].Penalizes) rows[r].Penalize(penalized.narrow(0, r, 1));
         return Guarded(penalized, usable => SampleRows(usable, rows, null)).MoveToOuterDisposeScope();
     }
 
@@ -162,10 +160,13 @@ public sealed class RowSampling : IDisposable
         }
     }
 
+    /// <summary>True when <see cref="Penalize"/> changes anything: a repetition control is on or a token is banned.</summary>
+    public bool Penalizes => Options.Penalizes || Banned.Count > 0;
+
     /// <summary>Applies the repetition controls and bans to one row's logits (1, V), in place.</summary>
     public void Penalize(Tensor logits)
     {
-        if (!Options.Penalizes && Banned.Count == 0) return;
+        if (!Penalizes) return;
         var device = logits.device;
         using var scope = NewDisposeScope();
         long vocabulary = logits.shape[1];
