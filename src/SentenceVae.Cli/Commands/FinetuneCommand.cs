@@ -78,25 +78,13 @@ internal static class FinetuneCommand
         }.Validate();
     }
 
-    /// <summary>Paragraphs (blank-line separated, their lines joined by spaces), or the lines when there is no blank line.</summary>
+    /// <summary>Paragraphs (blank-line separated, their lines joined by spaces), or the lines when no blank line separates two.</summary>
     internal static List<string> Documents(string text)
     {
-        var lines = text.ReplaceLineEndings("\n").Split('\n');
-        if (!lines.Any(string.IsNullOrWhiteSpace) || lines.Count(l => l.Trim().Length > 0) < 20 && !text.Contains("\n\n"))
-            return lines.Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-        var documents = new List<string>();
-        var paragraph = new StringBuilder();
-        foreach (var line in lines.Append(""))
-        {
-            if (line.Trim().Length == 0)
-            {
-                if (paragraph.Length > 0) documents.Add(paragraph.ToString());
-                paragraph.Clear();
-                continue;
-            }
-            if (paragraph.Length > 0) paragraph.Append(' ');
-            paragraph.Append(line.Trim());
-        }
-        return documents;
+        var normalized = text.ReplaceLineEndings("\n").Trim();
+        var blocks = System.Text.RegularExpressions.Regex.IsMatch(normalized, @"\n[ \t]*\n")
+            ? System.Text.RegularExpressions.Regex.Split(normalized, @"\n[ \t]*\n").Select(p => string.Join(' ', p.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0)))
+            : normalized.Split('\n').Select(l => l.Trim());
+        return blocks.Where(d => d.Length > 0).ToList();
     }
 }
