@@ -33,6 +33,18 @@ public static class StateDicts
     }
 
     /// <summary>
+    /// Copies every weight of <paramref name="source"/> into <paramref name="target"/>, a module of the same
+    /// shape (tied weights once: an alias key is neither copied nor required), checked as <see cref="LoadStrict"/> does.
+    /// </summary>
+    public static void LoadFrom(nn.Module target, nn.Module source, string sourceName)
+    {
+        var tied = TiedKeys(target);
+        var sourceTied = TiedKeys(source);
+        using var noGrad = no_grad();
+        LoadStrict(target, source.state_dict().Where(kv => !sourceTied.Contains(kv.Key)).ToDictionary(), sourceName, tied);
+    }
+
+    /// <summary>
     /// Keys of the module's state dict that name a tensor an earlier key already names (tied weights:
     /// one Parameter, several names). They are left out of saved weights and optional when loading.
     /// </summary>

@@ -41,8 +41,7 @@ public sealed class LmTrainingTask : ITrainingTask
         var theirs = parent.Config with { Dropout = 0, AttentionDropout = 0, TrainedContext = null, InitStd = 0 };
         var ours = model.Config with { Dropout = 0, AttentionDropout = 0, TrainedContext = null, InitStd = 0 };
         if (theirs != ours) throw new InvalidDataException($"init_from {directory}: its config differs from this run's \"model\" block");
-        using var noGrad = no_grad();
-        StateDicts.LoadStrict(model, parent.state_dict().Where(kv => !StateDicts.TiedKeys(parent).Contains(kv.Key)).ToDictionary(), directory, StateDicts.TiedKeys(model));
+        StateDicts.LoadFrom(model, parent, directory);
     }
 
     /// <inheritdoc/>

@@ -61,9 +61,7 @@ public sealed class SllmTrainingTask : ITrainingTask
         };
         if (Shape(trained.Config) != Shape(modelConfig)) throw new InvalidDataException($"init_from {directory}: its config differs from this run's \"model\" block");
         var model = new SentenceLlm(modelConfig);
-        using var noGrad = no_grad();
-        var tied = StateDicts.TiedKeys(model);
-        StateDicts.LoadStrict(model, trained.state_dict().Where(kv => !tied.Contains(kv.Key)).ToDictionary(), directory, tied);
+        StateDicts.LoadFrom(model, trained, directory);
         return model;
     }
 
