@@ -63,14 +63,21 @@ public sealed class TokenModelConversionTests : IDisposable
     {
         string parentDir = Parent();
         using var parent = HuggingFaceCheckpoint.LoadOpt(parentDir);
+        string[] text = ["Emma smiled. She was happy."];
+        double inMemory;
         using (var converted = TokenModelConversion.Convert(parentDir, TokenModelConversion.DefaultConfig(parent.Config), ConversionMapping.AllLayers))
+        {
+            converted.eval();
+            inMemory = SllmEvaluator.Evaluate(converted, TextTokenizers.Compact, text).BitsPerByte!.Value;
             SentenceLlmCheckpoint.Save(converted, Path.Combine(dir, "converted"), TextTokenizers.Compact);
+        }
         using var model = SentenceLlmCheckpoint.Load(Path.Combine(dir, "converted"));
         var tok = TextTokenizers.Load(Path.Combine(dir, "converted"));
         var written = new SentenceLlmGenerator(model, tok).Generate(["Emma smiled."], new SentenceGenerationOptions { MaxPieces = 2, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = 8 } });
         Assert.Equal(2, written[0].Count);                                          // untrained, but it writes
-        var score = SllmEvaluator.Evaluate(model, tok, ["Emma smiled. She was happy."]);
-        Assert.True(score.BitsPerByte is double b && double.IsFinite(b) && b > 0, $"bits/byte {score.BitsPerByte}");
+        double loaded = SllmEvaluator.Evaluate(model, tok, text).BitsPerByte!.Value;
+        Assert.True(double.IsFinite(loaded));
+        Assert.Equal(inMemory, loaded, 6);                                      // the directory holds exactly the converted model
     }
 
     [Fact]
