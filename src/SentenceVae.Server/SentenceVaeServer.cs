@@ -72,10 +72,12 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     private readonly DateTimeOffset started = DateTimeOffset.UtcNow;
     private readonly ILogger log;
     private readonly ServerMetrics metrics;
+    private readonly string[] allowedHosts;
 
     private SentenceVaeServer(ServerOptions options)
     {
         this.options = options;
+        allowedHosts = [.. options.AllowedHosts ?? (IsLoopback(options.Host) ? ["localhost", "127.0.0.1", "[::1]", "::1"] : ["*"])];
         Service = new GenerationService(options.Service);
         metrics = new ServerMetrics(Service);
         var builder = WebApplication.CreateSlimBuilder();
@@ -238,11 +240,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
         Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var type)
         && (type.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || type.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
 
-    private bool HostAllowed(string host)
-    {
-        var allowed = options.AllowedHosts ?? (IsLoopback(options.Host) ? ["localhost", "127.0.0.1", "[::1]", "::1"] : ["*"]);
-        return allowed.Any(a => a == "*" || string.Equals(a, host, StringComparison.OrdinalIgnoreCase));
-    }
+    private bool HostAllowed(string host) => allowedHosts.Any(a => a == "*" || string.Equals(a, host, StringComparison.OrdinalIgnoreCase));
 
     private static bool IsLoopback(string host) => host == "localhost" || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
 

@@ -37,9 +37,11 @@ public sealed class ServedSentenceLlm : ServedModel
 
     internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
     {
-        // Counted before it is cut: a prompt of more tokens than every position's longest piece can hold is refused without splitting it.
+        // Counted before it is cut: a prompt of more tokens than every position's longest piece can hold is refused without
+        // splitting it. Only a long prompt can be that long (a UTF-16 character is at most 3 bytes, so 3 byte-level tokens).
         long capacity = (long)(MaxPositions - 1) * (model.Config.Svae.MaxSeqLen - 1);
-        if (request.Prompt.Length > capacity * SentenceSplitter.MaxCharsPerToken || Tokenizer.CountTokens(request.Prompt) > capacity)
+        if (request.Prompt.Length > capacity * SentenceSplitter.MaxCharsPerToken
+            || 3L * request.Prompt.Length > capacity && Tokenizer.CountTokens(request.Prompt) > capacity)
             throw ServingException.Invalid($"the prompt has more tokens than model '{Name}' can read: {MaxPositions - 1} pieces of at most {model.Config.Svae.MaxSeqLen - 1} tokens ({capacity})",
                 "prompt", "context_length_exceeded");
         var pieces = generator.PromptPieces(request.Prompt, cancel);
@@ -103,13 +105,14 @@ public sealed class ServedSentenceLlm : ServedModel
             using (var evaluation = new EvaluationMode(served.model))
             using (var scope = NewDisposeScope())
             {
-                var vectors = served.codec.Encode(slice.Select(p => p.Ids).ToList()).squeeze(1).cpu();                  // (n, C)
+                var encoded = served.codec.Encode(slice.Select(p => p.Ids).ToList()).squeeze(1);                        // (n, C)
+                int width = (int)encoded.shape[1];
+                var vectors = encoded.cpu().data<float>().ToArray();                                                    // one copy to the host
                 for (int k = 0; k < slice.Count; k++)
                 {
                     var (input, ids) = slice[k];
-                    var vector = vectors[k].data<float>().ToArray();
-                    var sum = sums[input] ??= new float[vector.Length];
-                    for (int c = 0; c < sum.Length; c++) sum[c] += vector[c] * ids.Length;
+                    var sum = sums[input] ??= new float[width];
+                    for (int c = 0; c < width; c++) sum[c] += vectors[k * width + c] * ids.Length;
                     tokens[input] += ids.Length;
                 }
             }
