@@ -33,6 +33,14 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    /// <summary>Holds the service's worker in the gate (its embedding job) until <c>gate.Open</c> is set; the task ends when the worker is released.</summary>
+    internal static Task<EmbeddingResult> Hold(GenerationService service, Gate gate)
+    {
+        var held = service.EmbedAsync(gate.Name, ["x"]);
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        return held;
+    }
+
     /// <summary>Runs <paramref name="requests"/> together behind the gate (they join the engine at once); each outcome is its text or its exception.</summary>
     private static async Task<List<(string? Text, Exception? Error)>> OneBatch(GenerationService service, Gate gate, IReadOnlyList<CompletionRequest> requests)
     {
@@ -41,8 +49,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         void Seen(string model, int rows) { if (joinedBeforeFirstStep < 0) joinedBeforeFirstStep = joined; }
         service.Admitted += Joined;
         service.Stepped += Seen;
-        var held = service.EmbedAsync("gate", ["x"]);
-        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var held = Hold(service, gate);
         var runs = requests.Select(r => service.CompleteAsync(r)).ToList();      // queued while the gate holds the worker
         gate.Open.Set();
         await held;
@@ -200,8 +207,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         var gate = new Gate(TextTokenizers.Compact);
         service.Add(gate);
         service.Add(Poisoned("opt", 100));
-        var held = service.EmbedAsync("gate", ["x"]);
-        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var held = Hold(service, gate);
         var waiting = service.CompleteAsync(new CompletionRequest { Model = "lm", Prompt = "Emma", MaxTokens = 5 });
         time.Now += TimeSpan.FromSeconds(3);                                     // it waited past its limit
         gate.Open.Set();
@@ -259,8 +265,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         var gate = new Gate(TextTokenizers.Compact);
         service.Add(gate);
         service.Add(Poisoned("opt", 100));
-        var held = service.EmbedAsync("gate", ["x"]);
-        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var held = Hold(service, gate);
         var queued = service.CompleteAsync(new CompletionRequest { Model = "lm", Prompt = "Emma", MaxTokens = 5 });
         // The worker is held: the drain gives up at its deadline (timeout + grace) instead of waiting for ever.
         Assert.False(await service.DrainAsync(TimeSpan.Zero));
@@ -358,8 +363,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         string big = string.Concat(Enumerable.Range(0, 2000).Select(i => $"Sentence {i} is here. "));    // ~14,000 tokens: a dozen slices
         var alone = (await service.EmbedAsync("sllm", [big])).Vectors[0];
 
-        var held = service.EmbedAsync("gate", ["x"]);
-        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var held = Hold(service, gate);
         var job = service.EmbedAsync("sllm", [big, "Emma smiled."]);
         var completion = service.CompleteAsync(new CompletionRequest { Model = "sllm", Prompt = "Emma smiled.", MaxTokens = 3 });
         gate.Open.Set();
@@ -384,8 +388,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         service.Admitted += model => order.Add(model);
         service.Stepped += (model, _) => steps.Add(model);
         Task<CompletionResult> Run(string model) => service.CompleteAsync(new CompletionRequest { Model = model, Prompt = "Emma smiled.", MaxTokens = 4 });
-        var held = service.EmbedAsync("gate", ["x"]);
-        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)), "the worker entered the gate");
+        var held = Hold(service, gate);
         var runs = new[] { Run("lm"), Run("lm"), Run("lm"), Run("sllm") };      // queued in this order, while the gate holds the worker
         gate.Open.Set();
         await held;

@@ -140,8 +140,7 @@ public class DrainTests
         server.Service.Add(hold);
         using var kept = new HttpClient { BaseAddress = server.Address };
         Assert.Equal(HttpStatusCode.OK, (await kept.GetAsync("health")).StatusCode);      // a connection kept alive from before
-        var held = server.Service.EmbedAsync("hold", ["x"]);                                // the worker is busy: the drain waits
-        Assert.True(hold.Entered.Wait(TimeSpan.FromMinutes(1)));
+        var held = IsolationTests.Hold(server.Service, hold);                               // the worker is busy: the drain waits
         var stopping = Task.Run(async () => await server.DisposeAsync());
         while (!server.Service.Draining) await Task.Delay(10);
 
