@@ -58,7 +58,7 @@ public abstract class DecodeEngine<TRow> : IDecodeEngine where TRow : DecodeRow
     {
         var events = new List<DecodeEvent>(Pending);
         Pending.Clear();
-        foreach (var row in Rows.Where(r => !r.HasBudget).ToList()) Finish(row, row.End ?? (row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length), events);
+        foreach (var row in Rows.Where(r => !r.HasBudget).ToList()) Finish(row, row.End ?? row.BudgetEnd, events);
         if (Rows.Count == 0) return events;
         RowIterations += Rows.Count;
         Iterate(events);
@@ -87,12 +87,20 @@ public abstract class DecodeEngine<TRow> : IDecodeEngine where TRow : DecodeRow
     /// <summary>Moves every per-slot cache of slot <paramref name="from"/> to slot <paramref name="to"/>.</summary>
     protected abstract void MoveSlot(int from, int to);
 
-    /// <summary>Ends a row: records why, reports it, and frees its slot.</summary>
+    /// <summary>Reports what a row wrote (an event, and its sink); false when its owner needs no more, so the caller ends it as <see cref="DecodeEnd.Stop"/>.</summary>
+    protected static bool Emit(TRow row, int[] ids, List<DecodeEvent> events)
+    {
+        events.Add(new DecodeEvent(row, ids));
+        return row.Sink?.Write(row, ids) != false;
+    }
+
+    /// <summary>Ends a row: records why, frees its slot, and reports it (an event, and its sink).</summary>
     protected void Finish(TRow row, DecodeEnd end, List<DecodeEvent> events)
     {
         row.End = end;
         events.Add(new DecodeEvent(row, [], end));
         Leave(row);
+        row.Sink?.End(row);
     }
 
     /// <summary>Ends several rows (highest slot first, so the rows that move into freed slots are rows that stay).</summary>

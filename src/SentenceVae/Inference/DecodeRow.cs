@@ -7,7 +7,7 @@ public enum DecodeEnd
     Stop,
     /// <summary>Its budget is spent: <see cref="DecodeRow.MaxTokens"/> or <see cref="PieceRow.MaxPieces"/>.</summary>
     Length,
-    /// <summary>Its owner halted it (<see cref="DecodeRow.Halted"/>: cancelled, a stop text, out of time).</summary>
+    /// <summary>Its owner halted it (<see cref="DecodeRow.Halt"/>: cancelled, out of time, shutting down).</summary>
     Halted,
     /// <summary>Its probabilities stopped being finite; it ends alone and the other rows go on.</summary>
     Failed,
@@ -17,9 +17,23 @@ public enum DecodeEnd
 public readonly record struct DecodeEvent(DecodeRow Row, int[] Ids, DecodeEnd? End = null);
 
 /// <summary>
-/// One row of a decoding engine (<see cref="IDecodeEngine"/>): its prompt, how it samples, and its budget —
-/// the one object the engine asks whether the row may go on (<see cref="HasBudget"/>, as llama.cpp's
-/// slots do). The engine records the row's progress in it. <see cref="TokenRow"/> and <see cref="PieceRow"/>.
+/// Where a row's output goes as the engine writes it: the row's owner provides it (a served request's
+/// stream, a stop-text filter). Called on the engine's thread, inside its step.
+/// </summary>
+public interface IRowSink
+{
+    /// <summary>The row wrote <paramref name="ids"/> (a token, or a whole piece); false when its owner needs no more (a stop text was written): the engine ends the row now as <see cref="DecodeEnd.Stop"/>.</summary>
+    bool Write(DecodeRow row, int[] ids);
+    /// <summary>The row has ended (<see cref="DecodeRow.End"/> says why) and left the engine.</summary>
+    void End(DecodeRow row);
+}
+
+/// <summary>
+/// One row of a decoding engine (<see cref="IDecodeEngine"/>) from admission to its end: its prompt, how it
+/// samples, its one budget and its one ending — the object the engine asks whether the row may go on
+/// (<see cref="HasBudget"/>, as llama.cpp's slots do) and records the row's progress in. Its owner reads
+/// what it writes through <see cref="Sink"/> (or the events of <see cref="IDecodeEngine.Step"/>) and ends it
+/// early with <see cref="Halt"/>. <see cref="TokenRow"/> and <see cref="PieceRow"/>.
 /// </summary>
 public abstract class DecodeRow
 {
@@ -27,8 +41,8 @@ public abstract class DecodeRow
     public GenerationOptions Sampling { get; init; } = new();
     /// <summary>Most tokens the row writes in all (a token model counts its EOS; a sentence-level model's last piece is cut to fit).</summary>
     public int MaxTokens { get; init; } = int.MaxValue;
-    /// <summary>When it returns true the row leaves at the next step (checked once per step: cancelled, a stop text, out of time).</summary>
-    public Func<bool>? Halted { get; init; }
+    /// <summary>Receives what the row writes and its end; set before the row joins an engine.</summary>
+    public IRowSink? Sink { get; set; }
 
     /// <summary>Tokens written so far.</summary>
     public int Tokens { get; internal set; }
@@ -36,7 +50,18 @@ public abstract class DecodeRow
     public DecodeEnd? End { get; internal set; }
 
     /// <summary>True while the row may write more: not ended, not halted, tokens left.</summary>
-    public virtual bool HasBudget => End is null && Tokens < MaxTokens && Halted?.Invoke() != true;
+    public virtual bool HasBudget => End is null && !halted && Tokens < MaxTokens;
+
+    /// <summary>Asks the engine to end the row at its next step (<see cref="DecodeEnd.Halted"/>); safe from any thread.</summary>
+    public void Halt() => halted = true;
+
+    /// <summary>True once <see cref="Halt"/> was called.</summary>
+    public bool IsHalted => halted;
+
+    private volatile bool halted;
+
+    /// <summary>Why a row without budget ends: halted by its owner, or its budget spent.</summary>
+    internal DecodeEnd BudgetEnd => halted ? DecodeEnd.Halted : DecodeEnd.Length;
 
     /// <summary>For benchmarks: the prompt's keys and values are random instead of prefilled (its ids only set its length).</summary>
     public bool RandomContext { get; init; }

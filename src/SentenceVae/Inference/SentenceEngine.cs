@@ -148,7 +148,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
             var row = rows[i];
             if (stop[2 * i + 1] == 0) ended.Add((row, DecodeEnd.Failed));                   // a stop head's argmax of NaN would quietly end it
             else if (!row.IgnoreStop && stop[2 * i] == StopHead.Stop) ended.Add((row, DecodeEnd.Stop));
-            else if (!row.HasBudget) ended.Add((row, row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length));
+            else if (!row.HasBudget) ended.Add((row, row.BudgetEnd));
             else going.Add(i);
         }
         if (going.Count == 0) return;
@@ -277,8 +277,8 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
             row.Tokens += piece.Length;
             row.Pieces++;
             row.History.Add(piece);
-            events.Add(new DecodeEvent(row, piece));
-            if (!row.HasBudget) ended.Add((row, row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length));
+            if (!Emit(row, piece, events)) ended.Add((row, DecodeEnd.Stop));
+            else if (!row.HasBudget) ended.Add((row, row.BudgetEnd));
             else
             {
                 row.Waiting = true;

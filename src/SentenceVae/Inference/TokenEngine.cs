@@ -102,10 +102,10 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
             Wrote++;
             row.Tokens++;
             if (row.Sampling.StopAtEos && id == eos) { ended.Add((row, DecodeEnd.Stop)); continue; }
-            events.Add(new DecodeEvent(row, [id]));
             row.History.Add(id);
             row.Sampler!.Accept(id);
-            if (!row.HasBudget) { ended.Add((row, row.Halted?.Invoke() == true ? DecodeEnd.Halted : DecodeEnd.Length)); continue; }
+            if (!Emit(row, [id], events)) { ended.Add((row, DecodeEnd.Stop)); continue; }
+            if (!row.HasBudget) { ended.Add((row, row.BudgetEnd)); continue; }
             int start = window.Start(row.History.Count, row.Start);
             if (start != row.Start)
             {

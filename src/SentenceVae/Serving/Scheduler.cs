@@ -75,6 +75,8 @@ internal sealed class Scheduler(GenerationServiceOptions options, ServiceStatist
         var busy = engines.Where(e => e.Value.Count > 0).ToList();
         if (busy.Count == 0) return;
         var (model, next) = busy[turn++ % busy.Count];
+        foreach (var row in rows.Values)
+            if (row.Model == model && row.ShouldHalt) row.Decode.Halt();           // it ends at this step, with what it wrote
         int stepped = next.Count;
         long iterations = next.RowIterations, waited = next.WaitingRowIterations;
         List<DecodeEvent> events;
@@ -89,16 +91,10 @@ internal sealed class Scheduler(GenerationServiceOptions options, ServiceStatist
         }
         statistics.Step(stepped, next.RowIterations - iterations, next.WaitingRowIterations - waited);
         Stepped?.Invoke(model.Name, stepped);
+        // What the rows wrote has gone to their sinks within the step; here only the ended ones are counted.
         foreach (var e in events)
-        {
-            if (!rows.TryGetValue(e.Row, out var row)) continue;
-            model.Write(row, e);
-            if (e.End is not null)
-            {
-                rows.Remove(e.Row);
+            if (e.End is not null && rows.Remove(e.Row, out var row))
                 statistics.Count(ref row.Cancel.IsCancellationRequested ? ref statistics.cancelled : ref statistics.completed);
-            }
-        }
     }
 
     private void Leave(ServedRow row)

@@ -53,28 +53,24 @@ public abstract class ServedModel : IDisposable
     }
 
     /// <summary>What a row whose probabilities stopped being finite ends with (its batch-mates go on).</summary>
-    private protected ServingException RowFailed() =>
+    internal ServingException RowFailed() =>
         new(ServingError.ModelFault, $"model '{Name}' could not continue this request: its next-token probabilities were not finite", null, "model_error");
 
-    /// <summary>Reads the prompt, checks it and the budget against the positions; throws <see cref="ServingException"/>.</summary>
-    internal abstract ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel);
+    /// <summary>Reads the prompt and checks it and the budget against the positions (throws <see cref="ServingException"/>); the request as a row its engine runs.</summary>
+    internal ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
+    {
+        var (row, promptTokens) = Read(request, defaultMaxTokens, cancel);
+        return new ServedRow(request, this, row, promptTokens, cancel);
+    }
+
+    /// <summary>The engine's row for <paramref name="request"/> and the prompt's text tokens; throws <see cref="ServingException"/> when it does not fit.</summary>
+    internal abstract (DecodeRow Row, int PromptTokens) Read(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel);
 
     /// <summary>A decoding engine of <paramref name="capacity"/> rows (made and stepped on the worker thread).</summary>
     internal abstract IDecodeEngine NewEngine(int capacity);
 
-    /// <summary>Passes what the engine wrote for <paramref name="row"/> on to its caller: text, or its end.</summary>
-    internal abstract void Write(ServedRow row, DecodeEvent written);
-
-    /// <summary>Ends a row as the engine ended it.</summary>
-    private protected void End(ServedRow row, DecodeEnd end)
-    {
-        switch (end)
-        {
-            case DecodeEnd.Failed: row.Fail(RowFailed()); break;
-            case DecodeEnd.Stop: row.End(FinishReason.Stop); break;
-            default: row.End(FinishReason.Length); break;           // budget, positions or time spent (a row ended by its caller or a stop text has its ending already)
-        }
-    }
+    /// <summary>The text of what the engine wrote for <paramref name="row"/> in one step (a token or a piece).</summary>
+    internal abstract string Text(ServedRow row, int[] ids);
 
     /// <summary>One vector per input (on the worker thread); stops between inputs once <paramref name="cancel"/> fires.</summary>
     internal virtual EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel) => throw EmbedUnsupported();

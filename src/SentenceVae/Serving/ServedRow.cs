@@ -4,26 +4,28 @@ using SentenceVae.Inference;
 namespace SentenceVae.Serving;
 
 /// <summary>
-/// One accepted completion request on the service's worker: the engine's row (<see cref="Decode"/>: the
-/// prompt as the model reads it, sampling, budget), the text written so far (through the stop-sequence
-/// filter) and the channel its caller reads updates from.
+/// One accepted completion request: the engine's row it runs as (<see cref="Decode"/>: the prompt as the
+/// model reads it, sampling, the one budget and the one ending) and the sink that row writes to — the
+/// text so far through the stop-sequence filter, into the channel its caller reads updates from. The
+/// request's limits (its caller gone, its time up, a shutdown) are read by the <see cref="Scheduler"/>,
+/// which halts the row; the engine never asks this layer anything.
 /// </summary>
-internal sealed class ServedRow
+internal sealed class ServedRow : IRowSink
 {
     private readonly Channel<CompletionUpdate> updates = Channel.CreateUnbounded<CompletionUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 
     private readonly StopSequenceFilter filter;
 
-    /// <summary>A row for <paramref name="request"/>; <paramref name="decode"/> makes its engine row (which asks this row whether it is halted).</summary>
-    public ServedRow(CompletionRequest request, ServedModel model, int promptTokens, int maxTokens, CancellationToken cancel, Func<Func<bool>, DecodeRow> decode)
+    /// <summary>The request <paramref name="request"/> run as <paramref name="decode"/> (which writes to this row from now on).</summary>
+    public ServedRow(CompletionRequest request, ServedModel model, DecodeRow decode, int promptTokens, CancellationToken cancel)
     {
         Request = request;
         Model = model;
+        Decode = decode;
         PromptTokens = promptTokens;
-        MaxTokens = maxTokens;
         Cancel = cancel;
         filter = new StopSequenceFilter(request.Stop);
-        Decode = decode(() => Halted);
+        decode.Sink = this;
     }
 
     public CompletionRequest Request { get; }
@@ -31,15 +33,16 @@ internal sealed class ServedRow
     /// <summary>The row the model's engine runs.</summary>
     public DecodeRow Decode { get; }
     public int PromptTokens { get; }
-    public int MaxTokens { get; }
+    /// <summary>The text-token budget (the engine's row counts against it).</summary>
+    public int MaxTokens => Decode.MaxTokens;
     public CancellationToken Cancel { get; }
     /// <summary>A token model's text so far, for turning ids into text that never splits a character.</summary>
     public IncrementalDecoder? Text { get; set; }
-    /// <summary>Text tokens written so far.</summary>
+    /// <summary>Text tokens its caller was sent (usage; a token model's EOS is not text).</summary>
     public int Tokens { get; private set; }
-    /// <summary>Steps (pieces or tokens) written so far.</summary>
-    public int Steps { get; private set; }
+    /// <summary>Why it ended, once its caller has everything (null while it runs, or when it ended with an error).</summary>
     public FinishReason? Finish { get; private set; }
+    private bool closed;
 
     /// <summary>When the row's time is up (the server's per-request limit, counted from its arrival): once started it then ends by length with what it wrote.</summary>
     public DateTimeOffset Deadline { get; set; } = DateTimeOffset.MaxValue;
@@ -48,37 +51,47 @@ internal sealed class ServedRow
     /// <summary>True once <see cref="Deadline"/> has passed.</summary>
     public bool OutOfTime => Time.GetUtcNow() >= Deadline;
 
-    /// <summary>True once the row needs no more output: finished, its caller gone, or its time up.</summary>
-    public bool Halted => Finish is not null || Cancel.IsCancellationRequested || OutOfTime || Model.Ending;
+    /// <summary>True once nobody needs more of it: its caller gone, its time up, or the service ending every row.</summary>
+    public bool ShouldHalt => Cancel.IsCancellationRequested || OutOfTime || Model.Ending;
 
     public ChannelReader<CompletionUpdate> Updates => updates.Reader;
 
-    /// <summary>Adds one step's text; ends the row at a stop sequence or when its token budget is spent.</summary>
-    public void Add(string text, int tokens)
+    /// <summary>One step's ids become text for the caller; false at a stop sequence (the engine ends the row as stopped).</summary>
+    bool IRowSink.Write(DecodeRow row, int[] ids)
     {
-        if (Finish is not null) return;
-        Tokens += tokens;
-        Steps++;
-        var (shown, stopped) = filter.Push(text);
-        updates.Writer.TryWrite(new CompletionUpdate(shown, tokens));
-        if (stopped) End(FinishReason.Stop);
-        else if (Tokens >= MaxTokens) End(FinishReason.Length);
+        if (closed) return false;
+        Tokens += ids.Length;
+        var (shown, stopped) = filter.Push(Model.Text(this, ids));
+        updates.Writer.TryWrite(new CompletionUpdate(shown, ids.Length));
+        return !stopped;
     }
 
-    public void End(FinishReason reason)
+    /// <summary>The engine ended the row: its caller gets the held-back text and why.</summary>
+    void IRowSink.End(DecodeRow row)
     {
-        if (Finish is not null) return;
+        switch (row.End)
+        {
+            case DecodeEnd.Failed: Fail(Model.RowFailed()); break;
+            case DecodeEnd.Stop: Close(FinishReason.Stop); break;
+            default: Close(FinishReason.Length); break;         // budget, positions or time spent; halted (a caller gone reads nothing more)
+        }
+    }
+
+    private void Close(FinishReason reason)
+    {
+        if (closed) return;
+        closed = true;
         string rest = filter.Flush();             // held back as a possible stop sequence's start, and it was not one
         if (rest.Length > 0) updates.Writer.TryWrite(new CompletionUpdate(rest, 0));
         Finish = reason;
         updates.Writer.TryComplete();
     }
 
-    /// <summary>Ends the row with an error its caller sees (a row already finished keeps its ending).</summary>
+    /// <summary>Ends the request with an error its caller sees (one already ended keeps its ending).</summary>
     public void Fail(Exception error)
     {
-        if (Finish is not null) return;
-        Finish = FinishReason.Stop;           // halted: the loop writes nothing more for it
+        if (closed) return;
+        closed = true;
         updates.Writer.TryComplete(error);
     }
 }

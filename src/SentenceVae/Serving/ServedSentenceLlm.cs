@@ -35,7 +35,7 @@ public sealed class ServedSentenceLlm : ServedModel
     // Positions: [start vector,] one per prompt piece, one per generated piece.
     private int PromptPositions(int pieces) => NextPiecePlan.Position(pieces, model.Config.UseStartVector) + 1;
 
-    internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
+    internal override (DecodeRow Row, int PromptTokens) Read(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
     {
         // Counted before it is cut: a prompt of more tokens than every position's longest piece can hold is refused without
         // splitting it. Only a long prompt can be that long (a UTF-16 character is at most 3 bytes, so 3 byte-level tokens).
@@ -56,20 +56,16 @@ public sealed class ServedSentenceLlm : ServedModel
                 "max_tokens", "context_length_exceeded");
         int maxTokens = request.MaxTokens ?? Math.Min(defaultMaxTokens, room);
         // A row writes at most max_tokens pieces (every piece but an empty one holds a token), within the positions left.
-        return new ServedRow(request, this, promptTokens, maxTokens, cancel, halted => new PieceRow(pieces)
+        return (new PieceRow(pieces)
         {
             Sampling = request.Sampling(model.Config.Svae.MaxSeqLen - 1),
-            MaxTokens = maxTokens, MaxPieces = Math.Min(maxTokens, MaxPositions - needed), Halted = halted,
-        });
+            MaxTokens = maxTokens, MaxPieces = Math.Min(maxTokens, MaxPositions - needed),
+        }, promptTokens);
     }
 
     internal override IDecodeEngine NewEngine(int capacity) => generator.NewEngine(capacity);
 
-    internal override void Write(ServedRow row, DecodeEvent written)
-    {
-        if (written.End is { } end) End(row, end);
-        else row.Add(Tokenizer.Decode(written.Ids), written.Ids.Length);   // the engine cut the last piece to max_tokens
-    }
+    internal override string Text(ServedRow row, int[] ids) => Tokenizer.Decode(ids);      // the engine cut the last piece to max_tokens
 
     /// <summary>Most text tokens one embedding slice encodes (one piece at least): a slice takes about as long as a decode step.</summary>
     internal const int EmbeddingSliceTokens = 1024;

@@ -24,7 +24,7 @@ public sealed class ServedTokenModel : ServedModel
     public override int MaxPositions => model.Config.MaxPositionEmbeddings;
 
     // Positions: BOS + prompt + max_tokens − 1 (the last token written is never read back).
-    internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
+    internal override (DecodeRow Row, int PromptTokens) Read(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
     {
         var ids = generator.PromptIds(request.Prompt);
         int promptTokens = ids.Length - 1, room = MaxPositions - promptTokens;
@@ -35,20 +35,12 @@ public sealed class ServedTokenModel : ServedModel
         if (maxTokens > room)
             throw ServingException.Invalid($"the prompt's {promptTokens} tokens + max_tokens {maxTokens} exceed model '{Name}''s {MaxPositions} positions: at most {room} new tokens",
                 "max_tokens", "context_length_exceeded");
-        return new ServedRow(request, this, promptTokens, maxTokens, cancel, halted => new TokenRow(ids)
-        {
-            Sampling = request.Sampling(),
-            MaxTokens = maxTokens, Halted = halted,
-        });
+        return (new TokenRow(ids) { Sampling = request.Sampling(), MaxTokens = maxTokens }, promptTokens);
     }
 
     internal override IDecodeEngine NewEngine(int capacity) => generator.NewEngine(capacity);
 
-    internal override void Write(ServedRow row, DecodeEvent written)
-    {
-        if (written.End is { } end) End(row, end);
-        else row.Add((row.Text ??= new IncrementalDecoder(Tokenizer)).Add(written.Ids[0]), 1);
-    }
+    internal override string Text(ServedRow row, int[] ids) => (row.Text ??= new IncrementalDecoder(Tokenizer)).Add(ids[0]);
 
     /// <inheritdoc/>
     public override void Dispose() => model.Dispose();

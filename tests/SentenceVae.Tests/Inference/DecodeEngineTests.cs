@@ -43,6 +43,51 @@ public class DecodeEngineTests
         Assert.Equal(12, together[2].Split('|').Length);
     }
 
+    /// <summary>A sink that keeps what a row wrote and asks for no more after <c>stopAfter</c> writes.</summary>
+    private sealed class Sink(int stopAfter = int.MaxValue) : IRowSink
+    {
+        public readonly List<int[]> Written = [];
+        public DecodeEnd? Ended;
+        public bool Write(DecodeRow row, int[] ids)
+        {
+            Written.Add(ids);
+            return Written.Count < stopAfter;
+        }
+        public void End(DecodeRow row) => Ended = row.End;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ASinkThatNeedsNoMoreEndsItsRowInThatStepAsStopped(bool pieces)
+    {
+        using var scope = NewDisposeScope();
+        using var lm = TokenGeneratorTests.TinyCompactLm(7);
+        using var sllm = SentenceLlmTests.Tiny(33, SentenceLlmTests.TinyConfig());
+        var sink = new Sink(stopAfter: 3);
+        var other = new Sink();
+        DecodeRow Row(Sink s) => pieces
+            ? SentenceLlmGenerator.Row(SentenceLlmTests.RandomPieces(new Random(3), 2), new SentenceGenerationOptions { MaxPieces = 10, IgnoreStop = true, Tokens = new GenerationOptions { MaxNewTokens = 3 } })
+            : TokenGenerator.Row(new TokenGenerator(lm, TextTokenizers.Compact).PromptIds("It was"), new GenerationOptions { MaxNewTokens = 10, StopAtEos = false });
+        var (stopping, going) = (Row(sink), Row(other));
+        stopping.Sink = sink;
+        going.Sink = other;
+        using IDecodeEngine engine = pieces ? new SentenceLlmGenerator(sllm, new SentenceLlmTests.IdsTokenizer()).NewEngine(2) : (IDecodeEngine)new TokenGenerator(lm, TextTokenizers.Compact).NewEngine(2);
+        engine.Add(stopping);
+        engine.Add(going);
+        for (int step = 0; step < 100 && sink.Written.Count < 3; step++) engine.Step();
+        Assert.Equal(DecodeEnd.Stop, stopping.End);                              // ended in the step of its third write, not a later one
+        Assert.Equal(DecodeEnd.Stop, sink.Ended);
+        Assert.Equal(3, sink.Written.Count);
+        Assert.Null(going.End);                                                  // its batch-mate goes on
+        going.Halt();                                                            // its owner halts it: it leaves at the next step, with what it wrote
+        var events = engine.Step();
+        Assert.Equal(DecodeEnd.Halted, going.End);
+        Assert.Equal(DecodeEnd.Halted, other.Ended);
+        Assert.Contains(events, e => e.Row == going && e.End == DecodeEnd.Halted);
+        Assert.Equal(0, engine.Count);
+    }
+
     [Theory]
     [InlineData(false, 0.0)]
     [InlineData(true, 0.0)]

@@ -17,9 +17,9 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         public override string Kind => "gate";
         public override int MaxPositions => 1;
         public override bool CanEmbed => true;
-        internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => throw new NotSupportedException();
+        internal override (DecodeRow Row, int PromptTokens) Read(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => throw new NotSupportedException();
         internal override IDecodeEngine NewEngine(int capacity) => throw new NotSupportedException();
-        internal override void Write(ServedRow row, DecodeEvent written) => throw new NotSupportedException();
+        internal override string Text(ServedRow row, int[] ids) => throw new NotSupportedException();
         internal override EmbeddingResult Embed(IReadOnlyList<string> inputs, CancellationToken cancel)
         {
             Entered.Set();                                                        // the worker is inside the gate now
@@ -222,14 +222,9 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         public override string Kind => inner.Kind;
         public override int MaxPositions => inner.MaxPositions;
-        internal override ServedRow Prepare(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel)
-        {
-            var proto = inner.Prepare(request with { Model = inner.Name }, defaultMaxTokens, cancel);
-            var decode = (TokenRow)proto.Decode;
-            return new ServedRow(request, this, proto.PromptTokens, proto.MaxTokens, cancel, halted => new TokenRow(decode.Prompt) { Sampling = decode.Sampling, MaxTokens = decode.MaxTokens, Halted = halted });
-        }
+        internal override (DecodeRow Row, int PromptTokens) Read(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => inner.Read(request, defaultMaxTokens, cancel);
         internal override IDecodeEngine NewEngine(int capacity) => new Engine(inner.NewEngine(capacity));
-        internal override void Write(ServedRow row, DecodeEvent written) => inner.Write(row, written);
+        internal override string Text(ServedRow row, int[] ids) => inner.Text(row, ids);
         public override void Dispose() => inner.Dispose();
 
         private sealed class Engine(IDecodeEngine inner) : IDecodeEngine
