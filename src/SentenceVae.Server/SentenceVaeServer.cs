@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SentenceVae.Checkpoints;
 using SentenceVae.Serving;
 using static SentenceVae.Server.OpenAiJson;
 
@@ -312,7 +313,7 @@ public sealed class SentenceVaeServer : IAsyncDisposable
     }
 
     private object ModelEntry(ServedModel m) =>
-        new { id = m.Name, @object = "model", created = started.ToUnixTimeSeconds(), owned_by = "svae", kind = m.Kind, max_positions = m.MaxPositions, generation_defaults = m.Defaults };
+        new { id = m.Name, @object = "model", created = started.ToUnixTimeSeconds(), owned_by = "svae", kind = m.Kind.ModelType(), max_positions = m.MaxPositions, generation_defaults = m.Defaults };
 
     private static async Task<JsonElement> Body(HttpContext ctx)
     {

@@ -4,7 +4,7 @@ import json, os
 here = os.path.dirname(os.path.abspath(__file__))
 bench = json.load(open(os.path.join(here, "..", "..", "bench", "convert", "bench.json")))
 per_position = 2 * 4 * 256 * 4                                   # K and V, 4 layers, width 256, fp32: both backbones
-sllm = next(m for m in bench["models"] if m["kind"] == "sentence-llm")
+sllm = next(m for m in bench["models"] if m["kind"] == "sentence_llm")
 tokens_per_piece = per_position / sllm["kv_bytes_per_token_analytic"]
 rows = []
 for kind, name, windows in [("token model (lm-d29-s1234)", "lm-d29-s1234", [32, 64, 128, 256]), ("converted SLLM (sllm-d29-s1234)", "sllm-d29-s1234", [8, 16, 32, 64])]:

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using ScottPlot;
+using SentenceVae.Checkpoints;
 using SentenceVae.Data;
 using SentenceVae.Evaluation;
 
@@ -96,7 +97,7 @@ internal static class BenchPlots
             line.MarkerSize = 9;
             line.MarkerShape = family == 0 ? MarkerShape.FilledCircle : MarkerShape.FilledSquare;
             line.LineWidth = 2;
-            line.LegendText = (group.Key == "token-lm" ? "token models" : "sentence-level LLMs") + " (front; hollow: dominated)";
+            line.LegendText = (group.Key == ModelKind.TokenModel ? "token models" : "sentence-level LLMs") + " (front; hollow: dominated)";
             var dominated = points.Where((_, i) => !onFront[i]).ToList();
             if (dominated.Count > 0)
             {

@@ -19,29 +19,26 @@ internal static class ExportCommand
         {
             string source = parse.GetValue(model)!, target = parse.GetValue(output)!;
             var type = CommonOptions.ParseDtype(parse.GetValue(dtype)!);
-            string configPath = Path.Combine(source, "config.json");
-            string kind = ModelDirectory.Kind(source);
+            var kind = ModelDirectory.Kind(source);
             var tok = TextTokenizers.Load(source);
             switch (kind)
             {
-                case ModelDirectory.TokenModel:
+                case ModelKind.TokenModel:
                     using (var lm = HuggingFaceCheckpoint.LoadOpt(source)) { HuggingFaceCheckpoint.SaveOpt(lm, target, type); tok.Save(target); }
                     break;
-                case ModelDirectory.SentenceVae:
+                case ModelKind.SentenceVae:
                     using (var vae = SentenceVaeCheckpoint.Load(source)) SentenceVaeCheckpoint.Save(vae, target, tok, type);
                     break;
-                case ModelDirectory.SentenceLlm:
+                default:
                     using (var sllm = SentenceLlmCheckpoint.Load(source))
                     {
                         if (parse.GetValue(svaeDir) is { } shared) SentenceLlmCheckpoint.SaveSharingSvae(sllm, target, shared, tok, type);
                         else SentenceLlmCheckpoint.Save(sllm, target, tok, type);
                     }
                     break;
-                default:
-                    throw new CliUsageException($"{configPath}: unknown model_type '{kind}' (expected opt, sentence_vae or sentence_llm)");
             }
             long bytes = Directory.GetFiles(target).Sum(f => new FileInfo(f).Length);
-            io.Out.WriteLine($"wrote {target} ({kind}, {parse.GetValue(dtype)}, {bytes / 1e6:0.0} MB)");
+            io.Out.WriteLine($"wrote {target} ({kind.ModelType()}, {parse.GetValue(dtype)}, {bytes / 1e6:0.0} MB)");
             return 0;
         });
         return command;

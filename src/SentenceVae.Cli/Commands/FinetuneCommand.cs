@@ -50,9 +50,9 @@ internal static class FinetuneCommand
     {
         string kind = ModelDirectory.Kind(source) switch
         {
-            ModelDirectory.TokenModel => "lm",
-            ModelDirectory.SentenceLlm => "sllm",
-            var other => throw new InvalidDataException($"{source}: a {other} model cannot be fine-tuned here (a token model or a sentence-level one can)"),
+            ModelKind.TokenModel => "lm",
+            ModelKind.SentenceLlm => "sllm",
+            var other => throw new InvalidDataException($"{source}: a {other.ModelType()} model cannot be fine-tuned here (a token model or a sentence-level one can)"),
         };
         if (!File.Exists(textPath)) throw new FileNotFoundException($"{textPath}: no such file", textPath);
         var documents = Documents(File.ReadAllText(textPath, new UTF8Encoding(false, throwOnInvalidBytes: true)));

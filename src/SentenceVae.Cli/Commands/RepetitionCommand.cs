@@ -41,11 +41,11 @@ internal static class RepetitionCommand
             {
                 string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
                 var tokenizer = TextTokenizers.Load(dir);
-                bool pieces = ModelDirectory.Kind(dir) == ModelDirectory.SentenceLlm;
+                bool pieces = ModelDirectory.Kind(dir, "continued", ModelKind.SentenceLlm, ModelKind.TokenModel) == ModelKind.SentenceLlm;
                 foreach (var (label, options) in new[] { ("greedy", new GenerationOptions()), ("flags", pieces ? chosen : chosen with { NoRepeatPieces = 0 }) })
                 {
                     // Each prompt its own seed, so the sampled texts are the same every run.
-                    var written = Continue(dir, tokenizer, texts, maxTokens, (i, perStep) => options with { MaxNewTokens = perStep, Seed = options.Seed ?? 1000 + i });
+                    var written = Continue(dir, pieces, tokenizer, texts, maxTokens, (i, perStep) => options with { MaxNewTokens = perStep, Seed = options.Seed ?? 1000 + i });
                     var stats = RepetitionStats.Of(written, new SentenceSplitter(new SplitterOptions()));
                     rows.Add(new { model = name, decoding = label, options = Describe(options), stats });
                     io.Out.WriteLine($"| {name} | {Describe(options)} | {stats.Repeated4Grams:P1} | {stats.RepeatedPieces:P1} | {stats.Distinct2:F3} | {stats.Words} |");
@@ -65,9 +65,9 @@ internal static class RepetitionCommand
           + (o.NoRepeatNgramSize > 0 ? $", no repeated {o.NoRepeatNgramSize}-grams" : "") + (o.FrequencyPenalty != 0 ? $", frequency {o.FrequencyPenalty}" : "") + (o.PresencePenalty != 0 ? $", presence {o.PresencePenalty}" : "");
 
     // The continuation of every prompt (all in one engine), as text.
-    private static List<string> Continue(string dir, ITextTokenizer tokenizer, List<string> prompts, int maxTokens, Func<int, int, GenerationOptions> options)
+    private static List<string> Continue(string dir, bool pieces, ITextTokenizer tokenizer, List<string> prompts, int maxTokens, Func<int, int, GenerationOptions> options)
     {
-        if (ModelDirectory.Kind(dir) == ModelDirectory.SentenceLlm)
+        if (pieces)
         {
             using var model = SentenceLlmCheckpoint.Load(dir);
             var generator = new SentenceLlmGenerator(model, tokenizer);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using System.CommandLine;
 using System.Text.Json;
+using SentenceVae.Checkpoints;
 using SentenceVae.Server;
 using SentenceVae.Serving;
 
@@ -78,7 +79,7 @@ internal static class ServeCommand
             catch (IOException e) { throw new CliUsageException($"cannot listen on {options.Host}:{p}: {e.Message}"); }
             io.Error.WriteLine($"svae: listening on {server.Address} (loading {options.Models.Count} model(s); /health says 503 until ready)");
             await server.Loaded;
-            io.Error.WriteLine($"svae: ready: {string.Join(", ", server.Service.Models.Select(m => $"{m.Name} ({m.Kind})"))}; playground at {server.Address}");
+            io.Error.WriteLine($"svae: ready: {string.Join(", ", server.Service.Models.Select(m => $"{m.Name} ({m.Kind.ModelType()})"))}; playground at {server.Address}");
             try { await Task.Delay(Timeout.Infinite, cancel); }
             catch (OperationCanceledException) { }
             return 0;

@@ -19,7 +19,7 @@ public static class HuggingFaceCheckpoint
     /// <summary>Loads an OPT model directory (config.json + model.safetensors, sharded safetensors or pytorch_model.bin) into <paramref name="dtype"/> on <paramref name="device"/>; every key and shape is checked.</summary>
     public static OptForCausalLm LoadOpt(string directory, Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
-        ModelDirectory.Expect(directory, ModelDirectory.TokenModel);
+        ModelDirectory.Expect(directory, ModelKind.TokenModel);
         var config = OptConfig.Load(Path.Combine(directory, ConfigFile));
         var model = new OptForCausalLm(config);
         var weights = ReadWeights(directory);

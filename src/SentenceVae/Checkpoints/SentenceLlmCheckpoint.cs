@@ -14,7 +14,7 @@ public static class SentenceLlmCheckpoint
 {
     /// <summary>Loads a sentence-level LLM model directory (config.json + model.safetensors + tokenizer), in evaluation mode.</summary>
     public static SentenceLlm Load(string directory, Device? device = null) =>
-        ModelDirectory.ExpectThen(directory, ModelDirectory.SentenceLlm, () => Load(Path.Combine(directory, SentenceVaeCheckpoint.ConfigFile), SentenceVaeCheckpoint.FindWeights(directory), device));
+        ModelDirectory.ExpectThen(directory, ModelKind.SentenceLlm, () => Load(Path.Combine(directory, SentenceVaeCheckpoint.ConfigFile), SentenceVaeCheckpoint.FindWeights(directory), device));
 
     /// <summary>Loads a config file and a weights file (.safetensors or a reference .pth), in evaluation mode.</summary>
     public static SentenceLlm Load(string configPath, string weightsPath, Device? device = null)

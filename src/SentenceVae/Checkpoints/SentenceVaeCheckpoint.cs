@@ -19,7 +19,7 @@ public static class SentenceVaeCheckpoint
     /// <summary>Loads a model directory, or a config + weights file pair (<c>.safetensors</c> or <c>.pth</c>).</summary>
     public static Modules.SentenceVae Load(string directory, Device? device = null)
     {
-        ModelDirectory.Expect(directory, ModelDirectory.SentenceVae);
+        ModelDirectory.Expect(directory, ModelKind.SentenceVae);
         return Load(Path.Combine(directory, ConfigFile), FindWeights(directory), device);
     }
 

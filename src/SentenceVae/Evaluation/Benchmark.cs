@@ -35,15 +35,13 @@ public static class Benchmark
             int available = TextTokenizers.Load(baselineDir).Encode(text).Count, longest = options.PromptTokens.Max();
             if (available < longest + options.OutputTokens)
                 throw new InvalidDataException($"the benchmark text holds {available} tokens, fewer than the longest prompt ({longest}) + the output ({options.OutputTokens}); give more text or smaller --prompt-tokens");
-            if (ModelDirectory.Kind(baselineDir) != ModelDirectory.TokenModel) throw new InvalidDataException($"{baselineDir}: the baseline must be a token-level model (model_type 'opt')");
-            foreach (var dir in modelDirs)
-                if (ModelDirectory.Kind(dir) is not (ModelDirectory.TokenModel or ModelDirectory.SentenceLlm))
-                    throw new InvalidDataException($"{dir}: model_type '{ModelDirectory.Kind(dir)}' cannot be benchmarked (expected opt or sentence_llm)");
-            foreach (var dir in modelDirs.Prepend(baselineDir))
+            var kinds = modelDirs.Select(dir => ModelDirectory.Kind(dir, "benchmarked", ModelKind.TokenModel, ModelKind.SentenceLlm))
+                .Prepend(ModelDirectory.Kind(baselineDir, "the baseline", ModelKind.TokenModel)).ToList();
+            foreach (var (dir, kind) in modelDirs.Prepend(baselineDir).Zip(kinds))
             {
                 log($"model {dir}");
                 string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
-                if (ModelDirectory.Kind(dir) == ModelDirectory.TokenModel)
+                if (kind == ModelKind.TokenModel)
                 {
                     var lm = HuggingFaceCheckpoint.LoadOpt(dir);
                     loaded.Add(lm);
@@ -133,7 +131,7 @@ public static class Benchmark
         var ids = tok.Encode(text);
         var model = new BenchmarkModel
         {
-            Name = name, Kind = "token-lm", Params = lm.ParameterCount(), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value, Context = quality.Context!.Value,
+            Name = name, Kind = ModelKind.TokenModel, Params = lm.ParameterCount(), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value, Context = quality.Context!.Value,
             BitsPerByteByText = options.ScoredTexts.ToDictionary(t => t.Key, t => LmEvaluator.Evaluate(lm, tok, t.Value).BitsPerByte!.Value),
             KvBytesPerTokenAnalytic = EngineTiming.KvBytesPerToken(lm.Config),
         };
@@ -197,7 +195,7 @@ public static class Benchmark
         double tokensPerPiece = allPieces.Average(p => p.Length);
         var model = new BenchmarkModel
         {
-            Name = name, Kind = "sentence-llm", Params = sllm.parameters().DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel()), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
+            Name = name, Kind = ModelKind.SentenceLlm, Params = sllm.parameters().DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel()), Ppl = quality.Ppl, BitsPerByte = quality.BitsPerByte!.Value,
             Context = quality.Context!.Value, BitsPerByteByText = byText, TokenAccuracy = reconstruction?.TokenAccuracy, ExactMatch = reconstruction?.ExactMatch,
             KvBytesPerTokenAnalytic = EngineTiming.KvBytesPerToken(sllm.Config, tokensPerPiece),
         };
@@ -322,7 +320,7 @@ public static class Benchmark
             var r = x.Ratios!;
             sb.AppendLine(string.Join(" | ", (string[])
             [
-                $"| {x.Name}", $"{x.Params / 1e6:0.0}M", $"{x.Context} {(x.Kind == "token-lm" ? "tokens" : "pieces")}", $"{x.Ppl:0.00}", $"{x.BitsPerByte:0.000}", $"{r.Bpb:0.00}x",
+                $"| {x.Name}", $"{x.Params / 1e6:0.0}M", $"{x.Context} {(x.Kind == ModelKind.TokenModel ? "tokens" : "pieces")}", $"{x.Ppl:0.00}", $"{x.BitsPerByte:0.000}", $"{r.Bpb:0.00}x",
                 .. texts.Select(t => $"{x.BitsPerByteByText[t]:0.000}"),
                 string.Join(" / ", prompts.Select(p => $"{x.OutputTokensPerS[p]:0}")),
                 string.Join(" / ", prompts.Select(p => $"{r.Throughput[p]:0.00}x")),

@@ -7,8 +7,8 @@ public sealed record BenchmarkModel
 {
     /// <summary>The model directory's name.</summary>
     [JsonPropertyName("name")] public required string Name { get; init; }
-    /// <summary>"token-lm" or "sentence-llm".</summary>
-    [JsonPropertyName("kind")] public required string Kind { get; init; }
+    /// <summary>A token model or a sentence-level LLM (written as its model_type).</summary>
+    [JsonPropertyName("kind")] public required Checkpoints.ModelKind Kind { get; init; }
     /// <summary>Parameters (tied weights counted once).</summary>
     [JsonPropertyName("params")] public long Params { get; init; }
     /// <summary>Per-token perplexity on the evaluation text (tokens of each model's own kind).</summary>

@@ -27,8 +27,8 @@ public abstract class ServedModel : IDisposable
         Tokenizer = tokenizer;
     }
 
-    /// <summary><c>sentence_llm</c> or <c>opt</c>, as in the model's config.json.</summary>
-    public abstract string Kind { get; }
+    /// <summary>A sentence-level LLM or a token model.</summary>
+    public abstract ModelKind Kind { get; }
     /// <summary>The backbone's positions (pieces for a sentence-level model, tokens for a token model).</summary>
     public abstract int MaxPositions { get; }
     /// <summary>Set when the service ends every running completion (shutting down): rows end by length with what they wrote.</summary>
@@ -40,15 +40,14 @@ public abstract class ServedModel : IDisposable
     /// <summary>Loads a model directory (config.json with model_type <c>sentence_llm</c> or <c>opt</c>, weights, tokenizer).</summary>
     public static ServedModel Load(string directory, string? name = null, Device? device = null, Modules.Kernels.WeightFormat? weights = null)
     {
-        string kind = ModelDirectory.Kind(directory);
+        var kind = ModelDirectory.Kind(directory, "served", ModelKind.SentenceLlm, ModelKind.TokenModel);
         name ??= Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
         var tokenizer = TextTokenizers.Load(directory);
         var defaults = GenerationConfig.Load(directory);
         return kind switch
         {
-            ModelDirectory.SentenceLlm => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer, weights) { Defaults = defaults },
-            ModelDirectory.TokenModel => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer, weights) { Defaults = defaults },
-            _ => throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: model_type '{kind}' cannot be served (expected sentence_llm or opt)"),
+            ModelKind.SentenceLlm => new ServedSentenceLlm(name, SentenceLlmCheckpoint.Load(directory, device), tokenizer, weights) { Defaults = defaults },
+            _ => new ServedTokenModel(name, HuggingFaceCheckpoint.LoadOpt(directory, device), tokenizer, weights) { Defaults = defaults },
         };
     }
 
@@ -92,7 +91,7 @@ public abstract class ServedModel : IDisposable
     }
 
     internal ServingException EmbedUnsupported() =>
-        ServingException.Invalid($"model '{Name}' ({Kind}) has no Sentence Encoder and cannot embed; use a sentence-level model", "model");
+        ServingException.Invalid($"model '{Name}' ({Kind.ModelType()}) has no Sentence Encoder and cannot embed; use a sentence-level model", "model");
 
     /// <summary>Frees the weights.</summary>
     public abstract void Dispose();

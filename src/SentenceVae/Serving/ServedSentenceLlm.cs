@@ -1,3 +1,4 @@
+using SentenceVae.Checkpoints;
 using SentenceVae.Inference;
 using SentenceVae.Modules;
 using SentenceVae.Text;
@@ -26,7 +27,7 @@ public sealed class ServedSentenceLlm : ServedModel
     }
 
     /// <inheritdoc/>
-    public override string Kind => "sentence_llm";
+    public override ModelKind Kind => ModelKind.SentenceLlm;
     /// <inheritdoc/>
     public override int MaxPositions => model.Config.MaxPositions;
     /// <inheritdoc/>

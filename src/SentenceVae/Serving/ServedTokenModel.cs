@@ -1,3 +1,4 @@
+using SentenceVae.Checkpoints;
 using SentenceVae.Inference;
 using SentenceVae.Modules;
 using SentenceVae.Text;
@@ -19,7 +20,7 @@ public sealed class ServedTokenModel : ServedModel
     }
 
     /// <inheritdoc/>
-    public override string Kind => "opt";
+    public override ModelKind Kind => ModelKind.TokenModel;
     /// <inheritdoc/>
     public override int MaxPositions => model.Config.MaxPositionEmbeddings;
 

@@ -38,7 +38,7 @@ public sealed class SllmTrainingTask : ITrainingTask
         if (config.WindowPieces + 1 > modelConfig.MaxPositions) throw new InvalidDataException($"window_pieces {config.WindowPieces} + start vector exceed the backbone's {modelConfig.MaxPositions} positions");
         modelConfig = (modelConfig with { TrainedContext = config.WindowPieces }).Validate();   // what evaluation and generation keep inside
         model = config.InitFrom is null ? new SentenceLlm(modelConfig)
-            : ModelDirectory.Kind(config.InitFrom) == ModelDirectory.SentenceLlm ? Continued(config.InitFrom, modelConfig)
+            : ModelDirectory.Kind(config.InitFrom) == ModelKind.SentenceLlm ? Continued(config.InitFrom, modelConfig)
             : TokenModelConversion.Convert(config.InitFrom, modelConfig, config.Conversion);
         if (config.InitSvae is not null) InitSvae(config.InitSvae);
         if (config.InitBackbone is not null) InitBackbone(config.InitBackbone);

@@ -100,7 +100,7 @@ public class BenchmarkTests : IDisposable
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var models = doc.RootElement.GetProperty("models").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!);
         Assert.Equal(["lm", "sllm", "lm-short"], models.Keys);
-        Assert.Equal("token-lm", models["lm-short"].GetProperty("kind").GetString());
+        Assert.Equal("opt", models["lm-short"].GetProperty("kind").GetString());
         Assert.Equal(128, models["lm"].GetProperty("context").GetInt32());        // no trained_context: every position
         Assert.Equal(32, models["lm-short"].GetProperty("context").GetInt32());
         Assert.Equal(63, models["sllm"].GetProperty("context").GetInt32());       // 64 positions less the start vector

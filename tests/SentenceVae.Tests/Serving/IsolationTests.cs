@@ -14,7 +14,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     internal sealed class Gate(ITextTokenizer tokenizer, string name = "gate") : ServedModel(name, tokenizer)
     {
         public readonly ManualResetEventSlim Open = new(), Entered = new();
-        public override string Kind => "gate";
+        public override SentenceVae.Checkpoints.ModelKind Kind => SentenceVae.Checkpoints.ModelKind.SentenceLlm;
         public override int MaxPositions => 1;
         public override bool CanEmbed => true;
         internal override (DecodeRow Row, int PromptTokens) Read(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => throw new NotSupportedException();
@@ -220,7 +220,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>A served model whose engine's step throws (a failure of the engine, not of one row).</summary>
     private sealed class Failing(ServedModel inner) : ServedModel("failing", inner.Tokenizer)
     {
-        public override string Kind => inner.Kind;
+        public override SentenceVae.Checkpoints.ModelKind Kind => inner.Kind;
         public override int MaxPositions => inner.MaxPositions;
         internal override (DecodeRow Row, int PromptTokens) Read(CompletionRequest request, int defaultMaxTokens, CancellationToken cancel) => inner.Read(request, defaultMaxTokens, cancel);
         internal override IDecodeEngine NewEngine(int capacity) => new Engine(inner.NewEngine(capacity));
