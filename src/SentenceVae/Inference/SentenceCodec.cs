@@ -101,7 +101,7 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
                     if (done[b]) continue;
                     if (ids[b] == TokenSampler.Broken)
                     {
-                        if (broken is null) throw TokenGenerator.FailedRow();
+                        if (broken is null) throw EngineRuns.FailedRow();
                         broken[b] = done[b] = true;                                // ends alone; the caller reports it
                         continue;
                     }

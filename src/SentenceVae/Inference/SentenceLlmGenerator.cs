@@ -26,30 +26,30 @@ public readonly record struct GeneratedPiece(int Row, int Index, string Text, in
 /// (the same engine the server steps): stop head → the Sentence Decoder writes the next piece → the
 /// Sentence Encoder folds it → one backbone step, each row on its own. Rows stop independently.
 /// </summary>
-public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer tokenizer)
+public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer tokenizer) : Generator<PieceRow>(tokenizer)
 {
     /// <summary>The prompt's pieces as token ids (lossless segmentation within the piece length limit).</summary>
     public List<int[]> PromptPieces(string prompt, CancellationToken cancel = default)
     {
-        var splitter = model.Config.Svae.Splitter(tokenizer);
-        return splitter.Split(prompt).Select(p => { cancel.ThrowIfCancellationRequested(); return tokenizer.Encode(p).ToArray(); }).ToList();
+        var splitter = model.Config.Svae.Splitter(Tokenizer);
+        return splitter.Split(prompt).Select(p => { cancel.ThrowIfCancellationRequested(); return Tokenizer.Encode(p).ToArray(); }).ToList();
     }
 
     /// <summary>A row of the engine for a prompt's pieces under <paramref name="options"/>.</summary>
     public static PieceRow Row(List<int[]> promptPieces, SentenceGenerationOptions options) =>
         new(promptPieces) { Sampling = options.Tokens, MaxPieces = options.MaxPieces, MaxTokens = options.MaxTokens, IgnoreStop = options.IgnoreStop };
 
-    /// <summary>An engine of <paramref name="capacity"/> rows over this model (<paramref name="reprefill"/>: no backbone cache reuse, for equivalence tests).</summary>
-    public SentenceEngine NewEngine(int capacity, bool reprefill = false) => new(model, capacity, reprefill, weights: Weights);
+    /// <inheritdoc/>
+    public override SentenceEngine NewEngine(int capacity) => NewEngine(capacity, reprefill: false);
 
-    /// <summary>The decode kernels' weight format for this generator's engines (null: libtorch computes every step).</summary>
-    public WeightFormat? Weights { get; init; }
+    /// <summary>An engine of <paramref name="capacity"/> rows over this model (<paramref name="reprefill"/>: no backbone cache reuse, for equivalence tests).</summary>
+    public SentenceEngine NewEngine(int capacity, bool reprefill) => new(model, capacity, reprefill, weights: Weights);
 
     /// <summary>The continuation of each prompt as its list of generated pieces (one engine; rows stop independently).</summary>
     public List<List<string>> Generate(IReadOnlyList<string> prompts, SentenceGenerationOptions options, bool useCache = true)
     {
         var rows = prompts.Select(p => Row(PromptPieces(p), options)).ToList();
-        return EngineRuns.Written(Run(rows, reprefill: !useCache), rows).Select(pieces => pieces.Select(tokenizer.Decode).ToList()).ToList();
+        return EngineRuns.Written(Run(rows, reprefill: !useCache), rows).Select(pieces => pieces.Select(Tokenizer.Decode).ToList()).ToList();
     }
 
     /// <summary>Streams the pieces of one prompt's continuation as they are produced (the loop runs on its own thread).</summary>
@@ -60,15 +60,10 @@ public sealed class SentenceLlmGenerator(SentenceLlm model, ITextTokenizer token
     public IAsyncEnumerable<GeneratedPiece> StreamAsync(List<int[]> promptPieces, SentenceGenerationOptions options, CancellationToken cancel = default)
     {
         int index = 0;
-        return ThreadedStream.Run(() => Run([Row(promptPieces, options)]).SelectMany(step => step)
-            .Select(e => e.End == DecodeEnd.Failed ? throw TokenGenerator.FailedRow() : e)
-            .Where(e => e.End is null).Select(e => new GeneratedPiece(0, index++, tokenizer.Decode(e.Ids), e.Ids)), "svae-sllm-generate", cancel);
+        return Stream(Run([Row(promptPieces, options)]), ids => new GeneratedPiece(0, index++, Tokenizer.Decode(ids), ids), "svae-sllm-generate", cancel);
     }
 
-    /// <summary>The tokenizer the pieces are written with.</summary>
-    public ITextTokenizer Tokenizer => tokenizer;
-
-    /// <summary>Runs <paramref name="rows"/> in one engine (all joining at once) until every one has ended; yields each step's events.</summary>
-    public IEnumerable<List<DecodeEvent>> Run(IReadOnlyList<PieceRow> rows, bool reprefill = false) =>
-        EngineRuns.ToEnd(NewEngine(Math.Max(1, rows.Count), reprefill), rows);
+    /// <summary>As <see cref="Generator{TRow}.Run"/>; <paramref name="reprefill"/>: no backbone cache reuse (for equivalence tests).</summary>
+    public IEnumerable<List<DecodeEvent>> Run(IReadOnlyList<PieceRow> rows, bool reprefill) =>
+        reprefill ? EngineRuns.ToEnd(NewEngine(Math.Max(1, rows.Count), reprefill), rows) : Run(rows);
 }

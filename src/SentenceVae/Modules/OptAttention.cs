@@ -31,12 +31,12 @@ internal sealed class OptAttention : nn.Module
     public Tensor forward(Tensor hidden, Tensor mask, IKvCache? cache, int layer)
     {
         long b = hidden.shape[0], t = hidden.shape[1];
-        using var q = SplitHeads(DecodeKernels.Linear(q_proj, hidden), b, t);   // (B, nh, T, hs)
-        var k = SplitHeads(DecodeKernels.Linear(k_proj, hidden), b, t);                   // (B, nh, T, hs)
-        var v = SplitHeads(DecodeKernels.Linear(v_proj, hidden), b, t);
+        using var q = SplitHeads(q_proj.forward(hidden), b, t);   // (B, nh, T, hs)
+        var k = SplitHeads(k_proj.forward(hidden), b, t);                   // (B, nh, T, hs)
+        var v = SplitHeads(v_proj.forward(hidden), b, t);
         if (cache is not null) (k, v) = cache.Update(k, v, layer);          // (B, nh, past+T, hs)
         using var y = F.scaled_dot_product_attention(q, k, v, mask, training ? dropout : 0.0, false);   // (B, nh, T, hs)
-        return DecodeKernels.Linear(out_proj, y.transpose(1, 2).reshape(b, t, numHeads * headDim));   // (B, T, C)
+        return out_proj.forward(y.transpose(1, 2).reshape(b, t, numHeads * headDim));   // (B, T, C)
     }
 
     /// <summary>The four projections (for <see cref="OptLayerKernel"/>).</summary>

@@ -36,7 +36,7 @@ internal sealed class OptDecoderLayer : nn.Module
         if (!preNorm) x = self_attn_layer_norm.forward(x);
 
         h = preNorm ? final_layer_norm.forward(x) : x;
-        x = x + dropout.forward(DecodeKernels.Linear(fc2, nn.functional.relu(DecodeKernels.Linear(fc1, h))));
+        x = x + dropout.forward(fc2.forward(nn.functional.relu(fc1.forward(h))));
         if (!preNorm) x = final_layer_norm.forward(x);
         return x;                                                            // (B, T, C)
     }

@@ -44,7 +44,7 @@ internal sealed class SentenceDecoderLayer : nn.Module
     {
         x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, cache, layer)));
         x = norm2.forward(x + dropout2.forward(multihead_attn.CrossAttention(x, memory.Key, memory.Value, memoryMask)));
-        return norm3.forward(x + dropout3.forward(DecodeKernels.Linear(linear2, dropout.forward(nn.functional.relu(DecodeKernels.Linear(linear1, x))))));   // (B, T, C)
+        return norm3.forward(x + dropout3.forward(linear2.forward(dropout.forward(nn.functional.relu(linear1.forward(x))))));   // (B, T, C)
     }
 
     /// <summary>This layer's decode step outside libtorch, its weights in <paramref name="format"/>.</summary>

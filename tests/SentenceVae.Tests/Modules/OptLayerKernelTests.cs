@@ -174,6 +174,20 @@ public class OptLayerKernelTests
     }
 
     [Fact]
+    public void AnOptForwardPassNeverGoesThroughTheKernelsEvenInsideAStepScope()
+    {
+        // The kernel path is chosen by the engines' step methods (the layer stack's Step), not inside the forward pass training uses.
+        using var scope = NewDisposeScope();
+        using var model = TokenGeneratorTests.TinyCompactLm(3);
+        model.eval();
+        var kernels = new DecodeKernels(WeightFormat.Float32, 1);
+        using (no_grad())
+        using (kernels.Use())
+            model.forward(tensor(new long[] { 2, 40 }, new long[] { 1, 2 }), ones(1, 2, dtype: ScalarType.Int64));   // two rows: few enough for a kernel
+        Assert.Equal(0, kernels.PackedBytes);
+    }
+
+    [Fact]
     public void LibtorchRunsOnOneThreadFromAScopesFirstKernelCallToItsEnd()
     {
         using var scope = NewDisposeScope();
