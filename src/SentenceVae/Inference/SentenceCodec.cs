@@ -58,61 +58,48 @@ public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
     }
 
     /// <summary>
-    /// Token ids (without BOS and EOS) decoded from sentence vectors (B, 1, C), one cached step per token.
-    /// At most <c>min(MaxNewTokens, max_seq_len − 1)</c> tokens are produced per row, EOS included.
+    /// Token ids (without BOS and EOS) decoded from sentence vectors (B, 1, C), one cached step per token,
+    /// each row sampled as <paramref name="options"/> say from a generator of its own (so a row decodes the
+    /// same alone or in a batch). At most <c>min(MaxNewTokens, max_seq_len − 1)</c> tokens are produced per
+    /// row, EOS included; a row whose probabilities stop being finite throws <see cref="EngineRuns.FailedRow"/>.
     /// </summary>
     public List<int[]> Decode(Tensor sentenceVectors, GenerationOptions options)
     {
-        using var sampler = new TokenSampler(options, sentenceVectors.device);
-        return Decode(sentenceVectors, options, sampler);
-    }
-
-    /// <summary>
-    /// As <see cref="Decode(Tensor, GenerationOptions)"/> from any decoder memory (B, M, C) with its mask
-    /// (B, M) (null: all real), drawing from a sampler that lives across calls (one random stream for a
-    /// whole generation).
-    /// </summary>
-    /// <param name="memory">decoder memory (B, M, C)</param>
-    /// <param name="options">the length limit and whether EOS ends a row</param>
-    /// <param name="sampler">picks each token</param>
-    /// <param name="memoryMask">(B, M) 1 real / 0 padding, or null</param>
-    /// <param name="skip">rows whose piece is not wanted (they stay empty and do not keep the loop going)</param>
-    /// <param name="head">the vocabulary projection of a loop over many pieces (null: one is made for this call)</param>
-    /// <param name="broken">set for each row whose probabilities stopped being finite (it ends there, the others go on); null: such a row throws</param>
-    public List<int[]> Decode(Tensor memory, GenerationOptions options, TokenSampler sampler, Tensor? memoryMask = null, IReadOnlyList<bool>? skip = null,
-        DecodingHead? head = null, bool[]? broken = null)
-    {
-        int rows = (int)memory.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
+        int rows = (int)sentenceVectors.shape[0], limit = Math.Min(options.Validate().MaxNewTokens, Config.MaxSeqLen - 1);
         var outputs = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToList();
-        var done = skip?.ToArray() ?? new bool[rows];
+        var done = new bool[rows];
+        var sampling = Enumerable.Range(0, rows).Select(_ => new RowSampling(options, sentenceVectors.device)).ToList();
         using var noGrad = no_grad();
-        using var cache = model.Decoder.NewCache(memory, memoryMask);
-        using var ownHead = head is null ? model.Decoder.NewDecodingHead() : null;
-        var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: memory.device).DetachFromDisposeScope();
+        using var cache = model.Decoder.NewCache(sentenceVectors, null);
+        using var head = model.Decoder.NewDecodingHead();
+        var next = full(rows, 1, Config.BosId, dtype: ScalarType.Int64, device: sentenceVectors.device).DetachFromDisposeScope();
         try
         {
             for (int step = 0; step < limit && !done.All(d => d); step++)
             {
                 using var scope = NewDisposeScope();
-                var chosen = sampler.Sample(model.Decoder.Step(next, cache, head ?? ownHead), done);    // (B)
+                var chosen = TokenSampler.Sample(model.Decoder.Step(next, cache, head), sampling);     // (B)
                 var ids = chosen.cpu().data<long>().ToArray();
                 for (int b = 0; b < rows; b++)
                 {
                     if (done[b]) continue;
-                    if (ids[b] == TokenSampler.Broken)
-                    {
-                        if (broken is null) throw EngineRuns.FailedRow();
-                        broken[b] = done[b] = true;                                // ends alone; the caller reports it
-                        continue;
-                    }
+                    if (ids[b] == TokenSampler.Broken) throw EngineRuns.FailedRow();
                     if (options.StopAtEos && ids[b] == Config.EosId) done[b] = true;
-                    else outputs[b].Add((int)ids[b]);
+                    else
+                    {
+                        outputs[b].Add((int)ids[b]);
+                        sampling[b].Accept((int)ids[b]);
+                    }
                 }
                 next.Dispose();
-                next = (ids.Any(i => i == TokenSampler.Broken) ? chosen.clamp_min(0) : chosen).unsqueeze(1).DetachFromDisposeScope();   // (B, 1)
+                next = chosen.unsqueeze(1).DetachFromDisposeScope();                                 // (B, 1)
             }
         }
-        finally { next.Dispose(); }
+        finally
+        {
+            next.Dispose();
+            foreach (var s in sampling) s.Dispose();
+        }
         return outputs.Select(o => o.ToArray()).ToList();
     }
 

@@ -5,37 +5,17 @@ namespace SentenceVae.Inference;
 
 /// <summary>
 /// Chooses the next token of each row from its logits: greedy, or temperature / top-k / top-p sampling
-/// with a seeded generator. Built from one <see cref="GenerationOptions"/> shared by every row, or from
-/// one per row (a served batch), each row then drawing from its own generator — so a row samples the
-/// same tokens alone or in any batch. Sampling never sees inf or NaN: the check runs on what is sampled
+/// with a seeded generator, each row as its own <see cref="RowSampling"/> says and drawing from its own
+/// generator — so a row samples the same tokens alone or in any batch. Sampling never sees inf or NaN: the check runs on what is sampled
 /// (after the repetition controls), logits are shifted by their maximum before the temperature divides
 /// them (any temperature above 0 is safe; a tiny one is greedy in effect), and a row whose logits are not
 /// usable — NaN, +inf, or every token banned — or whose draw fails gets the id <see cref="Broken"/> (its
 /// caller ends that row alone) while its batch-mates go on unchanged.
 /// </summary>
-public sealed class TokenSampler : IDisposable
+public static class TokenSampler
 {
-    private readonly RowSampling[] rows;               // one entry: shared by every row
-
-    /// <summary>A sampler for <paramref name="options"/> whose random numbers come from a generator on <paramref name="device"/> (seeded when options give a seed).</summary>
-    public TokenSampler(GenerationOptions options, Device device) : this([options], device) { }
-
-    /// <summary>A sampler with options of its own for each row (row r of the logits uses <paramref name="rowOptions"/>[r]).</summary>
-    public TokenSampler(IReadOnlyList<GenerationOptions> rowOptions, Device device)
-    {
-        if (rowOptions.Count == 0) throw new ArgumentException("no options", nameof(rowOptions));
-        rows = rowOptions.Select(o => new RowSampling(o, device)).ToArray();
-    }
-
     /// <summary>The id <c>Sample</c> gives a row whose logits are not finite (its caller ends that row alone).</summary>
     public const long Broken = -1;
-
-    /// <param name="logits">(B, V)</param>
-    /// <param name="finished">with options per row: rows whose output is already complete take the argmax
-    /// without drawing, so a row's random stream advances only while it writes (as when it runs alone)</param>
-    /// <returns>(B) token ids; <see cref="Broken"/> for a row whose logits are not finite. No host
-    /// transfer here: the caller reads the ids once, as it does anyway.</returns>
-    public Tensor Sample(Tensor logits, IReadOnlyList<bool>? finished = null) => Guarded(logits, finite => SampleFinite(finite, finished));
 
     /// <summary>
     /// Ids of <paramref name="logits"/> chosen by <paramref name="choose"/> from the rows made finite; a row
@@ -54,13 +34,6 @@ public sealed class TokenSampler : IDisposable
     private static Tensor Unusable(Tensor logits) =>
         logits.isnan().any(-1).logical_or(logits.isposinf().any(-1)).logical_or(logits.isneginf().all(-1));
 
-    private Tensor SampleFinite(Tensor logits, IReadOnlyList<bool>? finished)
-    {
-        if (rows.Length == 1) return Sample(logits, rows[0].Options, rows[0].Generator);
-        if (logits.shape[0] != rows.Length) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Length} rows of options");
-        return SampleRows(logits, rows, finished);
-    }
-
     /// <summary>
     /// Ids (n) of logits (n, V) whose row r is sampled as <paramref name="rows"/>[r] says, from its own
     /// generator (a decoding engine's rows); <see cref="Broken"/> for a row whose logits are not finite.
@@ -74,13 +47,13 @@ public sealed class TokenSampler : IDisposable
         var penalized = rows.Any(r => r.Penalizes) ? logits.clone() : logits;
         for (int r = 0; r < rows.Count; r++)
             if (rows[r].Penalizes) rows[r].Penalize(penalized.narrow(0, r, 1));
-        return Guarded(penalized, usable => SampleRows(usable, rows, null)).MoveToOuterDisposeScope();
+        return Guarded(penalized, usable => SampleRows(usable, rows)).MoveToOuterDisposeScope();
     }
 
-    private static Tensor SampleRows(Tensor logits, IReadOnlyList<RowSampling> rows, IReadOnlyList<bool>? finished)
+    private static Tensor SampleRows(Tensor logits, IReadOnlyList<RowSampling> rows)
     {
         if (rows.All(o => o.Options.Greedy)) return logits.argmax(-1);
-        return cat(Enumerable.Range(0, rows.Count).Select(r => finished?[r] == true || rows[r].Options.Greedy ? logits.narrow(0, r, 1).argmax(-1)
+        return cat(Enumerable.Range(0, rows.Count).Select(r => rows[r].Options.Greedy ? logits.narrow(0, r, 1).argmax(-1)
             : SampleOrBroken(logits.narrow(0, r, 1), rows[r].Options, rows[r].Generator)).ToList(), 0);
     }
 
@@ -113,11 +86,6 @@ public sealed class TokenSampler : IDisposable
         return scaled.softmax(-1).multinomial(1, generator: generator).squeeze(-1);       // (B)
     }
 
-    /// <summary>Frees the random generators.</summary>
-    public void Dispose()
-    {
-        foreach (var r in rows) r.Dispose();
-    }
 }
 
 /// <summary>

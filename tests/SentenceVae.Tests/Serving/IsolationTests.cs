@@ -395,9 +395,9 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public void SamplingNeverSeesInfOrNaNWhateverTheTemperature()
     {
-        using var sampler = new TokenSampler([new GenerationOptions { Temperature = 1e-3, Seed = 1 }, new GenerationOptions { Temperature = 0.7, Seed = 2 }], CPU);
+        using RowSampling cold = new(new GenerationOptions { Temperature = 1e-3, Seed = 1 }, CPU), warm = new(new GenerationOptions { Temperature = 0.7, Seed = 2 }, CPU);
         var logits = tensor(new float[] { 1e30f, -1e30f, 3f, 2f, float.NaN, 1f, 0f, -1f }, new long[] { 2, 4 });
-        var ids = sampler.Sample(logits).data<long>().ToArray();
+        var ids = TokenSampler.Sample(logits, [cold, warm]).data<long>().ToArray();
         Assert.Equal(0, ids[0]);                        // small temperature (1e30 / 1e-3 overflows float32): the best token, no inf
         Assert.Equal(TokenSampler.Broken, ids[1]);      // NaN logits: that row is marked broken, nothing thrown
     }
