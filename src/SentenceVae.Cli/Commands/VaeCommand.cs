@@ -17,7 +17,7 @@ internal static class VaeCommand
     public static Command Create(CliIO io) => new("vae", "SentenceVAE models: pieces → vectors → pieces.") { Reconstruct(io), Encode(io), Bench(io) };
 
     /// <summary>A loaded model and its input, streamed: pieces come in batches as the text is read, so memory stays bounded for any input size.</summary>
-    private sealed record Loaded(SentenceVae.Modules.SentenceVae Model, ITextTokenizer Tokenizer, IEnumerable<List<string>> Batches, TextReader? Reader) : IDisposable
+    private sealed record Loaded(SentenceVaeModel Model, ITextTokenizer Tokenizer, IEnumerable<List<string>> Batches, TextReader? Reader) : IDisposable
     {
         public void Dispose()
         {
@@ -124,7 +124,7 @@ internal static class VaeCommand
             foreach (int vocab in parse.GetValue(vocabs)!)
             {
                 manual_seed(0);
-                using var model = new SentenceVae.Modules.SentenceVae(new SentenceVaeConfig
+                using var model = new SentenceVaeModel(new SentenceVaeConfig
                 {
                     HiddenSize = parse.GetValue(hidden), NumHiddenLayers = parse.GetValue(layers), NumAttentionHeads = 4, VocabSize = vocab,
                     MaxSeqLen = steps + 1, Dropout = 0,

@@ -17,7 +17,7 @@ public static class SentenceVaeCheckpoint
     public const string ConfigFile = "config.json", WeightsFile = "model.safetensors";
 
     /// <summary>Loads a model directory, or a config + weights file pair (<c>.safetensors</c> or <c>.pth</c>).</summary>
-    public static Modules.SentenceVae Load(string directory, Device? device = null)
+    public static SentenceVaeModel Load(string directory, Device? device = null)
     {
         ModelDirectory.Expect(directory, ModelKind.SentenceVae);
         return Load(Path.Combine(directory, ConfigFile), FindWeights(directory), device);
@@ -34,10 +34,10 @@ public static class SentenceVaeCheckpoint
     }
 
     /// <summary>Loads a config file and a weights file (.safetensors or a reference .pth), in evaluation mode.</summary>
-    public static Modules.SentenceVae Load(string configPath, string weightsPath, Device? device = null)
+    public static SentenceVaeModel Load(string configPath, string weightsPath, Device? device = null)
     {
         var config = SentenceVaeConfig.Load(configPath);
-        var model = new Modules.SentenceVae(config);
+        var model = new SentenceVaeModel(config);
         var state = ReadStateDict(weightsPath);
         try { StateDicts.LoadStrict(model, state, weightsPath, StateDicts.TiedKeys(model)); }
         finally { foreach (var t in state.Values) t.Dispose(); }
@@ -59,7 +59,7 @@ public static class SentenceVaeCheckpoint
     }
 
     /// <summary>Writes config.json, model.safetensors and the tokenizer's files (atomically per file).</summary>
-    public static void Save(Modules.SentenceVae model, string directory, ITextTokenizer? tokenizer = null, ScalarType dtype = ScalarType.Float32)
+    public static void Save(SentenceVaeModel model, string directory, ITextTokenizer? tokenizer = null, ScalarType dtype = ScalarType.Float32)
     {
         Directory.CreateDirectory(directory);
         model.Config.Save(Path.Combine(directory, ConfigFile));

@@ -13,7 +13,7 @@ namespace SentenceVae.Evaluation;
 public static class VaeEvaluator
 {
     /// <summary>Reconstruction of <paramref name="pieces"/> through the SentenceVAE: token accuracy, exact matches and teacher-forced loss.</summary>
-    public static EvalResult Evaluate(Modules.SentenceVae model, ITextTokenizer tokenizer, IReadOnlyList<string> pieces, int batchSize = 64)
+    public static EvalResult Evaluate(SentenceVaeModel model, ITextTokenizer tokenizer, IReadOnlyList<string> pieces, int batchSize = 64)
     {
         var ids = pieces.Select(p => tokenizer.Encode(p).ToArray()).ToList();
         var codec = new SentenceCodec(model, batchSize);

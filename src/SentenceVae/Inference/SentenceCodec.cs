@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 namespace SentenceVae.Inference;
 
 /// <summary>
-/// Runs a <see cref="Modules.SentenceVae"/> on many pieces: batched encoding (BOS + tokens, right-padded)
+/// Runs a <see cref="SentenceVaeModel"/> on many pieces: batched encoding (BOS + tokens, right-padded)
 /// and batched decoding with a KV cache, rows finishing independently at EOS, never past the
 /// length limit. The model computes; this class runs the loops.
 /// </summary>
-public sealed class SentenceCodec(Modules.SentenceVae model, int batchSize = 64)
+public sealed class SentenceCodec(SentenceVaeModel model, int batchSize = 64)
 {
     private SentenceVaeConfig Config => model.Config;
 

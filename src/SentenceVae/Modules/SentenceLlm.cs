@@ -25,7 +25,7 @@ public sealed record SentenceLlmLoss(Tensor Objective, Tensor TokenNll, Tensor S
 /// </summary>
 public sealed class SentenceLlm : nn.Module
 {
-    private readonly Modules.SentenceVae svae;
+    private readonly SentenceVaeModel svae;
     private readonly Linear? in_proj;
     private readonly Embedding llm_pe;
     private readonly ModuleList<OptDecoderLayer> llm_layers;
@@ -40,7 +40,7 @@ public sealed class SentenceLlm : nn.Module
     {
         Config = config.Validate();
         int vector = config.Svae.HiddenSize, hidden = config.Backbone.HiddenSize;
-        svae = new Modules.SentenceVae(config.Svae);
+        svae = new SentenceVaeModel(config.Svae);
         if (vector != hidden) in_proj = nn.Linear(vector, hidden, hasBias: false);
         llm_pe = nn.Embedding(config.Backbone.MaxPositionEmbeddings + OptLayers.PositionOffset, hidden);
         llm_layers = nn.ModuleList(Enumerable.Range(0, config.Backbone.NumHiddenLayers).Select(_ => new OptDecoderLayer(config.Backbone)).ToArray());
@@ -63,7 +63,7 @@ public sealed class SentenceLlm : nn.Module
     /// <summary>The model's shape.</summary>
     public SentenceLlmConfig Config { get; }
     /// <summary>The Sentence Encoder and Decoder.</summary>
-    public Modules.SentenceVae Svae => svae;
+    public SentenceVaeModel Svae => svae;
     /// <summary>Backbone layers.</summary>
     public int NumLayers => llm_layers.Count;
     /// <summary>An empty backbone KV cache for generation.</summary>

@@ -12,7 +12,7 @@ namespace SentenceVae.Training;
 public sealed class VaeTrainingTask : ITrainingTask
 {
     private readonly TrainConfig config;
-    private readonly Modules.SentenceVae model;
+    private readonly SentenceVaeModel model;
     private readonly ITextTokenizer tokenizer;
     private readonly PieceBatches batches;
     private readonly List<string> validPieces;
@@ -27,7 +27,7 @@ public sealed class VaeTrainingTask : ITrainingTask
         var modelConfig = config.ModelConfig<SentenceVaeConfig>();
         if (modelConfig.VocabSize != tokenizer.VocabSize || modelConfig.BosId != tokenizer.BosId || modelConfig.EosId != tokenizer.EosId || modelConfig.PadId != tokenizer.PadId)
             throw new InvalidDataException($"model config (vocab {modelConfig.VocabSize}, bos {modelConfig.BosId}, eos {modelConfig.EosId}, pad {modelConfig.PadId}) does not match tokenizer {tokenizer}");
-        model = new Modules.SentenceVae(modelConfig);
+        model = new SentenceVaeModel(modelConfig);
         codec = new SentenceCodec(model, config.BatchSize);
         var splitter = modelConfig.Splitter(tokenizer);
         var train = CorpusReader.ReadTokenized(config.TrainData, tokenizer, splitter).SelectMany(d => d.PieceIds).ToList();

@@ -16,7 +16,7 @@ public class SentenceVaeCheckpointTests : IDisposable
 
     private static string Fixture(string file) => TestPaths.Fixture("svae-h2-learnable", file);
 
-    private static Tensor Logits(SentenceVae.Modules.SentenceVae model)
+    private static Tensor Logits(SentenceVae.Modules.SentenceVaeModel model)
     {
         var expected = HuggingFaceCheckpoint.ReadSafetensors(Fixture("expected.safetensors"));
         using var noGrad = no_grad();

@@ -97,7 +97,7 @@ public class CliTests
         {
             var tok = SentenceVae.Text.TextTokenizers.Compact;
             TorchSharp.torch.manual_seed(3);
-            using (var model = new SentenceVae.Modules.SentenceVae(new SentenceVae.Modules.SentenceVaeConfig
+            using (var model = new SentenceVae.Modules.SentenceVaeModel(new SentenceVae.Modules.SentenceVaeConfig
                    { HiddenSize = 32, NumAttentionHeads = 4, VocabSize = tok.VocabSize, BosId = tok.BosId, EosId = tok.EosId, PadId = tok.PadId, MaxSeqLen = 16 }))
                 SentenceVae.Checkpoints.SentenceVaeCheckpoint.Save(model, dir, tok);
 

@@ -6,10 +6,10 @@ namespace SentenceVae.Tests.Inference;
 
 public class SentenceCodecTests
 {
-    internal static SentenceVae.Modules.SentenceVae RandomVae(int seed, int layers = 2, int vocab = 300, int maxSeqLen = 24)
+    internal static SentenceVaeModel RandomVae(int seed, int layers = 2, int vocab = 300, int maxSeqLen = 24)
     {
         manual_seed(seed);
-        var model = new SentenceVae.Modules.SentenceVae(new SentenceVaeConfig
+        var model = new SentenceVaeModel(new SentenceVaeConfig
         {
             HiddenSize = 32, NumAttentionHeads = 4, NumHiddenLayers = layers, VocabSize = vocab, MaxSeqLen = maxSeqLen,
             LearnableAdd = true, Dropout = 0, BosId = 2, EosId = 3, PadId = 1,

@@ -14,13 +14,13 @@ public sealed record SentenceVaeOutput(Tensor SentenceVectors, Tensor Logits, Te
 /// SentenceVAE: <c>encoder</c> (tokens → one vector) and <c>decoder</c> (vector → tokens). Field names
 /// reproduce the reference state-dict keys (<c>encoder.embed_token.weight</c>, <c>decoder.linear.weight</c>, …).
 /// </summary>
-public sealed class SentenceVae : nn.Module
+public sealed class SentenceVaeModel : nn.Module
 {
     private readonly SentenceEncoder encoder;
     private readonly SentenceDecoder decoder;
 
     /// <summary>A SentenceVAE of <paramref name="config"/>'s shape, its embeddings tied when the config says so.</summary>
-    public SentenceVae(SentenceVaeConfig config) : base(nameof(SentenceVae))
+    public SentenceVaeModel(SentenceVaeConfig config) : base("SentenceVae")
     {
         Config = config.Validate();
         encoder = new SentenceEncoder(config);
