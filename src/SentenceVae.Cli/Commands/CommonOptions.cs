@@ -39,18 +39,18 @@ internal static class CommonOptions
 
     public static Option<bool> Json() => new("--json") { Description = "machine-readable JSON output" };
 
-    /// <summary>How decode steps compute their projections: libtorch, or the decode kernels with fp32 or bf16 weights.</summary>
+    /// <summary>How decode steps compute their projections: libtorch, or the decode kernels with fp32, bf16 or int8 weights.</summary>
     public static Option<string> Weights()
     {
         var option = new Option<string>("--weights")
         {
-            Description = "decode steps on libtorch (default), or on the decode kernels with fp32 or bf16 (half the bytes) weights", DefaultValueFactory = _ => "libtorch",
+            Description = "decode steps on libtorch (default), or on the decode kernels with fp32, bf16 (half the bytes) or int8 (blocks of 32 with a scale: 1.125 bytes a weight) weights", DefaultValueFactory = _ => "libtorch",
         };
         // Checked while parsing: a wrong name is bad usage (exit 2), said before anything loads.
         option.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<string>() is { } value && !Modules.Kernels.WeightFormats.Names.Contains(value))
-                result.AddError($"unknown weight format '{value}' (use libtorch, fp32 or bf16)");
+                result.AddError($"unknown weight format '{value}' (use {string.Join(", ", Modules.Kernels.WeightFormats.Names[..^1])} or {Modules.Kernels.WeightFormats.Names[^1]})");
         });
         return option;
     }

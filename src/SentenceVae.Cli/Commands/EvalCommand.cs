@@ -48,11 +48,11 @@ internal static class EvalCommand
         var context = new Option<int>("--context") { Description = "scoring window: tokens (lm) or pieces (sllm); 0: the context the model was trained on (its trained_context, else every position)" };
         var json = CommonOptions.Json();
         var device = LmCommand.DeviceOption();
-        var weights = new Option<string>("--weights") { Description = "fp32 (as trained), or bf16: every weight matrix rounded to bfloat16 first (what half-size decode weights cost)", DefaultValueFactory = _ => "fp32" };
+        var weights = new Option<string>("--weights") { Description = "fp32 (as trained), or bf16 / int8: every weight matrix rounded to that format first (what the decode kernels' smaller weights cost)", DefaultValueFactory = _ => "fp32" };
         weights.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<string>() is { } value && value is not ("fp32" or "bf16"))
-                result.AddError($"unknown weight format '{value}' (use fp32 or bf16)");
+            if (result.GetValueOrDefault<string>() is { } value && (value == "libtorch" || !Modules.Kernels.WeightFormats.Names.Contains(value)))
+                result.AddError($"unknown weight format '{value}' (use {string.Join(", ", Modules.Kernels.WeightFormats.Names[1..^1])} or {Modules.Kernels.WeightFormats.Names[^1]})");
         });
         var command = new Command(kind, description) { model, data, limit, json, device, weights };
         if (kind != "vae") command.Options.Add(context);
@@ -79,7 +79,7 @@ internal static class EvalCommand
 
     private static void Round(TorchSharp.torch.nn.Module model, string weights)
     {
-        if (weights == "bf16") Modules.Kernels.DecodeLinear.RoundToBFloat16(model);
+        if (Modules.Kernels.WeightFormats.Parse(weights) is { } format and not Modules.Kernels.WeightFormat.Float32) Modules.Kernels.WeightFormats.Round(model, format);
     }
 
     private static string Show(int? value, string format) => value is int v ? v.ToString(format) : "n/a";

@@ -90,7 +90,7 @@ public static class EngineTiming
     /// <inheritdoc cref="KvBytesPerToken(OptConfig)"/>
     public static double KvBytesPerToken(SentenceLlmConfig config, double tokensPerPiece) => KvBytesPerToken(config.Backbone) / tokensPerPiece;
 
-    /// <summary>Bytes of a module's parameters, each storage once; with bf16 weights, matrices (two or more dimensions) at 2 bytes an element.</summary>
+    /// <summary>Bytes of a module's parameters, each storage once; with a weight format, matrices (two or more dimensions) at its bytes (<see cref="WeightFormats.Bytes"/>).</summary>
     public static long ParameterBytes(IEnumerable<Tensor> parameters, WeightFormat? weights = null) =>
-        parameters.DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => p.numel() * (weights == WeightFormat.BFloat16 && p.dim() >= 2 ? 2 : p.ElementSize));
+        parameters.DistinctBy(Checkpoints.StateDicts.StorageKey).Sum(p => weights is { } format && p.dim() >= 2 ? WeightFormats.Bytes(format, p.numel() / p.shape[^1], p.shape[^1]) : p.numel() * p.ElementSize);
 }

@@ -30,7 +30,7 @@ public static class KernelBench
         using (var read = new WeightRead()) plain = Statistics.Median(Enumerable.Range(0, 3).Select(_ => read.BytesPerSecond())) / 1e9;
         // One-time work before anything is timed: the kernels pack their weights when made.
         var packing = Stopwatch.StartNew();
-        var kernels = new[] { WeightFormat.Float32, WeightFormat.BFloat16 }
+        var kernels = new[] { WeightFormat.Float32, WeightFormat.BFloat16, WeightFormat.Int8 }
             .SelectMany(f => new[] { 1, 2 }.Select(t => new DecodeLinear(weight, null, f, t))).ToList();
         double packSeconds = packing.Elapsed.TotalSeconds;
         int[] rowCounts = [1, 2, 4, 8];
@@ -45,7 +45,7 @@ public static class KernelBench
             for (int k = 0; k < kernels.Count; k++)
             {
                 double ms = kernelMs[rows][k];
-                timings.Add(new KernelTiming(kernels[k].Format == WeightFormat.Float32 ? "kernel fp32" : "kernel bf16", rows, kernels[k].Threads, ms, kernels[k].WeightBytes / ms / 1e6, ms / libtorch));
+                timings.Add(new KernelTiming("kernel " + WeightFormats.Name(kernels[k].Format), rows, kernels[k].Threads, ms, kernels[k].WeightBytes / ms / 1e6, ms / libtorch));
             }
         }
         return (timings, plain, packSeconds);

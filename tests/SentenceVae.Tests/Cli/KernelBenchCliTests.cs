@@ -53,11 +53,13 @@ public class HalfSizeWeightEvalTests
             Assert.True(code == 0, error);
             return System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("bits_per_byte").GetDouble();
         }
-        double fp32 = BitsPerByte("fp32"), bf16 = BitsPerByte("bf16");
+        double fp32 = BitsPerByte("fp32"), bf16 = BitsPerByte("bf16"), int8 = BitsPerByte("int8");
         Assert.NotEqual(fp32, bf16);                                             // the weights really were rounded
         Assert.InRange(Math.Abs(bf16 - fp32) / fp32, 0, 0.003);
+        Assert.NotEqual(fp32, int8);
+        Assert.InRange(Math.Abs(int8 - fp32) / fp32, 0, 0.005);
         var (bad, _, badError) = CliRunner.Run("eval", "lm", "--model", model, "--data", TestPaths.Data("austen-valid.txt"), "--weights", "fp8");
         Assert.Equal(2, bad);                                                    // bad usage
-        Assert.Contains("unknown weight format 'fp8' (use fp32 or bf16)", badError);
+        Assert.Contains("unknown weight format 'fp8' (use fp32, bf16 or int8)", badError);
     }
 }

@@ -98,6 +98,51 @@ public class DecodeLinearTests
         Assert.True(kernel.Forward(x).allclose(nn.functional.linear(x, rounded), rtol: 1e-5, atol: 1e-4));
     }
 
+    [Theory]
+    [InlineData(96, 128, 1, 2, true, true, true)]      // one row, 16-bit inputs where the CPU has AVX-512BW
+    [InlineData(70, 64, 10, 2, true, true, true)]      // rows in fours, and two left over
+    [InlineData(96, 128, 1, 2, true, true, false)]     // one row, every weight widened to fp32 (512-bit)
+    [InlineData(70, 64, 10, 2, true, true, false)]     // blocks of two weight rows × four input rows, widened
+    [InlineData(70, 64, 10, 2, true, false, false)]    // the same in 256-bit
+    [InlineData(64, 128, 2, 1, true, true, false)]     // the two-row loop
+    [InlineData(40, 72, 3, 1, true, true, true)]       // inputs not a multiple of 32: a short last block, padded (widened)
+    [InlineData(33, 29, 5, 1, true, true, true)]       // inputs not a multiple of 8: the scalar loop
+    [InlineData(130, 96, 8, 2, false, true, true)]     // the scalar fallback forced
+    public void Int8WeightsComputeWithTheirBlocksRoundedWeights(int outputs, int inputs, int rows, int threads, bool vectorized, bool wide, bool sixteenBit)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(outputs * inputs);
+        var weight = randn(outputs, inputs) * 0.05f;
+        var bias = randn(outputs);
+        var x = randn(rows, inputs);
+        using var rounded = nn.Linear(inputs, outputs);
+        using (no_grad()) rounded.weight!.copy_(weight);
+        WeightFormats.Round(rounded, WeightFormat.Int8);                        // what an evaluation with --weights int8 scores
+        var expected = nn.functional.linear(x, rounded.weight!, bias);
+        Assert.True((rounded.weight! - weight).abs().max().item<float>() > 0);   // it did round
+        Assert.True(((rounded.weight! - weight).abs() <= weight.abs().max() / 254 + 1e-7f).all().item<bool>());   // to half a step of the block's scale at most
+        (bool v, bool w, bool s) before = (DecodeLinear.Vectorized, DecodeLinear.Wide, DecodeLinear.SixteenBitInputs);
+        try
+        {
+            DecodeLinear.Vectorized = vectorized && before.v;
+            DecodeLinear.Wide = wide && before.w;
+            DecodeLinear.SixteenBitInputs = sixteenBit && before.s;
+            var kernel = new DecodeLinear(weight, bias, WeightFormat.Int8, threads);
+            Assert.Equal(outputs * ((inputs + 31) / 32) * 36L, kernel.WeightBytes);
+            var actual = kernel.Forward(x);
+            Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-4), $"max difference {(actual - expected).abs().max().item<float>()}");
+        }
+        finally { (DecodeLinear.Vectorized, DecodeLinear.Wide, DecodeLinear.SixteenBitInputs) = before; }
+    }
+
+    [Fact]
+    public void Int8IsAWeightFormatByName()
+    {
+        Assert.Equal(WeightFormat.Int8, WeightFormats.Parse("int8"));
+        Assert.Equal("int8", WeightFormats.Name(WeightFormat.Int8));
+        Assert.Contains("int8", Assert.Throws<ArgumentException>(() => WeightFormats.Parse("q4")).Message);
+    }
+
     [Fact]
     public void InsideAStepThatUsesKernelsTheHeadGoesThroughThemAndOutsideItDoesNot()
     {
@@ -161,6 +206,35 @@ public class DecodeLinearTests
         string plain = await Complete(null);
         Assert.Equal(plain, await Complete(WeightFormat.Float32));
         Assert.False(string.IsNullOrEmpty(await Complete(WeightFormat.BFloat16)));
+        Assert.False(string.IsNullOrEmpty(await Complete(WeightFormat.Int8)));
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.BFloat16)]
+    [InlineData(WeightFormat.Int8)]
+    public void AnOptStepInSmallerWeightsStaysCloseToLibtorchs(WeightFormat format)
+    {
+        // Logits of a trained model's token step: the kernels in bf16/int8 differ from fp32 libtorch by little, and do differ.
+        using var scope = NewDisposeScope();
+        using var lm = SentenceVae.Checkpoints.HuggingFaceCheckpoint.LoadOpt(Path.Combine(TestPaths.RepoRoot, "models", "lm-256"));
+        lm.eval();
+        using var head = lm.NewDecodingHead();
+        var byLibtorch = lm.NewSlotCache(2, 64, CPU);
+        var byKernels = lm.NewSlotCache(2, 64, CPU);
+        var ids = tensor(new long[] { 2, 40 }, new long[] { 2, 1 });
+        var kernels = new DecodeKernels(format, 2);
+        using var noGrad = no_grad();
+        var stepA = byLibtorch.Step(2);
+        var expected = lm.Step(ids, stepA, head);
+        Tensor actual;
+        using (kernels.Use())
+        {
+            var stepB = byKernels.Step(2);
+            actual = lm.Step(ids, stepB, head);
+        }
+        float difference = (actual - expected).abs().max().item<float>(), spread = expected.std().item<float>();
+        Assert.InRange(difference, 1e-6f, 0.1f * spread);
+        Assert.Equal(expected.argmax(-1).data<long>().ToArray(), actual.argmax(-1).data<long>().ToArray());
     }
 }
 

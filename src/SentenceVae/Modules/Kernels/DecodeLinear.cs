@@ -9,7 +9,8 @@ namespace SentenceVae.Modules.Kernels;
 /// <summary>
 /// A linear layer for decode steps (a few rows at a time): the weight (out, in) is streamed row after row —
 /// in fp32 straight from the model's own tensor (its layout is already that; nothing is copied, so fp32
-/// kernels cost no memory), or copied once into a pinned array in bfloat16 (half the bytes) — and each call
+/// kernels cost no memory), or copied once into a pinned array in bfloat16 (half the bytes) or in int8 blocks
+/// with a scale each (<see cref="WeightFormat.Int8"/>: 1.125 bytes a weight, dequantised as it is read) — and each call
 /// reads it exactly once: every weight row is loaded into registers and multiplied with all input rows (fp32
 /// accumulation) before the next is read. Output rows are split over <see cref="Threads"/> threads. AVX2 +
 /// FMA where the CPU has them, a scalar loop elsewhere (<see cref="Vectorized"/>: false forces it, for tests).
@@ -19,7 +20,9 @@ public sealed unsafe class DecodeLinear
 {
     private readonly Tensor? source;                      // fp32: the weights, read in place (kept alive here)
     private readonly ushort[]? half;                      // (out·in) bf16 bits, pinned
-    private readonly float* weights;                      // (out·in) fp32 or bf16, row after row
+    private readonly byte[]? blocks;                      // (out · ⌈in/32⌉ · 36) int8 blocks (scale, then 32 weights), pinned
+    private readonly int rowBytes;                        // bytes of one int8 weight row
+    private readonly float* weights;                      // fp32, bf16 or int8 blocks, row after row
     private readonly float[]? bias;                       // (out)
 
     /// <summary>Most input rows the kernel takes (a whole piece's tokens, for the Sentence Encoder); more go to libtorch.</summary>
@@ -40,6 +43,22 @@ public sealed unsafe class DecodeLinear
             source = w.DetachFromDisposeScope();
             weights = (float*)source.storage<float>().data_ptr() + source.storage_offset();
         }
+        else if (format == WeightFormat.Int8)
+        {
+            var values = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+            rowBytes = (int)WeightFormats.Bytes(format, 1, In);
+            blocks = GC.AllocateArray<byte>(Out * rowBytes, pinned: true);                       // a short last block is padded with zeros
+            for (int o = 0; o < Out; o++)
+                for (int b = 0; b < In; b += WeightFormats.Int8Block)
+                {
+                    var block = values.AsSpan(o * In + b, Math.Min(WeightFormats.Int8Block, In - b));
+                    float scale = WeightFormats.Int8Scale(block);
+                    int at = o * rowBytes + b / WeightFormats.Int8Block * WeightFormats.Int8BlockBytes;
+                    BitConverter.TryWriteBytes(blocks.AsSpan(at, 4), scale);
+                    for (int i = 0; i < block.Length; i++) blocks[at + 4 + i] = (byte)WeightFormats.Int8Quantize(block[i], scale);
+                }
+            weights = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(blocks));  // pinned: never moves
+        }
         else
         {
             var values = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
@@ -59,24 +78,13 @@ public sealed unsafe class DecodeLinear
     /// <summary>Threads the output rows are split over.</summary>
     public int Threads { get; init; }
     /// <summary>Bytes of weights one call reads.</summary>
-    public long WeightBytes => (long)Out * In * (Format == WeightFormat.Float32 ? 4 : 2);
+    public long WeightBytes => WeightFormats.Bytes(Format, Out, In);
 
     /// <summary>Bytes this kernel holds beside the model's own weights (fp32 reads those in place: none).</summary>
-    public long CopiedBytes => half is null ? 0 : WeightBytes;
+    public long CopiedBytes => source is null ? WeightBytes : 0;
 
     /// <summary>False forces the scalar loop (for tests of the fallback); the vector loop needs AVX2 and FMA.</summary>
     internal static bool Vectorized { get; set; } = Avx2.IsSupported && Fma.IsSupported;
-
-    /// <summary>
-    /// Rounds every weight matrix of <paramref name="model"/> (parameters of two or more dimensions:
-    /// projections, embeddings) to bfloat16 and back, in place — the weights a bf16 decode kernel computes
-    /// with, so an evaluation of the rounded model measures what half-size weights cost in bits per byte.
-    /// </summary>
-    public static void RoundToBFloat16(TorchSharp.torch.nn.Module model)
-    {
-        using var noGrad = no_grad();
-        foreach (var p in model.parameters().Where(p => p.dim() >= 2)) p.copy_(p.to(ScalarType.BFloat16).to(p.dtype));
-    }
 
     /// <summary>Round to nearest even, as PyTorch converts to bfloat16 (NaN stays NaN).</summary>
     public static ushort ToBFloat16(float value)
@@ -107,11 +115,86 @@ public sealed unsafe class DecodeLinear
         if (rows < 1 || rows > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"the kernel takes 1 to {MaxRows} rows");
         if (x.Length < rows * In || y.Length < offset + (rows - 1) * stride + Out || stride < Out) throw new ArgumentException("buffers too small");
         int threads = Math.Min(Threads, Math.Max(1, Out / 64));
-        if (threads == 1) Rows(x, rows, y, offset, stride, 0, Out);
+        Action<int, int> part = Format == WeightFormat.Int8 && Vectorized && SixteenBitInputs && In % WeightFormats.Int8Block == 0
+            ? new Int16Inputs(x, rows, In).Rows(this, y, offset, stride)
+            : (from, to) => Rows(x, rows, y, offset, stride, from, to);
+        if (threads == 1) part(0, Out);
         else
         {
             int block = (Out + threads - 1) / threads;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => Rows(x, rows, y, offset, stride, t * block, Math.Min(Out, (t + 1) * block)));
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => part(t * block, Math.Min(Out, (t + 1) * block)));
+        }
+    }
+
+    /// <summary>
+    /// Whether int8 weights multiply 16-bit inputs (AVX-512BW: 32 products a block in one multiply-add of 16-bit
+    /// pairs, scaled once per block) rather than widening every weight to fp32; false forces the widening loops, for tests.
+    /// </summary>
+    internal static bool SixteenBitInputs { get; set; } = Avx512BW.IsSupported;
+
+    /// <summary>
+    /// Input rows in 16-bit blocks of 32, each with its scale (max |x| / 32767: a relative error of at most 1.5e-5 of
+    /// the block's largest input, far below the int8 weights' own), for int8 weight rows read a block at a time.
+    /// </summary>
+    private sealed class Int16Inputs
+    {
+        private readonly short[] values;
+        private readonly float[] scales;
+        private readonly int rows, blocks, width;
+
+        public Int16Inputs(float[] x, int rows, int width)
+        {
+            this.rows = rows;
+            this.width = width;
+            blocks = width / WeightFormats.Int8Block;
+            values = new short[rows * width];
+            scales = new float[rows * blocks];
+            for (int k = 0; k < rows * blocks; k++)
+            {
+                var block = x.AsSpan(k * WeightFormats.Int8Block, WeightFormats.Int8Block);
+                float max = 0;
+                foreach (var v in block) max = Math.Max(max, Math.Abs(v));
+                float scale = max > 0 ? max / 32767f : 1f;
+                scales[k] = scale;
+                for (int i = 0; i < block.Length; i++) values[k * WeightFormats.Int8Block + i] = (short)Math.Clamp(MathF.Round(block[i] / scale), -32767, 32767);
+            }
+        }
+
+        public Action<int, int> Rows(DecodeLinear kernel, float[] y, int offset, int stride) => (from, to) =>
+        {
+            for (int o = from; o < to; o++)
+                for (int r = 0; r < rows; r += 4) Dot(kernel, o, r, Math.Min(4, rows - r), y, offset, stride);
+        };
+
+        // Weight row o against input rows first..first+count−1 (up to four): each weight block is widened once and used for every row.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Dot(DecodeLinear kernel, int o, int first, int count, float[] y, int offset, int stride)
+        {
+            ref byte row = ref Unsafe.AsRef<byte>((byte*)kernel.weights + (long)o * kernel.rowBytes);
+            ref short x = ref MemoryMarshal.GetArrayDataReference(values);
+            ref float s = ref MemoryMarshal.GetArrayDataReference(scales);
+            int x0 = first * width, x1 = Math.Min(first + 1, first + count - 1) * width, x2 = Math.Min(first + 2, first + count - 1) * width, x3 = Math.Min(first + 3, first + count - 1) * width;
+            int s0 = x0 / WeightFormats.Int8Block, s1 = x1 / WeightFormats.Int8Block, s2 = x2 / WeightFormats.Int8Block, s3 = x3 / WeightFormats.Int8Block;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int k = 0; k < blocks; k++)
+            {
+                ref byte block = ref Unsafe.Add(ref row, k * WeightFormats.Int8BlockBytes);
+                var w = Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref Unsafe.Add(ref block, 4))));   // 32 weights
+                float ws = Unsafe.ReadUnaligned<float>(ref block);
+                int i = k * WeightFormats.Int8Block;
+                a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w, Vector512.LoadUnsafe(ref x, (nuint)(x0 + i)))), Vector512.Create(ws * Unsafe.Add(ref s, s0 + k)), a0);
+                if (count < 2) continue;
+                a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w, Vector512.LoadUnsafe(ref x, (nuint)(x1 + i)))), Vector512.Create(ws * Unsafe.Add(ref s, s1 + k)), a1);
+                if (count < 3) continue;
+                a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w, Vector512.LoadUnsafe(ref x, (nuint)(x2 + i)))), Vector512.Create(ws * Unsafe.Add(ref s, s2 + k)), a2);
+                if (count < 4) continue;
+                a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w, Vector512.LoadUnsafe(ref x, (nuint)(x3 + i)))), Vector512.Create(ws * Unsafe.Add(ref s, s3 + k)), a3);
+            }
+            float b = kernel.bias?[o] ?? 0f;
+            y[offset + first * stride + o] = Vector512.Sum(a0) + b;
+            if (count > 1) y[offset + (first + 1) * stride + o] = Vector512.Sum(a1) + b;
+            if (count > 2) y[offset + (first + 2) * stride + o] = Vector512.Sum(a2) + b;
+            if (count > 3) y[offset + (first + 3) * stride + o] = Vector512.Sum(a3) + b;
         }
     }
 
@@ -120,8 +203,9 @@ public sealed unsafe class DecodeLinear
     {
         if (!(Vectorized && In % 8 == 0))
             for (int o = from; o < to; o++) Scalar(o, x, rows, y, offset, stride, bias?[o] ?? 0f);
-        else if (half is null) Rows<Float32Weights>(x, rows, y, offset, stride, from, to);
-        else Rows<BFloat16Weights>(x, rows, y, offset, stride, from, to);
+        else if (Format == WeightFormat.Float32) Rows<Float32Weights>(x, rows, y, offset, stride, from, to);
+        else if (Format == WeightFormat.BFloat16) Rows<BFloat16Weights>(x, rows, y, offset, stride, from, to);
+        else Rows<Int8Weights>(x, rows, y, offset, stride, from, to);
     }
 
     // Four or more input rows: two weight rows at a time against four input rows (eight independent sums), so the
@@ -188,9 +272,13 @@ public sealed unsafe class DecodeLinear
         y[at + 1 + (first + 3) * stride] = Vector512.Sum(c3) + b1;
     }
 
-    // Weight row o, as the loops read it (bf16 rows reinterpreted: Load widens).
-    private ref float Row<T>(int o) where T : struct, IWeights =>
-        ref typeof(T) == typeof(Float32Weights) ? ref Unsafe.AsRef<float>(weights + (long)o * In) : ref Unsafe.AsRef<float>((ushort*)weights + (long)o * In);
+    // Weight row o, as the loops read it (bf16 rows and int8 blocks reinterpreted: Load widens and scales).
+    private ref float Row<T>(int o) where T : struct, IWeights
+    {
+        if (typeof(T) == typeof(Float32Weights)) return ref Unsafe.AsRef<float>(weights + (long)o * In);
+        if (typeof(T) == typeof(BFloat16Weights)) return ref Unsafe.AsRef<float>((ushort*)weights + (long)o * In);
+        return ref Unsafe.AsRef<float>((byte*)weights + (long)o * rowBytes);
+    }
 
     // Two weight rows against input rows first..first+3.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -241,7 +329,14 @@ public sealed unsafe class DecodeLinear
         }
     }
 
-    private float Weight(long index) => half is null ? weights[index] : BitConverter.UInt32BitsToSingle((uint)half[index] << 16);
+    private float Weight(long index)
+    {
+        if (Format == WeightFormat.Float32) return weights[index];
+        if (Format == WeightFormat.BFloat16) return BitConverter.UInt32BitsToSingle((uint)half![index] << 16);
+        long o = index / In, i = index % In;
+        long at = o * rowBytes + i / WeightFormats.Int8Block * WeightFormats.Int8BlockBytes;
+        return BitConverter.ToSingle(blocks!, (int)at) * (sbyte)blocks![at + 4 + i % WeightFormats.Int8Block];
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
     private void Dot<T>(ref float w, float[] x, int rows, float[] y, int at, int stride, float b) where T : struct, IWeights
@@ -312,6 +407,26 @@ public sealed unsafe class DecodeLinear
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load512(ref float w, int i) =>
             Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.LoadUnsafe(ref Unsafe.As<float, ushort>(ref w), (nuint)i)), 16).AsSingle();
+    }
+
+    private readonly struct Int8Weights : IWeights
+    {
+        // Element i (a multiple of 8, or 16 for Load512) of a row of 36-byte blocks: the block's scale × its int8 weights.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load(ref float w, int i)
+        {
+            ref byte block = ref Unsafe.Add(ref Unsafe.As<float, byte>(ref w), (i >> 5) * WeightFormats.Int8BlockBytes);
+            var q = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref Unsafe.Add(ref block, 4 + (i & 31)))).AsSByte();
+            return Avx.Multiply(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q)), Vector256.Create(Unsafe.ReadUnaligned<float>(ref block)));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load512(ref float w, int i)
+        {
+            ref byte block = ref Unsafe.Add(ref Unsafe.As<float, byte>(ref w), (i >> 5) * WeightFormats.Int8BlockBytes);
+            var q = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 4 + (i & 31))).AsSByte();
+            return Avx512F.Multiply(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(q)), Vector512.Create(Unsafe.ReadUnaligned<float>(ref block)));
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // fully optimised from the first call (no tier-0 loops)
