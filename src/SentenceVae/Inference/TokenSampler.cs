@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
@@ -25,9 +26,12 @@ public static class TokenSampler
     private static Tensor Guarded(Tensor logits, Func<Tensor, Tensor> choose)
     {
         using var scope = NewDisposeScope();
+        // Fill values as scalars held until the calls return: a scalar made implicitly can be finalized while
+        // libtorch still reads it (seen under allocation pressure as a corrupt scalar in masked_fill).
+        using Scalar zero = 0f.ToScalar(), brokenId = Broken.ToScalar();
         var broken = Unusable(logits);                                                          // (B)
-        var ids = choose(logits.masked_fill(broken.unsqueeze(1), 0f));
-        return ids.masked_fill(broken, Broken).MoveToOuterDisposeScope();
+        var ids = choose(logits.masked_fill(broken.unsqueeze(1), zero));
+        return ids.masked_fill(broken, brokenId).MoveToOuterDisposeScope();
     }
 
     /// <summary>Rows (B) of logits (B, V) that cannot be sampled: a NaN or +inf, or −inf everywhere (−inf alone is a banned token).</summary>
@@ -61,19 +65,24 @@ public static class TokenSampler
     private static Tensor SampleOrBroken(Tensor logits, GenerationOptions options, Generator? generator)
     {
         try { return Sample(logits, options, generator); }
-        catch (ExternalException) { return full(1, Broken, dtype: ScalarType.Int64, device: logits.device); }
+        catch (ExternalException)
+        {
+            using Scalar brokenId = Broken.ToScalar();
+            return full(1, brokenId, dtype: ScalarType.Int64, device: logits.device);
+        }
     }
 
     private static Tensor Sample(Tensor logits, GenerationOptions options, Generator? generator)
     {
         if (options.Greedy) return logits.argmax(-1);
+        using Scalar banned = float.NegativeInfinity.ToScalar();
         var shifted = logits.to(ScalarType.Float32);
         shifted = shifted - shifted.max(-1, keepdim: true).values;                       // ≤ 0, the best token at 0
         var scaled = shifted / options.Temperature;                                       // (B, V); −inf at worst, never NaN
         if (options.TopK > 0 && options.TopK < scaled.shape[1])
         {
             var kth = scaled.topk(options.TopK, dim: -1).values.narrow(1, options.TopK - 1, 1);   // (B, 1)
-            scaled = scaled.masked_fill(scaled.lt(kth), float.NegativeInfinity);
+            scaled = scaled.masked_fill(scaled.lt(kth), banned);
         }
         if (options.TopP < 1.0)
         {
@@ -81,7 +90,7 @@ public static class TokenSampler
             var cumulative = sorted.softmax(-1).cumsum(-1);
             // Drop a token when the tokens before it already reach top_p (the first token always stays).
             var drop = (cumulative - sorted.softmax(-1)).gt(options.TopP);
-            scaled = scaled.scatter(-1, order, sorted.masked_fill(drop, float.NegativeInfinity));
+            scaled = scaled.scatter(-1, order, sorted.masked_fill(drop, banned));
         }
         return scaled.softmax(-1).multinomial(1, generator: generator).squeeze(-1);       // (B)
     }

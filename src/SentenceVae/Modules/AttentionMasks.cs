@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SentenceVae.Modules;
@@ -24,6 +25,9 @@ internal static class AttentionMasks
     public static Tensor Padding(Tensor paddingMask, ScalarType dtype) =>
         Additive(paddingMask.to(ScalarType.Bool).unsqueeze(1).unsqueeze(2), dtype);
 
-    private static Tensor Additive(Tensor allowed, ScalarType dtype) =>
-        zeros(allowed.shape, dtype, allowed.device).masked_fill(allowed.logical_not(), finfo(dtype).min);
+    private static Tensor Additive(Tensor allowed, ScalarType dtype)
+    {
+        using Scalar blocked = finfo(dtype).min.ToScalar();              // held until the call returns (an implicit scalar can be finalized mid-call)
+        return zeros(allowed.shape, dtype, allowed.device).masked_fill(allowed.logical_not(), blocked);
+    }
 }
