@@ -136,21 +136,25 @@ internal static class OpenAiJson
         }
         string model = String(body, "model") ?? throw Bad("model is required", "model");
         var d = defaults(model);
+        var o = SentenceVae.Inference.GenerationConfig.Options(d, temperature: 1.0);     // OpenAI's default temperature is 1
         return new CompletionRequest
         {
             Model = model,
             Prompt = prompt,
             MaxTokens = Int(body, "max_completion_tokens") ?? Int(body, "max_tokens") ?? d?.MaxNewTokens,
-            Temperature = Number(body, "temperature") ?? d?.SampledTemperature ?? 1.0,
-            TopP = Number(body, "top_p") ?? d?.TopP ?? 1.0,
-            TopK = Int(body, "top_k") ?? d?.TopK ?? 0,
-            Seed = Integer(body, "seed"),
             Stop = Strings(body, "stop"),
-            FrequencyPenalty = Number(body, "frequency_penalty") ?? d?.FrequencyPenalty ?? 0,
-            PresencePenalty = Number(body, "presence_penalty") ?? d?.PresencePenalty ?? 0,
-            RepetitionPenalty = Number(body, "repetition_penalty") ?? d?.RepetitionPenalty ?? 1,
-            NoRepeatNgramSize = Int(body, "no_repeat_ngram_size") ?? d?.NoRepeatNgramSize ?? 0,
-            NoRepeatPieces = Int(body, "no_repeat_pieces") ?? d?.NoRepeatPieces ?? 0,
+            Sampling = o with
+            {
+                Temperature = Number(body, "temperature") ?? o.Temperature,
+                TopP = Number(body, "top_p") ?? o.TopP,
+                TopK = Int(body, "top_k") ?? o.TopK,
+                Seed = Integer(body, "seed"),
+                FrequencyPenalty = Number(body, "frequency_penalty") ?? o.FrequencyPenalty,
+                PresencePenalty = Number(body, "presence_penalty") ?? o.PresencePenalty,
+                RepetitionPenalty = Number(body, "repetition_penalty") ?? o.RepetitionPenalty,
+                NoRepeatNgramSize = Int(body, "no_repeat_ngram_size") ?? o.NoRepeatNgramSize,
+                NoRepeatPieces = Int(body, "no_repeat_pieces") ?? o.NoRepeatPieces,
+            },
         };
     }
 

@@ -42,6 +42,18 @@ public sealed record GenerationConfig
         RepetitionPenalty = GenerationOptions.Reading.RepetitionPenalty, NoRepeatPieces = pieces ? GenerationOptions.Reading.NoRepeatPieces : null,
     };
 
+    /// <summary>
+    /// Sampling options from these defaults, each value the file leaves out at the plain default — but the
+    /// temperature, which is <paramref name="temperature"/> when the file gives none (the API's default).
+    /// A request's explicit fields then go over these (<c>with</c>).
+    /// </summary>
+    public static GenerationOptions Options(GenerationConfig? defaults, double temperature) => new()
+    {
+        Temperature = defaults?.SampledTemperature ?? temperature, TopP = defaults?.TopP ?? 1.0, TopK = defaults?.TopK ?? 0,
+        RepetitionPenalty = defaults?.RepetitionPenalty ?? 1.0, FrequencyPenalty = defaults?.FrequencyPenalty ?? 0, PresencePenalty = defaults?.PresencePenalty ?? 0,
+        NoRepeatNgramSize = defaults?.NoRepeatNgramSize ?? 0, NoRepeatPieces = defaults?.NoRepeatPieces ?? 0,
+    };
+
     /// <summary>The temperature to use: 0 when the file says do_sample false, else its temperature.</summary>
     [JsonIgnore] public double? SampledTemperature => DoSample == false ? 0 : Temperature;
 

@@ -13,34 +13,17 @@ public sealed record CompletionRequest
     public required string Prompt { get; init; }
     /// <summary>Most text tokens to write; null: <see cref="GenerationServiceOptions.DefaultMaxTokens"/> (within the room the prompt leaves).</summary>
     public int? MaxTokens { get; init; }
-    /// <summary>0: greedy; above 0: sample at this temperature (at most 2).</summary>
-    public double Temperature { get; init; }
-    /// <summary>Nucleus sampling mass in (0, 1].</summary>
-    public double TopP { get; init; } = 1;
-    /// <summary>0: no top-k filter.</summary>
-    public int TopK { get; init; }
-    /// <summary>Seed of this request's own random generator (same tokens alone or batched).</summary>
-    public long? Seed { get; init; }
     /// <summary>Texts that end the completion; the text returned stops before the first one found.</summary>
     public IReadOnlyList<string> Stop { get; init; } = [];
-    /// <summary>OpenAI's frequency_penalty in [−2, 2] (see <see cref="Inference.GenerationOptions.FrequencyPenalty"/>).</summary>
-    public double FrequencyPenalty { get; init; }
-    /// <summary>OpenAI's presence_penalty in [−2, 2].</summary>
-    public double PresencePenalty { get; init; }
-    /// <summary>Hugging Face's repetition_penalty (&gt; 0; 1: off).</summary>
-    public double RepetitionPenalty { get; init; } = 1.0;
-    /// <summary>Hugging Face's no_repeat_ngram_size (0: off).</summary>
-    public int NoRepeatNgramSize { get; init; }
-    /// <summary>Sentence-level models: refuse a piece identical to one of the last N (0: off).</summary>
-    public int NoRepeatPieces { get; init; }
+    /// <summary>
+    /// How tokens are picked: temperature (0: greedy; at most 2 here), top-p, top-k, the request's own seed
+    /// (same tokens alone or batched) and the repetition controls (its MaxNewTokens is set per model: the
+    /// longest piece of a sentence-level model).
+    /// </summary>
+    public Inference.GenerationOptions Sampling { get; init; } = new();
 
-    /// <summary>The request's sampling and repetition controls as an engine row's options (<paramref name="pieceTokens"/>: the longest piece, for a sentence-level model).</summary>
-    public Inference.GenerationOptions Sampling(int pieceTokens = 64) => new()
-    {
-        MaxNewTokens = pieceTokens, Temperature = Temperature, TopP = TopP, TopK = TopK, Seed = Seed,
-        FrequencyPenalty = FrequencyPenalty, PresencePenalty = PresencePenalty, RepetitionPenalty = RepetitionPenalty,
-        NoRepeatNgramSize = NoRepeatNgramSize, NoRepeatPieces = NoRepeatPieces,
-    };
+    /// <summary>The request's sampling as an engine row's options (<paramref name="pieceTokens"/>: the longest piece, for a sentence-level model).</summary>
+    internal Inference.GenerationOptions RowSampling(int pieceTokens = 64) => Sampling with { MaxNewTokens = pieceTokens, StopAtEos = true };
 
     private const double MinRepetitionPenalty = Inference.GenerationOptions.MinRepetitionPenalty;
 
@@ -48,16 +31,17 @@ public sealed record CompletionRequest
     public void Validate()
     {
         if (MaxTokens is <= 0) throw ServingException.Invalid($"max_tokens must be at least 1 (got {MaxTokens})", "max_tokens");
-        if (double.IsNaN(Temperature) || Temperature is < 0 or > 2) throw ServingException.Invalid($"temperature must be in [0, 2] (got {Temperature})", "temperature");
-        if (double.IsNaN(TopP) || TopP is <= 0 or > 1) throw ServingException.Invalid($"top_p must be in (0, 1] (got {TopP})", "top_p");
-        if (TopK < 0) throw ServingException.Invalid($"top_k must be ≥ 0 (got {TopK})", "top_k");
+        var o = Sampling;
+        if (double.IsNaN(o.Temperature) || o.Temperature is < 0 or > 2) throw ServingException.Invalid($"temperature must be in [0, 2] (got {o.Temperature})", "temperature");
+        if (double.IsNaN(o.TopP) || o.TopP is <= 0 or > 1) throw ServingException.Invalid($"top_p must be in (0, 1] (got {o.TopP})", "top_p");
+        if (o.TopK < 0) throw ServingException.Invalid($"top_k must be ≥ 0 (got {o.TopK})", "top_k");
         if (Stop.Count > 4 || Stop.Any(string.IsNullOrEmpty)) throw ServingException.Invalid("stop takes at most 4 non-empty strings", "stop");
-        if (double.IsNaN(FrequencyPenalty) || FrequencyPenalty is < -2 or > 2) throw ServingException.Invalid($"frequency_penalty must be in [-2, 2] (got {FrequencyPenalty})", "frequency_penalty");
-        if (double.IsNaN(PresencePenalty) || PresencePenalty is < -2 or > 2) throw ServingException.Invalid($"presence_penalty must be in [-2, 2] (got {PresencePenalty})", "presence_penalty");
-        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty is < MinRepetitionPenalty or > 10)
-            throw ServingException.Invalid($"repetition_penalty must be in [{MinRepetitionPenalty}, 10] (got {RepetitionPenalty}; 1 is off)", "repetition_penalty");
-        if (NoRepeatNgramSize is < 0 or > 64) throw ServingException.Invalid($"no_repeat_ngram_size must be in [0, 64] (got {NoRepeatNgramSize})", "no_repeat_ngram_size");
-        if (NoRepeatPieces is < 0 or > 64) throw ServingException.Invalid($"no_repeat_pieces must be in [0, 64] (got {NoRepeatPieces})", "no_repeat_pieces");
+        if (double.IsNaN(o.FrequencyPenalty) || o.FrequencyPenalty is < -2 or > 2) throw ServingException.Invalid($"frequency_penalty must be in [-2, 2] (got {o.FrequencyPenalty})", "frequency_penalty");
+        if (double.IsNaN(o.PresencePenalty) || o.PresencePenalty is < -2 or > 2) throw ServingException.Invalid($"presence_penalty must be in [-2, 2] (got {o.PresencePenalty})", "presence_penalty");
+        if (double.IsNaN(o.RepetitionPenalty) || o.RepetitionPenalty is < MinRepetitionPenalty or > 10)
+            throw ServingException.Invalid($"repetition_penalty must be in [{MinRepetitionPenalty}, 10] (got {o.RepetitionPenalty}; 1 is off)", "repetition_penalty");
+        if (o.NoRepeatNgramSize is < 0 or > 64) throw ServingException.Invalid($"no_repeat_ngram_size must be in [0, 64] (got {o.NoRepeatNgramSize})", "no_repeat_ngram_size");
+        if (o.NoRepeatPieces is < 0 or > 64) throw ServingException.Invalid($"no_repeat_pieces must be in [0, 64] (got {o.NoRepeatPieces})", "no_repeat_pieces");
     }
 }
 

@@ -54,21 +54,25 @@ public sealed class SentenceVaeChatClient(GenerationService service, string mode
     {
         string name = options?.ModelId ?? model;
         var d = service.Find(name).Defaults;
+        var o = Inference.GenerationConfig.Options(d, temperature: 0);
         return new()
         {
             Model = name,
             Prompt = ChatPrompt.Format(messages),
             MaxTokens = options?.MaxOutputTokens ?? d?.MaxNewTokens,
-            Temperature = options?.Temperature ?? d?.SampledTemperature ?? 0,
-            TopP = options?.TopP ?? d?.TopP ?? 1,
-            TopK = options?.TopK ?? d?.TopK ?? 0,
-            Seed = options?.Seed,
             Stop = options?.StopSequences?.ToList() ?? [],
-            FrequencyPenalty = options?.FrequencyPenalty ?? d?.FrequencyPenalty ?? 0,
-            PresencePenalty = options?.PresencePenalty ?? d?.PresencePenalty ?? 0,
-            RepetitionPenalty = Extra(options, "repetition_penalty", d?.RepetitionPenalty ?? 1.0),
-            NoRepeatNgramSize = (int)Extra(options, "no_repeat_ngram_size", d?.NoRepeatNgramSize ?? 0),
-            NoRepeatPieces = (int)Extra(options, "no_repeat_pieces", d?.NoRepeatPieces ?? 0),
+            Sampling = o with
+            {
+                Temperature = options?.Temperature ?? o.Temperature,
+                TopP = options?.TopP ?? o.TopP,
+                TopK = options?.TopK ?? o.TopK,
+                Seed = options?.Seed,
+                FrequencyPenalty = options?.FrequencyPenalty ?? o.FrequencyPenalty,
+                PresencePenalty = options?.PresencePenalty ?? o.PresencePenalty,
+                RepetitionPenalty = Extra(options, "repetition_penalty", o.RepetitionPenalty),
+                NoRepeatNgramSize = (int)Extra(options, "no_repeat_ngram_size", o.NoRepeatNgramSize),
+                NoRepeatPieces = (int)Extra(options, "no_repeat_pieces", o.NoRepeatPieces),
+            },
         };
     }
 

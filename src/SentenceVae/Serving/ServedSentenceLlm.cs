@@ -59,7 +59,7 @@ public sealed class ServedSentenceLlm : ServedModel
         // A row writes at most max_tokens pieces (every piece but an empty one holds a token), within the positions left.
         return (new PieceRow(pieces)
         {
-            Sampling = request.Sampling(model.Config.Svae.MaxSeqLen - 1),
+            Sampling = request.RowSampling(model.Config.Svae.MaxSeqLen - 1),
             MaxTokens = maxTokens, MaxPieces = Math.Min(maxTokens, MaxPositions - needed),
         }, promptTokens);
     }

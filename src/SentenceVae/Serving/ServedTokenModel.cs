@@ -36,7 +36,7 @@ public sealed class ServedTokenModel : ServedModel
         if (maxTokens > room)
             throw ServingException.Invalid($"the prompt's {promptTokens} tokens + max_tokens {maxTokens} exceed model '{Name}''s {MaxPositions} positions: at most {room} new tokens",
                 "max_tokens", "context_length_exceeded");
-        return (new TokenRow(ids) { Sampling = request.Sampling(), MaxTokens = maxTokens }, promptTokens);
+        return (new TokenRow(ids) { Sampling = request.RowSampling(), MaxTokens = maxTokens }, promptTokens);
     }
 
     internal override IDecodeEngine NewEngine(int capacity) => generator.NewEngine(capacity);

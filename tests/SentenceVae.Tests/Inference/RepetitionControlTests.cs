@@ -89,7 +89,7 @@ public class RepetitionControlTests(ServerFixture server)
         foreach (var model in new[] { ServerFixture.Lm, ServerFixture.Sllm })
         {
             var plain = await server.Service.CompleteAsync(new CompletionRequest { Model = model, Prompt = prompt, MaxTokens = 48 });
-            var penalized = await server.Service.CompleteAsync(new CompletionRequest { Model = model, Prompt = prompt, MaxTokens = 48, RepetitionPenalty = 1.3, FrequencyPenalty = 1 });
+            var penalized = await server.Service.CompleteAsync(new CompletionRequest { Model = model, Prompt = prompt, MaxTokens = 48, Sampling = new() { RepetitionPenalty = 1.3, FrequencyPenalty = 1 } });
             Assert.NotEqual(plain.Text, penalized.Text);
         }
         using var response = await server.Http.PostAsJsonAsync("v1/completions", new { model = ServerFixture.Lm, prompt, frequency_penalty = 2.5 });

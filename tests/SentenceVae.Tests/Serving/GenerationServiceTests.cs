@@ -21,7 +21,7 @@ public class GenerationServiceTests(ServerFixture server)
         var alone = new List<CompletionResult>();
         foreach (var p in prompts) alone.Add(await Service.CompleteAsync(Greedy(model, p, 40)));
         // A seeded sampled request too: its own generator gives the same tokens in a batch.
-        var sampled = Greedy(model, prompts[0], 30) with { Temperature = 0.9, TopP = 0.95, Seed = 7 };
+        var sampled = Greedy(model, prompts[0], 30) with { Sampling = new() { Temperature = 0.9, TopP = 0.95, Seed = 7 } };
         var sampledAlone = await Service.CompleteAsync(sampled);
         var together = await Task.WhenAll(prompts.Select(p => Service.CompleteAsync(Greedy(model, p, 40))).Append(Service.CompleteAsync(sampled)));
         Assert.Equal(alone.Select(a => a.Text), together.Take(6).Select(t => t.Text));
@@ -38,7 +38,7 @@ public class GenerationServiceTests(ServerFixture server)
         var tokenizer = Service.Find(model).Tokenizer;
         foreach (int max in new[] { 1, 7, 23 })
         {
-            var result = await Service.CompleteAsync(Greedy(model, "It was a truth universally acknowledged", max) with { Temperature = 1, Seed = 3 });
+            var result = await Service.CompleteAsync(Greedy(model, "It was a truth universally acknowledged", max) with { Sampling = new() { Temperature = 1, Seed = 3 } });
             Assert.InRange(result.Usage.CompletionTokens, 1, max);
             if (max < 9) Assert.Equal(FinishReason.Length, result.FinishReason);         // shorter than any first piece or sentence here: the budget ends it
             if (result.FinishReason == FinishReason.Length) Assert.Equal(max, result.Usage.CompletionTokens);
@@ -104,7 +104,7 @@ public class GenerationServiceTests(ServerFixture server)
     {
         using var service = new GenerationService(new GenerationServiceOptions { MaxBatch = 1, QueueCapacity = 1 });
         service.Add(ServedModel.Load(ServerFixture.ModelDirs[1]));
-        var running = service.Submit(Greedy(ServerFixture.Lm, "Emma", 300) with { Temperature = 1, Seed = 1 });
+        var running = service.Submit(Greedy(ServerFixture.Lm, "Emma", 300) with { Sampling = new() { Temperature = 1, Seed = 1 } });
         await using var reading = running.ReadAllAsync().GetAsyncEnumerator();
         Assert.True(await reading.MoveNextAsync());                  // the first runs: the queue is empty again
         var waiting = service.Submit(Greedy(ServerFixture.Lm, "Emma", 5));
@@ -137,7 +137,7 @@ public class GenerationServiceTests(ServerFixture server)
     [InlineData(5, 1.0, 1.5, "top_p")]
     public void OptionsOutOfRangeAreRefusedNamingTheField(int maxTokens, double temperature, double topP, string param)
     {
-        var e = Assert.Throws<ServingException>(() => Service.Submit(new CompletionRequest { Model = ServerFixture.Lm, Prompt = "x", MaxTokens = maxTokens, Temperature = temperature, TopP = topP }));
+        var e = Assert.Throws<ServingException>(() => Service.Submit(new CompletionRequest { Model = ServerFixture.Lm, Prompt = "x", MaxTokens = maxTokens, Sampling = new() { Temperature = temperature, TopP = topP } }));
         Assert.Equal(param, e.Param);
     }
 
@@ -152,7 +152,7 @@ public class GenerationServiceTests(ServerFixture server)
         Assert.Equal(ChatRole.Assistant, response.Messages[0].Role);
         Assert.Equal(40, response.Usage!.OutputTokenCount);
         Assert.Equal(ChatFinishReason.Length, response.FinishReason);
-        var direct = await Service.CompleteAsync(new CompletionRequest { Model = ServerFixture.Sllm, Prompt = ChatPrompt.Format(messages), MaxTokens = 40, RepetitionPenalty = 1.1, NoRepeatPieces = 8 });
+        var direct = await Service.CompleteAsync(new CompletionRequest { Model = ServerFixture.Sllm, Prompt = ChatPrompt.Format(messages), MaxTokens = 40, Sampling = new() { RepetitionPenalty = 1.1, NoRepeatPieces = 8 } });
         Assert.Equal(direct.Text, response.Text);
         Assert.Equal(direct.Usage.PromptTokens, response.Usage.InputTokenCount);
 

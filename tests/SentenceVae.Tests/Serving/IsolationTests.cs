@@ -109,7 +109,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         service.Add(model);
         string longPrompt = string.Concat(Enumerable.Repeat("It rained. ", kind == "opt" ? 15 : 24));       // reaches the poisoned positions (token or piece)
         var shortPrompts = new[] { "Emma was handsome.", "Call me Ishmael.", "She smiled." };
-        CompletionRequest Request(string prompt, double temperature = 0) => new() { Model = model.Name, Prompt = prompt, MaxTokens = 8, Temperature = temperature, Seed = 5 };
+        CompletionRequest Request(string prompt, double temperature = 0) => new() { Model = model.Name, Prompt = prompt, MaxTokens = 8, Sampling = new() { Temperature = temperature, Seed = 5 } };
         var alone = new List<string>();
         foreach (var p in shortPrompts) alone.Add((await service.CompleteAsync(Request(p))).Text);
         var sampledAlone = (await service.CompleteAsync(Request(shortPrompts[0], 0.9))).Text;
@@ -133,7 +133,7 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         var model = Poisoned(kind, 60);                                         // nothing here reaches position 60
         service.Add(model);
         var prompts = new[] { "Emma was handsome.", "Call me Ishmael.", "She smiled at him." };
-        CompletionRequest Request(string prompt, double temperature) => new() { Model = model.Name, Prompt = prompt, MaxTokens = 8, Temperature = temperature };
+        CompletionRequest Request(string prompt, double temperature) => new() { Model = model.Name, Prompt = prompt, MaxTokens = 8, Sampling = new() { Temperature = temperature } };
         var greedy = new List<string>();
         foreach (var p in prompts) greedy.Add((await service.CompleteAsync(Request(p, 0))).Text);
         var outcomes = await OneBatch(service, gate, [Request(prompts[0], 0), Request(prompts[1], 1e-40), Request(prompts[2], 0), Request(prompts[0], 1e-300)]);
@@ -292,15 +292,19 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
         double Pick(params double[] values) => values[random.Next(values.Length)];
         CompletionRequest Wild(string model, string prompt) => new()
         {
-            Model = model, Prompt = prompt, MaxTokens = 8, Seed = random.NextInt64(),
-            Temperature = Pick(0, 1e-300, 1e-4, 0.5, 1, 2),
-            TopP = Pick(1, 0.5, 1e-300, double.Epsilon),
-            TopK = (int)Pick(0, 1, 2, 50, int.MaxValue),
-            RepetitionPenalty = Pick(1, GenerationOptions.MinRepetitionPenalty, 0.5, 1.3, 10),
-            FrequencyPenalty = Pick(0, -2, 2, 1e-300),
-            PresencePenalty = Pick(0, -2, 2),
-            NoRepeatNgramSize = (int)Pick(0, 1, 2, 64),
-            NoRepeatPieces = (int)Pick(0, 1, 64),
+            Model = model, Prompt = prompt, MaxTokens = 8,
+            Sampling = new()
+            {
+                Seed = random.NextInt64(),
+                Temperature = Pick(0, 1e-300, 1e-4, 0.5, 1, 2),
+                TopP = Pick(1, 0.5, 1e-300, double.Epsilon),
+                TopK = (int)Pick(0, 1, 2, 50, int.MaxValue),
+                RepetitionPenalty = Pick(1, GenerationOptions.MinRepetitionPenalty, 0.5, 1.3, 10),
+                FrequencyPenalty = Pick(0, -2, 2, 1e-300),
+                PresencePenalty = Pick(0, -2, 2),
+                NoRepeatNgramSize = (int)Pick(0, 1, 2, 64),
+                NoRepeatPieces = (int)Pick(0, 1, 64),
+            },
         };
         var prompts = new[] { "Emma was handsome.", "Call me Ishmael.", "She smiled at him." };
         foreach (var model in new[] { "lm", "sllm" })
@@ -337,10 +341,10 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         foreach (var (request, param) in new[]
                  {
-                     (new CompletionRequest { Model = "m", Prompt = "a", RepetitionPenalty = 1e-40 }, "repetition_penalty"),
-                     (new CompletionRequest { Model = "m", Prompt = "a", RepetitionPenalty = 0.001 }, "repetition_penalty"),
-                     (new CompletionRequest { Model = "m", Prompt = "a", RepetitionPenalty = 1e40 }, "repetition_penalty"),
-                     (new CompletionRequest { Model = "m", Prompt = "a", Temperature = 1e300 }, "temperature"),
+                     (new CompletionRequest { Model = "m", Prompt = "a", Sampling = new() { RepetitionPenalty = 1e-40 } }, "repetition_penalty"),
+                     (new CompletionRequest { Model = "m", Prompt = "a", Sampling = new() { RepetitionPenalty = 0.001 } }, "repetition_penalty"),
+                     (new CompletionRequest { Model = "m", Prompt = "a", Sampling = new() { RepetitionPenalty = 1e40 } }, "repetition_penalty"),
+                     (new CompletionRequest { Model = "m", Prompt = "a", Sampling = new() { Temperature = 1e300 } }, "temperature"),
                  })
             Assert.Equal(param, Assert.Throws<ServingException>(request.Validate).Param);
         Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { RepetitionPenalty = 1e-40 }.Validate());

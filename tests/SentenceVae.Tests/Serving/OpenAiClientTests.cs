@@ -41,7 +41,7 @@ public class OpenAiClientTests(ServerFixture server)
         Assert.Equal(json.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(), byDefault);
         // Explicit fields win: temperature 0 is greedy, whatever the model's default.
         var greedy = Text((await chat.CompleteChatAsync(prompt, new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 24 })).Value);
-        var direct = await server.Service.CompleteAsync(new CompletionRequest { Model = ServerFixture.Sllm, Prompt = SentenceVae.Serving.ChatPrompt.Format([new Microsoft.Extensions.AI.ChatMessage(Microsoft.Extensions.AI.ChatRole.User, "Emma smiled.")]), MaxTokens = 24, RepetitionPenalty = 1.1, NoRepeatPieces = 8 });
+        var direct = await server.Service.CompleteAsync(new CompletionRequest { Model = ServerFixture.Sllm, Prompt = SentenceVae.Serving.ChatPrompt.Format([new Microsoft.Extensions.AI.ChatMessage(Microsoft.Extensions.AI.ChatRole.User, "Emma smiled.")]), MaxTokens = 24, Sampling = new() { RepetitionPenalty = 1.1, NoRepeatPieces = 8 } });
         Assert.Equal(direct.Text, greedy);
         // /v1/models shows them.
         using var models = JsonDocument.Parse(await server.Http.GetStringAsync("v1/models"));
