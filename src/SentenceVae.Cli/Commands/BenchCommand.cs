@@ -113,7 +113,7 @@ internal static class BenchCommand
         var shape = new Argument<string>("OUTxIN") { Description = "the projection's shape, e.g. 50272x2048" };
         var json = Json();
         Option<int> threads = Threads(), runs = Runs(5);
-        var command = new Command("kernel", "One decode kernel against libtorch and a plain read of the same bytes (rows 1-8, fp32/bf16, 1-2 threads; random weights).") { shape, threads, runs, json };
+        var command = new Command("kernel", "One decode kernel against libtorch and a plain read of the same bytes (rows 1-8, fp32/bf16/int8, 1-2 threads; random weights).") { shape, threads, runs, json };
         command.SetAction(parse =>
         {
             FoldersExist(parse.GetValue(json));

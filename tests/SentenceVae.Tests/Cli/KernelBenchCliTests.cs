@@ -1,6 +1,6 @@
 namespace SentenceVae.Tests.Cli;
 
-/// <summary><c>svae bench --kernel</c>: the decode kernel against libtorch on one projection.</summary>
+/// <summary><c>svae bench kernel</c>: the decode kernel against libtorch on one projection.</summary>
 public class KernelBenchCliTests
 {
     [Fact]
@@ -9,7 +9,8 @@ public class KernelBenchCliTests
         var (code, output, error) = CliRunner.Run("bench", "kernel", "96x64", "--runs", "1");
         Assert.True(code == 0, error);
         var rows = output.Split('\n').Where(l => l.StartsWith("| libtorch") || l.StartsWith("| kernel")).ToList();
-        Assert.Equal(4 * 5, rows.Count);                                       // rows 1, 2, 4, 8 × (libtorch + fp32/bf16 × 1/2 threads)
+        Assert.Equal(4 * 7, rows.Count);                                       // rows 1, 2, 4, 8 × (libtorch + fp32/bf16/int8 × 1/2 threads)
+        Assert.Contains(rows, r => r.StartsWith("| kernel int8"));
         Assert.Contains("a plain read of memory", output);
     }
 
