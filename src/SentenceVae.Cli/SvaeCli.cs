@@ -28,6 +28,7 @@ public static class SvaeCli
             BenchCommand.Create(io),
             ExportCommand.Create(io),
             ConvertCommand.Create(io),
+            PrepareCommand.Create(io),
             TrainCommand.Create(io),
             FinetuneCommand.Create(io),
             EvalCommand.Create(io),
