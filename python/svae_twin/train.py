@@ -1,0 +1,114 @@
+"""Trains the token model on prepared shards, one process or many under torchrun (DDP, gloo on CPU, nccl on GPU):
+torchrun --nproc_per_node N -m svae_twin.train --init DIR --shards DIR --out DIR [--steps 100] [--batch-size 8] ...
+
+Each step takes a global batch of windows (a seeded order), each rank the windows r, r+N, ...; DDP averages the
+gradients, so N processes take the step one process takes on the whole batch. The output is a model directory
+svae eval / generate / serve load unchanged (config.json, model.safetensors, the tokenizer's files), and
+checkpoint.pt to resume from."""
+import argparse
+import json
+import os
+import shutil
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from . import shards
+from .opt import OptForCausalLM
+
+
+def windows(directory, split, bos, seq_len):
+    """The split as one stream (BOS before each document), cut into windows of seq_len tokens."""
+    stream = []
+    for document in shards.documents(directory, split):
+        stream.append(bos)
+        for piece in document:
+            stream.extend(int(t) for t in piece)
+    n = len(stream) // seq_len
+    if n == 0:
+        raise ValueError(f"{directory}: fewer than {seq_len} tokens")
+    return torch.tensor(stream[: n * seq_len]).view(n, seq_len)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--init", required=True, help="model directory to start from (its config, weights and tokenizer)")
+    p.add_argument("--shards", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=8, help="windows per step over all ranks")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step on each rank")
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--dropout", type=float, default=None, help="override the config's dropout (0: the same step on any number of ranks)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--float64", action="store_true", help="compute in float64 (parity tests: N ranks against one, free of float32 summation order)")
+    a = p.parse_args()
+
+    distributed = "WORLD_SIZE" in os.environ
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if torch.cuda.is_available() else torch.device("cpu")
+    if a.batch_size % (world * a.grad_accum) != 0:
+        raise SystemExit(f"--batch-size {a.batch_size} must split evenly over {world} ranks × {a.grad_accum} micro-batches")
+
+    torch.manual_seed(a.seed)
+    model = OptForCausalLM.load(a.init)
+    if a.dropout is not None:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = a.dropout
+        model.config.raw["dropout"] = a.dropout
+    model.to(device, dtype=torch.float64 if a.float64 else torch.float32).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    step = 0
+    checkpoint = os.path.join(a.out, "checkpoint.pt")
+    if a.resume and os.path.exists(checkpoint):
+        state = torch.load(checkpoint, map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+    ddp = DistributedDataParallel(model) if distributed else model
+
+    bos = json.load(open(os.path.join(a.init, "config.json"))).get("bos_token_id", 2)
+    data = windows(a.shards, a.split, bos, a.seq_len)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(a.seed))
+    per_rank = a.batch_size // world
+    micro = per_rank // a.grad_accum
+    while step < a.steps:
+        start = step * a.batch_size
+        chosen = order[torch.arange(start, start + a.batch_size) % len(data)]
+        mine = data[chosen[rank::world]].to(device)                          # this rank's windows of the global batch
+        optimizer.zero_grad(set_to_none=True)
+        for m in range(a.grad_accum):
+            batch = mine[m * micro:(m + 1) * micro]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = next_token_loss(ddp, batch)
+            (loss / a.grad_accum).backward()
+        optimizer.step()
+        step += 1
+        if rank == 0:
+            print(json.dumps({"step": step, "loss": loss.item()}), flush=True)
+    if rank == 0:
+        model.save(a.out)
+        for name in os.listdir(a.init):
+            if name not in ("config.json", "model.safetensors") and os.path.isfile(os.path.join(a.init, name)):
+                shutil.copy(os.path.join(a.init, name), a.out)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, checkpoint)
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def next_token_loss(model, batch):
+    """Mean next-token cross-entropy of full windows, through the module's forward (DDP's, so its gradient hooks run)."""
+    logits = model(batch, torch.ones_like(batch))[:, :-1]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SentenceVae.Checkpoints;
+using SentenceVae.Data;
+using SentenceVae.Modules;
+using SentenceVae.Text;
+using static TorchSharp.torch;
+
+namespace SentenceVae.Tests.Twin;
+
+/// <summary>
+/// The PyTorch twin of the token model (python/svae_twin/opt.py, train.py) against ours: the same logits on the
+/// same weights, a directory it trains loads here and scores the same, and two gloo processes under torchrun take
+/// the step one process takes on the whole batch.
+/// </summary>
+public sealed class TokenModelTwinTests : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("svae-twin").FullName;
+    private static readonly string Package = Path.Combine(TestPaths.RepoRoot, "python");
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    // Runs a command with the twin's package on PYTHONPATH and one OpenMP thread; its output, or a failure naming it.
+    private static string Run(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Package };
+        start.Environment["PYTHONPATH"] = Package;
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        using var p = Process.Start(start)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(600_000), $"{file} {string.Join(' ', args)} ended within 10 minutes");
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} failed:\n{error.Result}\n{output.Result}");
+        return output.Result;
+    }
+
+    // The twin's logits of right-padded rows (B, T, V).
+    private float[] TwinLogits(string model, int[][] rows)
+    {
+        string ids = Path.Combine(dir, "ids.json"), output = Path.Combine(dir, "logits.bin");
+        File.WriteAllText(ids, JsonSerializer.Serialize(rows));
+        Run(TorchFactAttribute.Python, "-m", "svae_twin.logits", "--model", model, "--ids", ids, "--out", output);
+        var bytes = File.ReadAllBytes(output);
+        var values = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+        return values;
+    }
+
+    // Ours on the same rows: (B, T, V), real positions only compared by the caller.
+    private static float[] OurLogits(string model, int[][] rows)
+    {
+        using var scope = NewDisposeScope();
+        using var lm = HuggingFaceCheckpoint.LoadOpt(model);
+        lm.eval();
+        int t = rows.Max(r => r.Length), pad = lm.Config.PadTokenId;
+        var ids = tensor(rows.SelectMany(r => r.Concat(Enumerable.Repeat(pad, t - r.Length))).Select(i => (long)i).ToArray(), new long[] { rows.Length, t });
+        var mask = tensor(rows.SelectMany(r => Enumerable.Range(0, t).Select(i => i < r.Length ? 1L : 0L)).ToArray(), new long[] { rows.Length, t });
+        using var noGrad = no_grad();
+        return lm.forward(ids, mask).contiguous().data<float>().ToArray();
+    }
+
+    private static double MaxDifferenceOnRealPositions(float[] a, float[] b, int[][] rows, int vocab)
+    {
+        int t = rows.Max(r => r.Length);
+        double max = 0;
+        for (int r = 0; r < rows.Length; r++)
+            for (int p = 0; p < rows[r].Length; p++)
+                for (int v = 0; v < vocab; v++)
+                {
+                    long i = ((long)r * t + p) * vocab + v;
+                    max = Math.Max(max, Math.Abs(a[i] - b[i]));
+                }
+        return max;
+    }
+
+    private static int[][] Rows(ITextTokenizer tokenizer) =>
+        new[] { "It is a truth universally acknowledged, that a single man", "Emma smiled.", "Call me Ishmael. Some years ago" }
+            .Select(s => new[] { tokenizer.BosId }.Concat(tokenizer.Encode(s)).ToArray()).ToArray();
+
+    [TorchFact]
+    public void TheTwinsLogitsAreOursOnABatchOfDifferentLengths()
+    {
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256");
+        var rows = Rows(TextTokenizers.Load(model));
+        int vocab = OptConfig.Load(Path.Combine(model, "config.json")).VocabSize;
+        double difference = MaxDifferenceOnRealPositions(TwinLogits(model, rows), OurLogits(model, rows), rows, vocab);
+        Assert.True(difference < 1e-4, $"largest logit difference {difference}");
+    }
+
+    [TorchFact]
+    public void TwoGlooProcessesTakeTheStepOfOneAndWhatTheyTrainLoadsHere()
+    {
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256"), shards = Path.Combine(dir, "shards"), corpus = Path.Combine(dir, "corpus.txt");
+        File.WriteAllLines(corpus, File.ReadLines(TestPaths.Data("austen-valid.txt")).Where(l => l.Length > 0).Take(4));
+        var tokenizer = TextTokenizers.Load(model);
+        TokenShards.Write(corpus, shards, "train", tokenizer, new SentenceVaeConfig { MaxSeqLen = 64 }.Splitter(tokenizer), 63);
+        string Train(int processes)
+        {
+            string output = Path.Combine(dir, $"out{processes}");
+            // torch 1.13's torchrun on Python 3.11 cannot parse its default --redirects/--tee ("0"); 2 (stderr) parses.
+            Run("/usr/bin/torchrun", "--standalone", "--nproc_per_node", processes.ToString(), "--redirects", "2", "--tee", "2",
+                "-m", "svae_twin.train", "--init", model, "--shards", shards, "--out", output, "--steps", "3", "--batch-size", "4", "--seq-len", "64", "--dropout", "0", "--float64");
+            return output;
+        }
+        string one = Train(1), two = Train(2);
+        using var scope = NewDisposeScope();
+        using var a = HuggingFaceCheckpoint.LoadOpt(one);
+        using var b = HuggingFaceCheckpoint.LoadOpt(two);
+        using var parent = HuggingFaceCheckpoint.LoadOpt(model);
+        var (pa, pb, p0) = (a.state_dict(), b.state_dict(), parent.state_dict());
+        double largest = pa.Keys.Max(k => (pa[k] - pb[k]).abs().max().item<float>());
+        Assert.True(largest <= 1e-5, $"largest parameter difference between 1 and 2 processes: {largest}");
+        Assert.True(pa.Keys.Max(k => (pa[k] - p0[k]).abs().max().item<float>()) > 1e-4, "three steps changed the weights");
+
+        var rows = Rows(tokenizer);
+        double difference = MaxDifferenceOnRealPositions(TwinLogits(two, rows), OurLogits(two, rows), rows, tokenizer.VocabSize);
+        Assert.True(difference < 1e-4, $"the trained directory: largest logit difference {difference}");
+    }
+}
