@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import shutil
+import time
 
 import torch
 import torch.distributed as dist
@@ -79,6 +80,7 @@ def main():
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(a.seed))
     per_rank = a.batch_size // world
     micro = per_rank // a.grad_accum
+    first, timed, clock = step, 0, None
     while step < a.steps:
         start = step * a.batch_size
         chosen = order[torch.arange(start, start + a.batch_size) % len(data)]
@@ -91,8 +93,15 @@ def main():
             (loss / a.grad_accum).backward()
         optimizer.step()
         step += 1
+        if step == first + 1:
+            clock = time.perf_counter()                                        # the first step (allocation, first calls) is not timed
+        else:
+            timed += 1
         if rank == 0:
             print(json.dumps({"step": step, "loss": loss.item()}), flush=True)
+    if rank == 0 and timed > 0:
+        seconds = time.perf_counter() - clock
+        print(json.dumps({"steps_timed": timed, "tokens_per_s": timed * a.batch_size * a.seq_len / seconds, "ranks": world}), flush=True)
     if rank == 0:
         model.save(a.out)
         for name in os.listdir(a.init):
