@@ -10,8 +10,8 @@ namespace SentenceVae.Tests.Twin;
 
 /// <summary>
 /// The PyTorch twin of the token model (python/svae_twin/opt.py, train.py) against ours: the same logits on the
-/// same weights, a directory it trains loads here and scores the same, and two gloo processes under torchrun take
-/// the step one process takes on the whole batch.
+/// same weights, a directory it trains loads here and scores the same, two gloo processes under torchrun take
+/// the step one process takes on the whole batch, and a run resumed from its checkpoint ends as an unbroken one.
 /// </summary>
 public sealed class TokenModelTwinTests : IDisposable
 {
@@ -88,21 +88,22 @@ public sealed class TokenModelTwinTests : IDisposable
     }
 
     [TorchFact]
-    public void TwoGlooProcessesTakeTheStepOfOneAndWhatTheyTrainLoadsHere()
+    public void TwoGlooProcessesTakeTheStepOfOneResumeExactlyAndWhatTheyTrainLoadsHere()
     {
         string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256"), shards = Path.Combine(dir, "shards"), corpus = Path.Combine(dir, "corpus.txt");
         File.WriteAllLines(corpus, File.ReadLines(TestPaths.Data("austen-valid.txt")).Where(l => l.Length > 0).Take(4));
         var tokenizer = TextTokenizers.Load(model);
         TokenShards.Write(corpus, shards, "train", tokenizer, new SentenceVaeConfig { MaxSeqLen = 64 }.Splitter(tokenizer), 63);
-        string Train(int processes)
+        string Train(int processes, int steps, string name, bool resume = false)
         {
-            string output = Path.Combine(dir, $"out{processes}");
+            string output = Path.Combine(dir, name);
             // torch 1.13's torchrun on Python 3.11 cannot parse its default --redirects/--tee ("0"); 2 (stderr) parses.
-            Run("/usr/bin/torchrun", "--standalone", "--nproc_per_node", processes.ToString(), "--redirects", "2", "--tee", "2",
-                "-m", "svae_twin.train", "--init", model, "--shards", shards, "--out", output, "--steps", "3", "--batch-size", "4", "--seq-len", "64", "--dropout", "0", "--float64");
+            Run("/usr/bin/torchrun", ["--standalone", "--nproc_per_node", processes.ToString(), "--redirects", "2", "--tee", "2",
+                "-m", "svae_twin.train", "--init", model, "--shards", shards, "--out", output, "--steps", steps.ToString(), "--batch-size", "4", "--seq-len", "64",
+                "--dropout", "0", "--float64", .. (resume ? new[] { "--resume" } : [])]);
             return output;
         }
-        string one = Train(1), two = Train(2);
+        string one = Train(1, 3, "one"), two = Train(2, 3, "two");
         using var scope = NewDisposeScope();
         using var a = HuggingFaceCheckpoint.LoadOpt(one);
         using var b = HuggingFaceCheckpoint.LoadOpt(two);
@@ -115,5 +116,14 @@ public sealed class TokenModelTwinTests : IDisposable
         var rows = Rows(tokenizer);
         double difference = MaxDifferenceOnRealPositions(TwinLogits(two, rows), OurLogits(two, rows), rows, tokenizer.VocabSize);
         Assert.True(difference < 1e-4, $"the trained directory: largest logit difference {difference}");
+
+        // A 2-process run resumed from its checkpoint after 3 steps ends where 5 steps in one go end.
+        string straight = Train(2, 5, "straight");
+        Train(2, 5, "two", resume: true);
+        using var resumed = HuggingFaceCheckpoint.LoadOpt(two);
+        using var whole = HuggingFaceCheckpoint.LoadOpt(straight);
+        var (pr, pw) = (resumed.state_dict(), whole.state_dict());
+        double apart = pr.Keys.Max(k => (pr[k] - pw[k]).abs().max().item<float>());
+        Assert.True(apart == 0, $"resumed and straight runs differ by up to {apart}");
     }
 }
