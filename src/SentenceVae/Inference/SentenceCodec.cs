@@ -48,12 +48,12 @@ public sealed class SentenceCodec(SentenceVaeModel model, int batchSize = 64)
         return all;                                                                   // (N, 1, C)
     }
 
-    /// <summary>Sentence vectors (N, 1, C), token states (N, T, C) and their mask (N, T) of a few pieces, encoded as one batch.</summary>
-    public (Tensor Vectors, Tensor States, Tensor Mask) EncodeWithStates(IReadOnlyList<int[]> pieces)
+    /// <summary>Sentence vectors (N, 1, C), token states (N, T, C) and their mask (N, T) of a few pieces, encoded as one batch (<paramref name="projection"/>: an engine step's kernels, else libtorch).</summary>
+    public (Tensor Vectors, Tensor States, Tensor Mask) EncodeWithStates(IReadOnlyList<int[]> pieces, IProjection? projection = null)
     {
         using var noGrad = no_grad();
         var (ids, mask) = Batch(pieces, Device);
-        var (vectors, states) = model.Encoder.Encode(ids, mask);
+        var (vectors, states) = model.Encoder.Encode(ids, mask, projection);
         return (vectors, states, mask);
     }
 

@@ -138,7 +138,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     /// The per-piece work for rows whose backbone output is <paramref name="hidden"/> (n, C): the stop head
     /// (and whether the output is finite), then for the rows that go on, the decoder's memory of their next piece.
     /// </summary>
-    private void NextPieces(List<PieceRow> rows, IReadOnlyList<int[]?> previous, Tensor hidden, Tensor? states, Tensor? mask, List<(PieceRow, DecodeEnd)> ended)
+    private void NextPieces(List<PieceRow> rows, IReadOnlyList<int[]?> previous, Tensor hidden, Tensor? states, Tensor? mask, List<(PieceRow, DecodeEnd)> ended, IProjection? projection = null)
     {
         var logits = model.StopLogits(hidden);                                                                         // (n, 2)
         var stop = stack([logits.argmax(-1), logits.isfinite().all(-1).to(ScalarType.Int64)], 1).cpu().data<long>().ToArray();
@@ -154,7 +154,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         if (going.Count == 0) return;
         var index = tensor(going.Select(i => (long)i).ToArray(), device: device);
         var (next, nextMask) = model.DecoderMemory(hidden.index_select(0, index), states?.index_select(0, index), mask?.index_select(0, index));   // (g, M, C)
-        var keysValues = model.Svae.Decoder.MemoryKeysValues(next);                                                   // per layer (g, nh, M, hs)
+        var keysValues = model.Svae.Decoder.MemoryKeysValues(next, projection);                                                   // per layer (g, nh, M, hs)
         long m = next.shape[1];
         for (int j = 0; j < going.Count; j++)
         {
@@ -214,7 +214,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         if (now)
             // When the backbone step goes through the kernels, libtorch runs the encoder before it on one thread too: its
             // OpenMP workers would otherwise spin beside the kernels (measured on SLLM-125M-H1: backbone 12.8–14.8 → 8.3–10.3 ms, encoder unchanged).
-            using (kernels?.Use(singleThreadedLibtorch: waiting.Count <= DecodeKernels.KernelRows)) PieceWork(waiting, ended);
+            using (var scope = kernels?.Use(singleThreadedLibtorch: waiting.Count <= DecodeKernels.KernelRows)) PieceWork(waiting, ended, scope);
         else foreach (var row in waiting) row.Waited++;
         FinishAll(ended, events);
         Profile["piece"] += clock.Elapsed.TotalMilliseconds;
@@ -288,15 +288,15 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
     }
 
     // The per-piece work of rows whose piece is complete, batched: encode the pieces, one backbone step each (or a re-prefill when the view slides), then NextPieces.
-    private void PieceWork(List<PieceRow> written, List<(PieceRow, DecodeEnd)> ended)
+    private void PieceWork(List<PieceRow> written, List<(PieceRow, DecodeEnd)> ended, IProjection? projection)
     {
         foreach (var row in written) row.Waiting = false;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Tensor vectors, pieceStates, pieceMask;
-        using (kernels?.Use(rows: EncoderKernelRows))
-            (vectors, pieceStates, pieceMask) = codec.EncodeWithStates(written.Select(r => r.History[^1]).ToList());   // (w, 1, C), (w, T, C), (w, T)
+        using (var encoderScope = kernels?.Use(rows: EncoderKernelRows))
+            (vectors, pieceStates, pieceMask) = codec.EncodeWithStates(written.Select(r => r.History[^1]).ToList(), encoderScope);   // (w, 1, C), (w, T, C), (w, T)
         Profile["encoder"] += clock.Elapsed.TotalMilliseconds;
         clock.Restart();
         var hidden = new Tensor[written.Count];
@@ -323,7 +323,7 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         Profile["backbone"] += clock.Elapsed.TotalMilliseconds;
         clock.Restart();
         NextPieces(written, written.Select(r => r.History[^1]).ToList(), cat(hidden, 0),
-            model.Config.ReadPreviousPiece ? pieceStates : null, model.Config.ReadPreviousPiece ? pieceMask : null, ended);
+            model.Config.ReadPreviousPiece ? pieceStates : null, model.Config.ReadPreviousPiece ? pieceMask : null, ended, projection);
         Profile["stop_and_memory"] += clock.Elapsed.TotalMilliseconds;
         PieceCalls++;
     }

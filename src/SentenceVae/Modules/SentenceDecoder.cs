@@ -70,7 +70,8 @@ public sealed class SentenceDecoder : nn.Module
     }
 
     /// <summary>Each layer's cross-attention keys/values (n, nh, M, hs) of memories (n, M, C), for a decoding engine to keep in its slots.</summary>
-    public List<(Tensor Key, Tensor Value)> MemoryKeysValues(Tensor memory) => Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(memory)).ToList();
+    public List<(Tensor Key, Tensor Value)> MemoryKeysValues(Tensor memory, IProjection? projection = null) =>
+        Enumerable.Range(0, decoder.Count).Select(i => decoder[i].MemoryKeysValues(memory, projection)).ToList();
 
     /// <summary>The position encodings of every position a piece can hold (max_seq_len, C), for an engine step.</summary>
     public Tensor PositionTable(Device device) => SinusoidalPositions.Encode(0, config.MaxSeqLen, config.HiddenSize, ScalarType.Float32, device);

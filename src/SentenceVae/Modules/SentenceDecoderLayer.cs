@@ -32,7 +32,7 @@ internal sealed class SentenceDecoderLayer : nn.Module
     }
 
     /// <summary>Cross-attention keys/values of the sentence vector(s) (B, M, C), once per sentence.</summary>
-    public (Tensor Key, Tensor Value) MemoryKeysValues(Tensor memory) => multihead_attn.MemoryKeysValues(memory);
+    public (Tensor Key, Tensor Value) MemoryKeysValues(Tensor memory, IProjection? projection = null) => multihead_attn.MemoryKeysValues(memory, projection);
 
     /// <param name="x">(B, T, C) — with a cache, only the new positions</param>
     /// <param name="mask">additive causal + padding mask (B, 1, T, past+T), or null for one cached step</param>

@@ -38,7 +38,7 @@ public sealed class SentenceEncoder : nn.Module
     public Tensor forward(Tensor inputIds, Tensor attentionMask) => Encode(inputIds, attentionMask).Vectors;
 
     /// <summary>The sentence vectors (B, 1, C) and the token states they are pooled from (B, T, C), padded positions 0.</summary>
-    public (Tensor Vectors, Tensor States) Encode(Tensor inputIds, Tensor attentionMask)
+    public (Tensor Vectors, Tensor States) Encode(Tensor inputIds, Tensor attentionMask, IProjection? projection = null)
     {
         long t = inputIds.shape[1];
         var x = embed_token.forward(inputIds);                                          // (B, T, E)
@@ -47,7 +47,7 @@ public sealed class SentenceEncoder : nn.Module
         x = x + SinusoidalPositions.Encode(0, t, config.HiddenSize, x.dtype, x.device); // (B, T, C)
 
         using var mask = AttentionMasks.Padding(attentionMask, x.dtype);               // (B, 1, 1, T)
-        for (int i = 0; i < encoder.Count; i++) x = encoder[i].forward(x, mask);
+        for (int i = 0; i < encoder.Count; i++) x = encoder[i].forward(x, mask, projection);
 
         x = x * attentionMask.unsqueeze(-1).to(x.dtype);                                // padded positions → 0
         var pooled = la is null

@@ -1,6 +1,5 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.Modules;
 
@@ -27,9 +26,11 @@ internal sealed class SentenceEncoderLayer : nn.Module
 
     /// <param name="x">(B, T, C)</param>
     /// <param name="mask">additive padding mask (B, 1, 1, T)</param>
-    public Tensor forward(Tensor x, Tensor mask)
+    /// <param name="projection">how the projections are computed (null: libtorch; an engine's step passes its kernels)</param>
+    public Tensor forward(Tensor x, Tensor mask, IProjection? projection = null)
     {
-        x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, null, 0)));
-        return norm2.forward(x + dropout2.forward(DecodeKernels.Linear(linear2, dropout.forward(nn.functional.relu(DecodeKernels.Linear(linear1, x))))));   // (B, T, C)
+        var p = projection ?? IProjection.Libtorch;
+        x = norm1.forward(x + dropout1.forward(self_attn.SelfAttention(x, mask, null, 0, p)));
+        return norm2.forward(x + dropout2.forward(p.Linear(linear2, dropout.forward(nn.functional.relu(p.Linear(linear1, x))))));   // (B, T, C)
     }
 }

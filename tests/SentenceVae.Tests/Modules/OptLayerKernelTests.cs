@@ -188,6 +188,28 @@ public class OptLayerKernelTests
     }
 
     [Fact]
+    public void TheSentenceVaesForwardPassNeverGoesThroughTheKernelsEvenInsideAStepScope()
+    {
+        // Only a step that passes its kernels scope as the projection (the engine's piece work) puts the encoder's projections on them.
+        using var scope = NewDisposeScope();
+        using var sllm = SentenceLlmTests.Tiny(23, SentenceLlmTests.RichConfig());
+        sllm.eval();
+        var codec = new SentenceCodec(sllm.Svae);
+        var pieces = SentenceLlmTests.RandomPieces(new Random(4), 2);
+        var kernels = new DecodeKernels(WeightFormat.Float32, 1);
+        using (no_grad())
+        using (var step = kernels.Use(rows: 64))
+        {
+            var plain = codec.EncodeWithStates(pieces).Vectors;
+            sllm.Svae.Decoder.MemoryKeysValues(plain);
+            Assert.Equal(0, kernels.PackedBytes);                                       // forward passes: libtorch, even inside the scope
+            var routed = codec.EncodeWithStates(pieces, step).Vectors;
+            Assert.True(kernels.PackedBytes > 0);                                       // the step's own call: the kernels
+            Assert.True(routed.allclose(plain, rtol: 1e-4, atol: 1e-4));
+        }
+    }
+
+    [Fact]
     public void LibtorchRunsOnOneThreadFromAScopesFirstKernelCallToItsEnd()
     {
         using var scope = NewDisposeScope();

@@ -6,10 +6,11 @@ namespace SentenceVae.Modules.Kernels;
 /// <summary>
 /// The decode kernels of one model: a <see cref="DecodeLinear"/> per projection and an <see cref="OptLayerKernel"/>
 /// per OPT layer, packed the first time a decode step uses them. While an engine's step runs inside
-/// <see cref="Use"/>, steps of at most <see cref="KernelRows"/> rows go through them: the OPT layer stacks
-/// (<see cref="Layers"/>) wholly in C#, other projections one by one (<see cref="Linear"/>, <see cref="Project"/>,
-/// <see cref="Routed"/> for the vocabulary heads); everything else — training, evaluation, prefill, larger
-/// batches — stays on libtorch, whose weights are left as they are.
+/// <see cref="Use"/>, steps of at most <see cref="KernelRows"/> rows go through them: the layer stacks' step
+/// methods (<see cref="Layers"/>) wholly in C#, the vocabulary heads (<see cref="Routed"/>), and the projections
+/// of a module the step passes the scope to as its <see cref="IProjection"/> (the Sentence Encoder's whole
+/// pieces, the decoder memory); everything else — training, evaluation, prefill, larger batches — stays on
+/// libtorch, whose weights are left as they are.
 /// </summary>
 /// <remarks>
 /// From the first kernel call of a <see cref="Use"/> scope to its end, libtorch runs on one thread: its OpenMP
@@ -49,7 +50,7 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
     /// </summary>
     /// <param name="singleThreadedLibtorch">libtorch on one thread from the start</param>
     /// <param name="rows">most rows a product may have to go through the kernels (default <see cref="KernelRows"/>)</param>
-    public IDisposable Use(bool singleThreadedLibtorch = false, int rows = KernelRows)
+    public Scope Use(bool singleThreadedLibtorch = false, int rows = KernelRows)
     {
         if (rows < 1 || rows > DecodeLinear.MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"1 to {DecodeLinear.MaxRows} rows");
         var scope = new Scope(this) { Rows = rows };
@@ -57,22 +58,8 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
         return scope;
     }
 
-    /// <summary><paramref name="layer"/>(x), by a kernel inside a step that uses them and for few rows, else by libtorch.</summary>
-    public static Tensor Linear(Linear layer, Tensor x) => Forward(layer.weight!, layer.bias, -1, x) ?? layer.forward(x);
-
-    /// <summary>x · Wᵀ + b by a kernel when this thread's step routes through kernels and x has few rows; else null.</summary>
-    public static Tensor? Routed(Tensor weight, Tensor? bias, Tensor x) => Forward(weight, bias, -1, x);
-
-    /// <summary>
-    /// x · W[part]ᵀ + b[part] for a fused projection (W split in <paramref name="parts"/> equal row blocks;
-    /// <paramref name="part"/> −1: all of it), by a kernel or by libtorch.
-    /// </summary>
-    public static Tensor Project(Tensor weight, Tensor? bias, Tensor x, int part = -1, int parts = 1)
-    {
-        if (Forward(weight, bias, part, x, parts) is { } y) return y;
-        if (part < 0) return nn.functional.linear(x, weight, bias);
-        return nn.functional.linear(x, weight.chunk(parts, 0)[part], bias?.chunk(parts, 0)[part]);
-    }
+    /// <summary>x · Wᵀ + b by a kernel when this thread's step routes through kernels and x has few rows; else null (the vocabulary heads of a step).</summary>
+    public static Tensor? Routed(Tensor weight, Tensor? bias, Tensor x) => Forward(current, weight, bias, -1, x);
 
     /// <summary>
     /// A stack of layers' step of x (n, 1, C) wholly in C# (<see cref="OptLayerKernel"/>, <see cref="SentenceDecoderLayerKernel"/>)
@@ -99,9 +86,9 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
         return tensor(h, x.shape);                                          // (n, 1, C)
     }
 
-    private static Tensor? Forward(Tensor weight, Tensor? bias, int part, Tensor x, int parts = 3)
+    private static Tensor? Forward(Scope? scope, Tensor weight, Tensor? bias, int part, Tensor x, int parts = 3)
     {
-        if (current is not { } scope || !scope.Takes(x)) return null;
+        if (scope is null || !scope.Takes(x)) return null;
         scope.KernelCalled();
         var kernels = scope.Kernels;
         var key = (weight.Handle, part);
@@ -115,32 +102,46 @@ public sealed class DecodeKernels(WeightFormat format, int threads = 0)
         return kernel.Forward(x);
     }
 
-    private sealed class Scope : IDisposable
+    /// <summary>
+    /// A step's use of the kernels (<see cref="Use"/>): routes the thread's layer stacks and heads until disposed, and is the
+    /// <see cref="IProjection"/> a step passes to modules whose projections it wants on the kernels (few rows: a kernel; else libtorch).
+    /// </summary>
+    public sealed class Scope : IDisposable, IProjection
     {
         private readonly Scope? previous = current;
         private int torchThreads;                                       // libtorch's threads before this scope's first kernel call (0: none yet)
 
-        public Scope(DecodeKernels kernels)
+        internal Scope(DecodeKernels kernels)
         {
             Kernels = kernels;
             current = this;
         }
 
+        /// <summary>The kernels this scope uses.</summary>
         public DecodeKernels Kernels { get; }
 
+        /// <summary>Most rows a product may have to go through the kernels.</summary>
         public int Rows { get; init; } = KernelRows;
 
-        public bool Takes(Tensor x) =>
+        /// <inheritdoc/>
+        public Tensor Linear(Linear layer, Tensor x) => Forward(this, layer.weight!, layer.bias, -1, x) ?? layer.forward(x);
+
+        /// <inheritdoc/>
+        public Tensor Project(Tensor weight, Tensor? bias, Tensor x, int part = -1, int parts = 1) =>
+            Forward(this, weight, bias, part, x, parts) ?? IProjection.Libtorch.Project(weight, bias, x, part, parts);
+
+        internal bool Takes(Tensor x) =>
             x.device.type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && x.NumberOfElements / x.shape[^1] <= Rows;
 
         // From the first kernel call on, libtorch runs on one thread (see the class remarks).
-        public void KernelCalled()
+        internal void KernelCalled()
         {
             if (torchThreads != 0) return;
             torchThreads = get_num_threads();
             if (torchThreads > 1) set_num_threads(1);
         }
 
+        /// <summary>Ends the scope: the thread's previous scope (or none) routes again, libtorch gets its threads back.</summary>
         public void Dispose()
         {
             current = previous;
