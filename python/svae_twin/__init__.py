@@ -11,5 +11,6 @@ MIRRORS = {
                "src/SentenceVae/Modules/OptDecoder.cs", "src/SentenceVae/Modules/OptDecoderLayer.cs",
                "src/SentenceVae/Modules/OptAttention.cs"],
     "shards.py": ["src/SentenceVae/Data/TokenShards.cs"],
+    "evaluate.py": ["src/SentenceVae/Evaluation/LmEvaluator.cs"],
     "safetensors_io.py": ["src/SentenceVae/Checkpoints/StateDicts.cs (safetensors)"],
 }

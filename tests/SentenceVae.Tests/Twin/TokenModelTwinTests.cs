@@ -117,6 +117,15 @@ public sealed class TokenModelTwinTests : IDisposable
         double difference = MaxDifferenceOnRealPositions(TwinLogits(two, rows), OurLogits(two, rows), rows, tokenizer.VocabSize);
         Assert.True(difference < 1e-4, $"the trained directory: largest logit difference {difference}");
 
+        // It scores the same bits per byte here as the twin does (our evaluator's windows, mirrored by svae_twin.evaluate).
+        var documents = File.ReadLines(TestPaths.Data("austen-valid.txt")).Where(l => l.Length > 0).Skip(4).Take(2).Select(l => l[..Math.Min(l.Length, 3000)]).ToList();
+        string docs = Path.Combine(dir, "documents.json");
+        File.WriteAllText(docs, JsonSerializer.Serialize(new { ids = documents.Select(d => tokenizer.Encode(d)), bytes = documents.Sum(d => System.Text.Encoding.UTF8.GetByteCount(d)) }));
+        double twin = JsonDocument.Parse(Run(TorchFactAttribute.Python, "-m", "svae_twin.evaluate", "--model", two, "--documents", docs)).RootElement.GetProperty("bits_per_byte").GetDouble();
+        double ours;
+        using (var trained = HuggingFaceCheckpoint.LoadOpt(two)) ours = SentenceVae.Evaluation.LmEvaluator.Evaluate(trained, tokenizer, documents).BitsPerByte!.Value;
+        Assert.True(Math.Abs(twin - ours) < 1e-4, $"bits/byte: twin {twin}, ours {ours}");
+
         // A 2-process run resumed from its checkpoint after 3 steps ends where 5 steps in one go end.
         string straight = Train(2, 5, "straight");
         Train(2, 5, "two", resume: true);
