@@ -98,7 +98,7 @@ public sealed class TokenModelTwinTests : IDisposable
         {
             string output = Path.Combine(dir, name);
             // torch 1.13's torchrun on Python 3.11 cannot parse its default --redirects/--tee ("0"); 2 (stderr) parses.
-            Run("/usr/bin/torchrun", ["--standalone", "--nproc_per_node", processes.ToString(), "--redirects", "2", "--tee", "2",
+            Run(TorchFactAttribute.Torchrun, ["--standalone", "--nproc_per_node", processes.ToString(), "--redirects", "2", "--tee", "2",
                 "-m", "svae_twin.train", "--init", model, "--shards", shards, "--out", output, "--steps", steps.ToString(), "--batch-size", "4", "--seq-len", "64",
                 "--dropout", "0", "--float64", .. (resume ? new[] { "--resume" } : [])]);
             return output;
