@@ -204,7 +204,8 @@ public class OptLayerKernelTests
             sllm.Svae.Decoder.MemoryKeysValues(plain);
             Assert.Equal(0, kernels.PackedBytes);                                       // forward passes: libtorch, even inside the scope
             var routed = codec.EncodeWithStates(pieces, step).Vectors;
-            Assert.True(kernels.PackedBytes > 0);                                       // the step's own call: the kernels
+            long projections = sllm.Svae.Encoder.named_parameters().Where(p => p.parameter.dim() == 2 && p.name != "embed_token.weight").Sum(p => p.parameter.numel() * sizeof(float));
+            Assert.Equal(projections, kernels.PackedBytes);                              // the step's own call: every encoder projection on the kernels
             Assert.True(routed.allclose(plain, rtol: 1e-4, atol: 1e-4));
         }
     }
