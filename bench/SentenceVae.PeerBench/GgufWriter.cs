@@ -1,4 +1,5 @@
 using System.Text;
+using SentenceVae.Modules.Kernels;
 
 namespace SentenceVae.PeerBench;
 
@@ -153,22 +154,16 @@ public static class GgufWriter
                     length = 2 * n;
                     break;
                 case GgufType.BF16:
-                    for (int i = 0; i < n; i++)
-                    {
-                        uint bits = BitConverter.SingleToUInt32Bits(values[i]);
-                        BitConverter.TryWriteBytes(bytes.AsSpan(2 * i), (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16));   // round to nearest even
-                    }
+                    for (int i = 0; i < n; i++) BitConverter.TryWriteBytes(bytes.AsSpan(2 * i), DecodeLinear.ToBFloat16(values[i]));
                     length = 2 * n;
                     break;
                 case GgufType.Q8_0:
                     for (int b = 0; b < n / 32; b++)
                     {
                         var block = values.AsSpan(32 * b, 32);
-                        float max = 0;
-                        foreach (var v in block) max = Math.Max(max, MathF.Abs(v));
-                        float d = max / 127f, inverse = d > 0 ? 1f / d : 0f;
-                        BitConverter.TryWriteBytes(bytes.AsSpan(length), (Half)d);
-                        for (int i = 0; i < 32; i++) bytes[length + 2 + i] = (byte)(sbyte)Math.Clamp(MathF.Round(block[i] * inverse), -127, 127);
+                        float scale = WeightFormats.Int8Scale(block);                  // as our int8 blocks; Q8_0 keeps it in fp16
+                        BitConverter.TryWriteBytes(bytes.AsSpan(length), (Half)scale);
+                        for (int i = 0; i < 32; i++) bytes[length + 2 + i] = (byte)WeightFormats.Int8Quantize(block[i], scale);
                         length += 34;
                     }
                     break;
