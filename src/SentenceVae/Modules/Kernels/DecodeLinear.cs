@@ -115,9 +115,8 @@ public sealed unsafe class DecodeLinear
         if (rows < 1 || rows > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"the kernel takes 1 to {MaxRows} rows");
         if (x.Length < rows * In || y.Length < offset + (rows - 1) * stride + Out || stride < Out) throw new ArgumentException("buffers too small");
         int threads = Math.Min(Threads, Math.Max(1, Out / 64));
-        Action<int, int> part = Format == WeightFormat.Int8 && Vectorized && SixteenBitInputs && In % WeightFormats.Int8Block == 0
-            ? new Int16Inputs(x, rows, In).Rows(this, y, offset, stride)
-            : (from, to) => Rows(x, rows, y, offset, stride, from, to);
+        using var inputs = Format == WeightFormat.Int8 && Vectorized && SixteenBitInputs && In % WeightFormats.Int8Block == 0 ? new Int16Inputs(x, rows, In) : null;
+        Action<int, int> part = inputs is not null ? inputs.Rows(this, y, offset, stride) : (from, to) => Rows(x, rows, y, offset, stride, from, to);
         if (threads == 1) part(0, Out);
         else
         {
@@ -136,9 +135,9 @@ public sealed unsafe class DecodeLinear
     /// Input rows in 16-bit blocks of 32, each with its scale (max |x| / 32767: a relative error of at most 1.5e-5 of
     /// the block's largest input, far below the int8 weights' own), for int8 weight rows read a block at a time.
     /// </summary>
-    private sealed class Int16Inputs
+    private sealed class Int16Inputs : IDisposable
     {
-        private readonly short[] values;
+        private readonly short[] values;                  // rented: a step calls every projection, so the buffers are reused
         private readonly float[] scales;
         private readonly int rows, blocks, width;
 
@@ -147,8 +146,8 @@ public sealed unsafe class DecodeLinear
             this.rows = rows;
             this.width = width;
             blocks = width / WeightFormats.Int8Block;
-            values = new short[rows * width];
-            scales = new float[rows * blocks];
+            values = System.Buffers.ArrayPool<short>.Shared.Rent(rows * width);
+            scales = System.Buffers.ArrayPool<float>.Shared.Rent(rows * blocks);
             for (int k = 0; k < rows * blocks; k++)
             {
                 var block = x.AsSpan(k * WeightFormats.Int8Block, WeightFormats.Int8Block);
@@ -158,6 +157,12 @@ public sealed unsafe class DecodeLinear
                 scales[k] = scale;
                 for (int i = 0; i < block.Length; i++) values[k * WeightFormats.Int8Block + i] = (short)Math.Clamp(MathF.Round(block[i] / scale), -32767, 32767);
             }
+        }
+
+        public void Dispose()
+        {
+            System.Buffers.ArrayPool<short>.Shared.Return(values);
+            System.Buffers.ArrayPool<float>.Shared.Return(scales);
         }
 
         public Action<int, int> Rows(DecodeLinear kernel, float[] y, int offset, int stride) => (from, to) =>
