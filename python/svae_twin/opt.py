@@ -97,17 +97,31 @@ class OptDecoder(nn.Module):
         x = self.embed_tokens(ids)                                                             # (B, T, E)
         if self.project_in is not None:
             x = self.project_in(x)
-        positions = (attention_mask.cumsum(1) * attention_mask - 1) + POSITION_OFFSET          # (B, T)
-        x = self.dropout(x + self.embed_positions(positions))
-        t = ids.shape[1]
-        causal = torch.ones(t, t, dtype=torch.bool, device=ids.device).tril()
-        allowed = causal[None, None] & attention_mask.bool()[:, None, None, :]                # (B, 1, T, T)
-        mask = torch.zeros(allowed.shape, dtype=x.dtype, device=ids.device).masked_fill(~allowed, torch.finfo(x.dtype).min)
-        for layer in self.layers:
-            x = layer(x, mask)
+        x = run_layers(self.embed_positions, self.layers, self.dropout, x, attention_mask)   # (B, T, C)
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
         return x if self.project_out is None else self.project_out(x)                          # (B, T, E)
+
+
+def causal_padding_mask(attention_mask, dtype):
+    """Additive mask (B, 1, T, T): query i sees key j when j <= i and key j is real; elsewhere the dtype's most
+    negative value (AttentionMasks.CausalPadding)."""
+    t = attention_mask.shape[1]
+    causal = torch.ones(t, t, dtype=torch.bool, device=attention_mask.device).tril()
+    allowed = causal[None, None] & attention_mask.bool()[:, None, None, :]                    # (B, 1, T, T)
+    return torch.zeros(allowed.shape, dtype=dtype, device=attention_mask.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def run_layers(positions, layers, dropout, embeds, attention_mask):
+    """OptLayers.Run: inputs (B, T, C) + learned positions from the mask's cumulative sum (offset 2), dropout, every
+    layer under the causal + padding mask; no final norm. Shared by the token model and the sentence-level backbone."""
+    mask = attention_mask.long()
+    rows = (mask.cumsum(1) * mask - 1) + POSITION_OFFSET                                       # (B, T)
+    x = dropout(embeds + positions(rows))                                                      # (B, T, C)
+    additive = causal_padding_mask(mask, x.dtype)                                              # (B, 1, T, T)
+    for layer in layers:
+        x = layer(x, additive)
+    return x                                                                                   # (B, T, C)
 
 
 class _Model(nn.Module):
@@ -123,6 +137,13 @@ class OptForCausalLM(nn.Module):
         super().__init__()
         self.config = config
         self.model = _Model(config)
+
+    def set_dropout(self, p):
+        """Every dropout (and the config's), e.g. 0 so N ranks take one process's step."""
+        for m in self.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = p
+        self.config.raw["dropout"] = p
 
     def forward(self, ids, attention_mask):
         hidden = self.model.decoder(ids, attention_mask)

@@ -7,9 +7,10 @@ namespace SentenceVae.Modules;
 /// <summary>
 /// What a batch of sentence windows scores: <see cref="Objective"/> to minimise (with gradient) and the
 /// summed negative log-likelihoods (nats) of the pieces' tokens + EOS and of the stop decisions — the
-/// quantities bits per byte is computed from.
+/// quantities bits per byte is computed from — and the logits they come from: <see cref="TokenLogits"/>
+/// (N_tok, V) in the plan's order (each predicted piece's tokens, then its EOS) and <see cref="StopLogits"/> (N_stop, 2).
 /// </summary>
-public sealed record SentenceLlmLoss(Tensor Objective, Tensor TokenNll, Tensor StopNll, long Tokens, long Stops);
+public sealed record SentenceLlmLoss(Tensor Objective, Tensor TokenNll, Tensor StopNll, long Tokens, long Stops, Tensor TokenLogits, Tensor StopLogits);
 
 /// <summary>
 /// The paper's sentence-level LLM. Pieces → <c>svae</c>'s Sentence Encoder → one vector each [→ <c>in_proj</c>
@@ -163,6 +164,8 @@ public sealed class SentenceLlm : nn.Module
         var goals = svae.TargetIds(targetIds, targetMask).narrow(1, 1, t);                             // (N, T)
         var decodedTokens = new List<Tensor>();
         var targetTokens = new List<Tensor>();
+        var planOrder = new List<Tensor>();
+        var tokenIndex = (targetMask.flatten().cumsum(0) - 1).view(targetMask.shape);                  // (N, T): each real token's place in plan order
         var previousLengths = memoryMask?.sum(1);                                                       // (N): k + the previous piece's length
         foreach (var (rows, length) in LengthChunks(targetMask))
         {
@@ -180,9 +183,11 @@ public sealed class SentenceLlm : nn.Module
             var realTokens = chunkMask.to(ScalarType.Bool);
             decodedTokens.Add(hiddenStates[realTokens]);
             targetTokens.Add(goals.index(rows).narrow(1, 0, length)[realTokens]);
+            planOrder.Add(tokenIndex.index(rows).narrow(1, 0, length)[realTokens]);
         }
-        var tokenLogits = svae.Decoder.Logits(cat(decodedTokens, 0));                                   // (N_tok, V): padding never projected
-        var tokenTargets = cat(targetTokens, 0);                                                        // (N_tok)
+        var inPlanOrder = cat(planOrder, 0).argsort();                                                  // the chunks' tokens back in the plan's order
+        var tokenLogits = svae.Decoder.Logits(cat(decodedTokens, 0).index(inPlanOrder));                // (N_tok, V): padding never projected
+        var tokenTargets = cat(targetTokens, 0).index(inPlanOrder);                                     // (N_tok)
         var tokenNll = -tokenLogits.log_softmax(-1).gather(1, tokenTargets.unsqueeze(1)).sum();
         long tokens = tokenTargets.shape[0];
 
@@ -199,7 +204,7 @@ public sealed class SentenceLlm : nn.Module
             var goal = svae.TargetIds(ids, mask).narrow(1, 1, t)[realTokens];
             objective = objective + reconstructionWeight * Losses.CrossEntropy(reconstruction, goal);
         }
-        return new SentenceLlmLoss(objective, tokenNll, stopNll, tokens, plan.Stops.Count);
+        return new SentenceLlmLoss(objective, tokenNll, stopNll, tokens, plan.Stops.Count, tokenLogits, stopLogits);
     }
 
     /// <summary>The encoder over many pieces (N, T), in chunks of similar length: vectors (N, 1, C) and token states (N, T, C), 0 past each piece.</summary>

@@ -103,6 +103,36 @@ public class SentenceLlmTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public void TokenLogitsComeInThePlansOrderWhateverTheBatch(bool rich)
+    {
+        // Pieces of many lengths in one batch are decoded in length groups; the logits come back in the plan's order:
+        // each window's own logits, window after window, each predicted piece's tokens then its EOS.
+        using var scope = NewDisposeScope();
+        using var model = rich ? Tiny(23, RichConfig()) : Tiny(23);
+        var rng = new Random(5);
+        var windows = new[] { 6, 3, 5 }.Select(n => RandomPieces(rng, n)).ToList();
+        int s = windows.Max(w => w.Count);
+        var flat = windows.SelectMany(w => w.Concat(Enumerable.Repeat(Array.Empty<int>(), s - w.Count))).ToList();
+        var (ids, mask) = new SentenceCodec(model.Svae).Batch(flat);
+        var present = tensor(windows.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Count ? 1L : 0L)).ToArray());
+        long t = ids.shape[1];
+        using var noGrad = no_grad();
+        var together = model.forward(ids.view(3, s, t), (mask * present.unsqueeze(1)).view(3, s, t),
+            windows.Select(w => new PieceWindowLayout(w.Count, true, true)).ToList());
+        var alone = windows.Select(w => Score(model, w, ends: true)).ToList();
+        var expected = cat(alone.Select(a => a.TokenLogits).ToList(), 0);
+        Assert.Equal(expected.shape, together.TokenLogits.shape);
+        Assert.True((expected - together.TokenLogits).abs().max().item<float>() < 1e-4);
+        Assert.True((cat(alone.Select(a => a.StopLogits).ToList(), 0) - together.StopLogits).abs().max().item<float>() < 1e-4);
+        // In that order they score each piece's own tokens then EOS: the NLL of those targets is the loss's.
+        var targets = tensor(windows.SelectMany(w => w.SelectMany(p => p.Append(model.Config.Svae.EosId))).Select(i => (long)i).ToArray());
+        var nll = -together.TokenLogits.log_softmax(-1).gather(1, targets.unsqueeze(1)).sum().item<float>();
+        Assert.Equal(together.TokenNll.item<float>(), nll, 2);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public void TrainingLossIsCausalToo(bool rich)
     {
         // The terms of pieces 0..k-1 (full window minus the window scored from piece k on) must not move

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using SentenceVae.Checkpoints;
 using SentenceVae.Data;
@@ -16,34 +15,15 @@ namespace SentenceVae.Tests.Twin;
 public sealed class TokenModelTwinTests : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("svae-twin").FullName;
-    private static readonly string Package = Path.Combine(TestPaths.RepoRoot, "python");
-
     public void Dispose() => Directory.Delete(dir, recursive: true);
-
-    // Runs a command with the twin's package on PYTHONPATH and one OpenMP thread; its output, or a failure naming it.
-    private static string Run(string file, params string[] args)
-    {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Package };
-        start.Environment["PYTHONPATH"] = Package;
-        start.Environment["OMP_NUM_THREADS"] = "1";
-        using var p = Process.Start(start)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(600_000), $"{file} {string.Join(' ', args)} ended within 10 minutes");
-        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} failed:\n{error.Result}\n{output.Result}");
-        return output.Result;
-    }
 
     // The twin's logits of right-padded rows (B, T, V).
     private float[] TwinLogits(string model, int[][] rows)
     {
         string ids = Path.Combine(dir, "ids.json"), output = Path.Combine(dir, "logits.bin");
         File.WriteAllText(ids, JsonSerializer.Serialize(rows));
-        Run(TorchFactAttribute.Python, "-m", "svae_twin.logits", "--model", model, "--ids", ids, "--out", output);
-        var bytes = File.ReadAllBytes(output);
-        var values = new float[bytes.Length / 4];
-        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-        return values;
+        TwinProcess.Module("logits", "--model", model, "--ids", ids, "--out", output);
+        return TwinProcess.ReadFloats(output);
     }
 
     // Ours on the same rows: (B, T, V), real positions only compared by the caller.
@@ -97,9 +77,7 @@ public sealed class TokenModelTwinTests : IDisposable
         string Train(int processes, int steps, string name, bool resume = false)
         {
             string output = Path.Combine(dir, name);
-            // torch 1.13's torchrun on Python 3.11 cannot parse its default --redirects/--tee ("0"); 2 (stderr) parses.
-            Run(TorchFactAttribute.Torchrun, ["--standalone", "--nproc_per_node", processes.ToString(), "--redirects", "2", "--tee", "2",
-                "-m", "svae_twin.train", "--init", model, "--shards", shards, "--out", output, "--steps", steps.ToString(), "--batch-size", "4", "--seq-len", "64",
+            TwinProcess.Torchrun(processes, ["--init", model, "--shards", shards, "--out", output, "--steps", steps.ToString(), "--batch-size", "4", "--seq-len", "64",
                 "--dropout", "0", "--float64", .. (resume ? new[] { "--resume" } : [])]);
             return output;
         }
@@ -121,7 +99,7 @@ public sealed class TokenModelTwinTests : IDisposable
         var documents = File.ReadLines(TestPaths.Data("austen-valid.txt")).Where(l => l.Length > 0).Skip(4).Take(2).Select(l => l[..Math.Min(l.Length, 3000)]).ToList();
         string docs = Path.Combine(dir, "documents.json");
         File.WriteAllText(docs, JsonSerializer.Serialize(new { ids = documents.Select(d => tokenizer.Encode(d)), bytes = documents.Sum(d => System.Text.Encoding.UTF8.GetByteCount(d)) }));
-        double twin = JsonDocument.Parse(Run(TorchFactAttribute.Python, "-m", "svae_twin.evaluate", "--model", two, "--documents", docs)).RootElement.GetProperty("bits_per_byte").GetDouble();
+        double twin = JsonDocument.Parse(TwinProcess.Module("evaluate", "--model", two, "--documents", docs)).RootElement.GetProperty("bits_per_byte").GetDouble();
         double ours;
         using (var trained = HuggingFaceCheckpoint.LoadOpt(two)) ours = SentenceVae.Evaluation.LmEvaluator.Evaluate(trained, tokenizer, documents).BitsPerByte!.Value;
         Assert.True(Math.Abs(twin - ours) < 1e-4, $"bits/byte: twin {twin}, ours {ours}");
