@@ -18,7 +18,7 @@ MIRRORS = {
                 "src/SentenceVae/Modules/AttentionMasks.cs", "src/SentenceVae/Modules/NextPiecePlan.cs",
                 "src/SentenceVae/Modules/StopHead.cs", "src/SentenceVae/Data/PieceWindows.cs",
                 "src/SentenceVae/Inference/SentenceCodec.cs (Batch)", "src/SentenceVae/Training/SllmTrainingTask.cs (Loss, \"ce\")"],
-    "generate.py": ["src/SentenceVae/Inference/SentenceEngine.cs (greedy)"],
+    "generate.py": ["src/SentenceVae/Inference/TokenEngine.cs (greedy)", "src/SentenceVae/Inference/SentenceEngine.cs (greedy)"],
     "shards.py": ["src/SentenceVae/Data/TokenShards.cs"],
     "evaluate.py": ["src/SentenceVae/Evaluation/LmEvaluator.cs", "src/SentenceVae/Evaluation/SllmEvaluator.cs"],
     "safetensors_io.py": ["src/SentenceVae/Checkpoints/StateDicts.cs (safetensors)"],

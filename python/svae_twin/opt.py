@@ -149,6 +149,24 @@ class OptForCausalLM(nn.Module):
         hidden = self.model.decoder(ids, attention_mask)
         return hidden @ self.model.decoder.embed_tokens.weight.t()                             # (B, T, V)
 
+    @torch.no_grad()
+    def generate(self, ids, max_new_tokens):
+        """Greedy continuation of one prompt's ids (TokenEngine at temperature 0): the argmax until EOS (not included)
+        or max_new_tokens tokens, inside the trained context (longer prompts are not supported here)."""
+        raw, out = self.config.raw, []
+        eos = raw.get("eos_token_id", 2)
+        context = min(raw.get("trained_context") or self.config.max_position_embeddings, self.config.max_position_embeddings)
+        if len(ids) + max_new_tokens > context:
+            raise ValueError(f"prompt + {max_new_tokens} tokens exceed the trained context {context}")
+        device = self.model.decoder.embed_tokens.weight.device
+        while len(out) < max_new_tokens:
+            x = torch.tensor([list(ids) + out], device=device)
+            token = self(x, torch.ones_like(x))[0, -1].argmax().item()
+            if token == eos:
+                break
+            out.append(token)
+        return out
+
     @staticmethod
     def load(directory):
         with open(os.path.join(directory, "config.json")) as f:

@@ -68,6 +68,24 @@ public sealed class TokenModelTwinTests : IDisposable
     }
 
     [TorchFact]
+    public void TheTwinWritesOurGreedyTokens()
+    {
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256");
+        var tokenizer = TextTokenizers.Load(model);
+        var prompts = Rows(tokenizer);
+        List<int[]> ours;
+        using (var scope = NewDisposeScope())
+        using (var lm = HuggingFaceCheckpoint.LoadOpt(model))
+            ours = new SentenceVae.Inference.TokenGenerator(lm, tokenizer).Generate(prompts, new SentenceVae.Inference.GenerationOptions { MaxNewTokens = 24 });
+        string file = Path.Combine(dir, "prompts.json");
+        File.WriteAllText(file, JsonSerializer.Serialize(prompts));
+        var twin = JsonSerializer.Deserialize<int[][]>(TwinProcess.Module("generate", "--model", model, "--prompts", file, "--max-new-tokens", "24"))!;
+        Assert.True(ours.Sum(r => r.Length) >= 24, "the rows wrote tokens");
+        Assert.Equal(ours.Count, twin.Length);
+        for (int r = 0; r < ours.Count; r++) Assert.Equal(ours[r], twin[r]);
+    }
+
+    [TorchFact]
     public void TwoGlooProcessesTakeTheStepOfOneResumeExactlyAndWhatTheyTrainLoadsHere()
     {
         string model = Path.Combine(TestPaths.RepoRoot, "models", "lm-256"), shards = Path.Combine(dir, "shards"), corpus = Path.Combine(dir, "corpus.txt");
