@@ -121,7 +121,7 @@ public sealed unsafe class DecodeLinear
         else
         {
             int block = (Out + threads - 1) / threads;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => part(t * block, Math.Min(Out, (t + 1) * block)));
+            KernelTeam.For(threads).Run(threads, t => part(t * block, Math.Min(Out, (t + 1) * block)));
         }
     }
 
