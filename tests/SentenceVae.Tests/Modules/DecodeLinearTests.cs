@@ -15,7 +15,7 @@ public class DecodeLinearTests
     [InlineData(64, 256, 1, 1, true)]
     [InlineData(257, 64, 3, 2, true)]          // an odd number of outputs, two threads
     [InlineData(130, 72, 8, 2, true)]
-    [InlineData(70, 64, 10, 2, true)]          // blocks of two weight rows × four input rows (512-bit where the CPU has AVX-512), and two left over
+    [InlineData(70, 64, 10, 2, true)]          // blocks of four (AVX-512) or two weight rows × four input rows, and rows and outputs left over
     [InlineData(64, 128, 2, 1, true)]          // the two-row loop
     [InlineData(33, 29, 5, 1, true)]           // inputs not a multiple of 8: the scalar loop
     [InlineData(130, 72, 8, 2, false)]         // the scalar fallback forced
@@ -56,6 +56,30 @@ public class DecodeLinearTests
             Assert.True(kernel.Forward(x).allclose(narrow, rtol: 1e-5, atol: 1e-5));
         }
         finally { DecodeLinear.Wide = before; }
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.Float32)]
+    [InlineData(WeightFormat.BFloat16)]
+    public void FourWeightRowsAtATimeGiveWhatTwoGive(WeightFormat format)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(13);
+        var weight = randn(71, 96);                                       // 17 blocks of four per thread's share, and some left over
+        var x = randn(11, 96);
+        bool before = DecodeLinear.FourByFour;
+        try
+        {
+            var kernel = new DecodeLinear(weight, randn(71), format, 2);
+            DecodeLinear.FourByFour = false;
+            var two = kernel.Forward(x);
+            DecodeLinear.FourByFour = true;
+            var four = kernel.Forward(x);
+            Assert.True(four.allclose(two, rtol: 1e-5, atol: 1e-5), $"max difference {(four - two).abs().max().item<float>()}");
+            var expected = nn.functional.linear(x, format == WeightFormat.BFloat16 ? weight.to(ScalarType.BFloat16).to(ScalarType.Float32) : weight, kernel.Forward(zeros(1, 96)).squeeze(0));
+            Assert.True(four.allclose(expected, rtol: 1e-4, atol: 1e-4));
+        }
+        finally { DecodeLinear.FourByFour = before; }
     }
 
     [Fact]
