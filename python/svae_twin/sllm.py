@@ -288,7 +288,7 @@ class SentenceLlm(nn.Module):
         """From outputs (N, C_backbone): memory (N, M, C_vae) and its mask (N, M) (None: all real) — k vectors,
         then (read_previous_piece) the previous piece's encoder states under their mask (all 0 where none came before)."""
         n = hidden.shape[0]
-        vectors = hidden[:, None] if self.to_memory is None else self.to_memory(hidden).view(n, self.config.memory_vectors, -1)
+        vectors = hidden[:, None] if self.to_memory is None else self.to_memory(hidden).view(n, self.config.memory_vectors, self.config.svae.hidden_size)
         if self.training and self.config.vector_noise > 0:
             vectors = vectors + torch.randn_like(vectors) * self.config.vector_noise
         if not self.config.read_previous_piece:

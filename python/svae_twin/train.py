@@ -11,6 +11,7 @@ token count, so pieces of different lengths on different ranks still sum to the 
 directory svae eval / generate / serve load unchanged (config.json, model.safetensors, the tokenizer's files), and
 checkpoint.pt to resume from."""
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -109,9 +110,12 @@ def main():
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for m in range(a.grad_accum):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = loss_of(mine[m * micro:(m + 1) * micro], chosen)          # this micro-batch's share of the batch's loss
-            loss.backward()
+            # DDP all-reduces at the last micro-batch's backward only; the others add to the local gradients.
+            sync = ddp.no_sync() if distributed and m < a.grad_accum - 1 else contextlib.nullcontext()
+            with sync:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    loss = loss_of(mine[m * micro:(m + 1) * micro], chosen)      # this micro-batch's share of the batch's loss
+                loss.backward()
             total += loss.item()
         optimizer.step()
         step += 1

@@ -97,8 +97,9 @@ internal static class ServeCommand
         var data = new Option<string>("--data") { Description = "text the prompts (~300 characters each) are taken from", DefaultValueFactory = _ => "data/austen-valid.txt" };
         var maxBatch = MaxBatch();
         var json = new Option<string?>("--json") { Description = "write the rows as JSON here" };
+        var weights = CommonOptions.Weights();
         var command = new Command("serve-bench", "Aggregate output tokens/s and time to first piece/token at several numbers of concurrent streaming clients (in-process server on loopback).")
-            { models, concurrency, requests, maxTokens, data, maxBatch, json, stagger };
+            { models, concurrency, requests, maxTokens, data, maxBatch, json, stagger, weights };
         command.SetAction(async (parse, cancel) =>
         {
             string? jsonPath = parse.GetValue(json);
@@ -108,7 +109,7 @@ internal static class ServeCommand
             int perClient = parse.GetValue(requests), tokens = parse.GetValue(maxTokens);
             if (levels.Length == 0 || levels.Any(c => c < 1) || perClient < 1 || tokens < 1) throw new CliUsageException("--concurrency, --requests and --max-tokens must be at least 1");
             var prompts = LoadRun.Prompts(CliInput.ReadAll(parse.GetValue(data), io), levels.Max() * perClient);
-            var options = new ServerOptions { Models = parse.GetValue(models)!, Port = 0, Service = Limits(parse.GetValue(maxBatch), 1024) };
+            var options = new ServerOptions { Models = parse.GetValue(models)!, Port = 0, Service = Limits(parse.GetValue(maxBatch), 1024), Weights = CommonOptions.ParseWeights(parse.GetValue(weights)!) };
             await using var server = Create(options);
             await server.StartAsync(cancel);
             await server.Loaded;

@@ -105,7 +105,7 @@ public sealed class SentenceLlm : nn.Module
     public (Tensor Memory, Tensor? Mask) DecoderMemory(Tensor hidden, Tensor? previousStates, Tensor? previousMask)
     {
         long n = hidden.shape[0];
-        var vectors = to_memory is null ? hidden.unsqueeze(1) : to_memory.forward(hidden).view(n, Config.MemoryVectors, -1);   // (N, k, C)
+        var vectors = to_memory is null ? hidden.unsqueeze(1) : to_memory.forward(hidden).view(n, Config.MemoryVectors, Config.Svae.HiddenSize);   // (N, k, C)
         if (training && Config.VectorNoise > 0) vectors = vectors + randn_like(vectors) * Config.VectorNoise;
         if (!Config.ReadPreviousPiece) return (vectors, null);
         if (previousStates is null || previousMask is null) throw new ArgumentException("this model reads the previous piece: pass its encoder states and mask");
@@ -184,6 +184,12 @@ public sealed class SentenceLlm : nn.Module
             decodedTokens.Add(hiddenStates[realTokens]);
             targetTokens.Add(goals.index(rows).narrow(1, 0, length)[realTokens]);
             planOrder.Add(tokenIndex.index(rows).narrow(1, 0, length)[realTokens]);
+        }
+        if (decodedTokens.Count == 0)                                                                   // nothing predicted (a window of context only)
+        {
+            decodedTokens.Add(zeros(0, Config.Svae.HiddenSize, device: device));
+            targetTokens.Add(zeros(0, dtype: ScalarType.Int64, device: device));
+            planOrder.Add(zeros(0, dtype: ScalarType.Int64, device: device));
         }
         var inPlanOrder = cat(planOrder, 0).argsort();                                                  // the chunks' tokens back in the plan's order
         var tokenLogits = svae.Decoder.Logits(cat(decodedTokens, 0).index(inPlanOrder));                // (N_tok, V): padding never projected

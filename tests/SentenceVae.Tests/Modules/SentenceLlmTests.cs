@@ -103,6 +103,25 @@ public class SentenceLlmTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public void ABatchThatPredictsNothingScoresZeroAndStillTrains(bool rich)
+    {
+        // A one-piece window from a document's middle is context only: nothing to predict, no stop decision.
+        using var scope = NewDisposeScope();
+        using var model = rich ? Tiny(24, RichConfig()) : Tiny(24);
+        model.train();
+        var (ids, mask) = new SentenceCodec(model.Svae).Batch(RandomPieces(new Random(6), 1));
+        var scores = model.forward(ids.unsqueeze(0), mask.unsqueeze(0), [new PieceWindowLayout(1, false, false)]);
+        Assert.Equal(0, scores.Tokens);
+        Assert.Equal(0, scores.Stops);
+        Assert.Equal(0f, scores.TokenNll.item<float>() + scores.StopNll.item<float>());
+        Assert.Equal([0L, model.Config.Svae.VocabSize], scores.TokenLogits.shape);
+        scores.Objective.backward();                                       // a step on it changes nothing, and does not fail
+        Assert.All(model.parameters().Where(p => p.grad is not null), p => Assert.Equal(0f, p.grad!.abs().max().item<float>()));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public void TokenLogitsComeInThePlansOrderWhateverTheBatch(bool rich)
     {
         // Pieces of many lengths in one batch are decoded in length groups; the logits come back in the plan's order:
