@@ -16,6 +16,7 @@ namespace SentenceVae.Tests.Twin;
 /// count; the same greedy pieces; and a directory it trains on two gloo processes takes one process's step, loads here
 /// and scores the same bits per byte.
 /// </summary>
+[Collection(TwinCollection.Name)]
 public sealed class SentenceLlmTwinTests : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("svae-sllm-twin").FullName;

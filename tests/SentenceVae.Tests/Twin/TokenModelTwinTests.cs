@@ -12,6 +12,7 @@ namespace SentenceVae.Tests.Twin;
 /// same weights, a directory it trains loads here and scores the same, two gloo processes under torchrun take
 /// the step one process takes on the whole batch, and a run resumed from its checkpoint ends as an unbroken one.
 /// </summary>
+[Collection(TwinCollection.Name)]
 public sealed class TokenModelTwinTests : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("svae-twin").FullName;

@@ -2,6 +2,13 @@ using System.Diagnostics;
 
 namespace SentenceVae.Tests.Twin;
 
+/// <summary>The twin's test classes run one after another: each runs torch processes that want both cores.</summary>
+[CollectionDefinition(Name)]
+public sealed class TwinCollection
+{
+    public const string Name = "PyTorch twin";
+}
+
 /// <summary>Runs the PyTorch twin's modules (python/svae_twin) and reads what they write.</summary>
 internal static class TwinProcess
 {
@@ -17,7 +24,11 @@ internal static class TwinProcess
         using var p = Process.Start(start)!;
         var output = p.StandardOutput.ReadToEndAsync();
         var error = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(600_000), $"{file} {string.Join(' ', args)} ended within 10 minutes");
+        if (!p.WaitForExit(600_000))
+        {
+            p.Kill(entireProcessTree: true);                       // a hung run must not keep spinning after the test
+            Assert.Fail($"{file} {string.Join(' ', args)} did not end within 10 minutes:\n{error.Result}\n{output.Result}");
+        }
         Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} failed:\n{error.Result}\n{output.Result}");
         return output.Result;
     }
@@ -25,10 +36,20 @@ internal static class TwinProcess
     /// <summary>A python -m svae_twin.MODULE run.</summary>
     public static string Module(string module, params string[] args) => Run(TorchFactAttribute.Python, ["-m", "svae_twin." + module, .. args]);
 
-    /// <summary>A torchrun of svae_twin.train on <paramref name="processes"/> processes.</summary>
-    public static string Torchrun(int processes, params string[] trainArgs) =>
-        // torch 1.13's torchrun on Python 3.11 cannot parse its default --redirects/--tee ("0"); 2 (stderr) parses.
-        Run(TorchFactAttribute.Torchrun, ["--standalone", "--nproc_per_node", processes.ToString(), "--redirects", "2", "--tee", "2", "-m", "svae_twin.train", .. trainArgs]);
+    /// <summary>A torchrun of svae_twin.train on <paramref name="processes"/> processes, its rendezvous on a free port of its own.</summary>
+    public static string Torchrun(int processes, params string[] trainArgs)
+    {
+        // torch 1.13's --standalone always takes port 29400, so two runs at once would meet; a static rendezvous on a free port cannot.
+        // Its torchrun on Python 3.11 also cannot parse its default --redirects/--tee ("0"); 2 (stderr) parses.
+        int port;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        return Run(TorchFactAttribute.Torchrun, ["--nnodes", "1", "--master_addr", "127.0.0.1", "--master_port", port.ToString(), "--nproc_per_node", processes.ToString(),
+            "--redirects", "2", "--tee", "2", "-m", "svae_twin.train", .. trainArgs]);
+    }
 
     /// <summary>A file of little-endian float32 values.</summary>
     public static float[] ReadFloats(string path)
