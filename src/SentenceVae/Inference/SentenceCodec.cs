@@ -31,6 +31,20 @@ public sealed class SentenceCodec(SentenceVaeModel model, int batchSize = 64)
         return (tensor(ids, shape, device: device), tensor(mask, shape, device: device));
     }
 
+    /// <summary>
+    /// Model input for windows of pieces (a sentence-level model's batch): (B, S, T) ids and mask, S the most pieces a
+    /// window holds; a window's absent pieces are all PAD under a mask of 0.
+    /// </summary>
+    public (Tensor PieceIds, Tensor PieceMask) Windows(IReadOnlyList<IReadOnlyList<int[]>> windows, Device? device = null)
+    {
+        int b = windows.Count, s = windows.Max(w => w.Count);
+        var flat = windows.SelectMany(w => w.Concat(Enumerable.Repeat(Array.Empty<int>(), s - w.Count))).ToList();
+        var (ids, mask) = Batch(flat, device);
+        long t = ids.shape[1];
+        var present = tensor(windows.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Count ? 1L : 0L)).ToArray(), device: device);
+        return (ids.view(b, s, t), (mask * present.unsqueeze(1)).view(b, s, t));
+    }
+
     /// <summary>Sentence vectors (N, 1, C) of the pieces' token ids (without BOS), encoded in batches.</summary>
     public Tensor Encode(IReadOnlyList<int[]> pieces)
     {

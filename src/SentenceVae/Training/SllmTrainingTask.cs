@@ -95,16 +95,9 @@ public sealed class SllmTrainingTask : ITrainingTask
     {
         if (current?.Epoch != epoch) current = (epoch, windows.Epoch(epoch));
         var batch = current.Value.Batches[index];
-        int b = batch.Count, s = batch.Max(w => w.Pieces.Count);
-        var device = Devices.DeviceOf(model);
-        // One padded (B·S, T) block of pieces; missing pieces are empty.
-        var flat = batch.SelectMany(w => w.Pieces.Concat(Enumerable.Repeat(Array.Empty<int>(), s - w.Pieces.Count))).ToList();
-        var (ids, mask) = codec.Batch(flat, device);
-        long t = ids.shape[1];
-        var present = tensor(batch.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Pieces.Count ? 1L : 0L)).ToArray(), device: device);
-        mask = mask * present.unsqueeze(1);                                                        // absent pieces: no tokens at all
+        var (ids, mask) = codec.Windows(batch.Select(w => w.Pieces).ToList(), Devices.DeviceOf(model));   // (B, S, T)
         var layout = batch.Select(w => new PieceWindowLayout(w.Pieces.Count, w.StartsDocument, w.EndsDocument)).ToList();
-        var loss = model.forward(ids.view(b, s, t), mask.view(b, s, t), layout, config.Loss, config.FocalGamma, config.ReconstructionWeight);
+        var loss = model.forward(ids, mask, layout, config.Loss, config.FocalGamma, config.ReconstructionWeight);
         return (loss.Objective, loss.Tokens);
     }
 

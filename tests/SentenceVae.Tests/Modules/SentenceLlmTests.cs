@@ -130,14 +130,9 @@ public class SentenceLlmTests
         using var model = rich ? Tiny(23, RichConfig()) : Tiny(23);
         var rng = new Random(5);
         var windows = new[] { 6, 3, 5 }.Select(n => RandomPieces(rng, n)).ToList();
-        int s = windows.Max(w => w.Count);
-        var flat = windows.SelectMany(w => w.Concat(Enumerable.Repeat(Array.Empty<int>(), s - w.Count))).ToList();
-        var (ids, mask) = new SentenceCodec(model.Svae).Batch(flat);
-        var present = tensor(windows.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Count ? 1L : 0L)).ToArray());
-        long t = ids.shape[1];
+        var (ids, mask) = new SentenceCodec(model.Svae).Windows(windows);
         using var noGrad = no_grad();
-        var together = model.forward(ids.view(3, s, t), (mask * present.unsqueeze(1)).view(3, s, t),
-            windows.Select(w => new PieceWindowLayout(w.Count, true, true)).ToList());
+        var together = model.forward(ids, mask, windows.Select(w => new PieceWindowLayout(w.Count, true, true)).ToList());
         var alone = windows.Select(w => Score(model, w, ends: true)).ToList();
         var expected = cat(alone.Select(a => a.TokenLogits).ToList(), 0);
         Assert.Equal(expected.shape, together.TokenLogits.shape);

@@ -27,23 +27,12 @@ public sealed class SentenceLlmTwinTests : IDisposable
     // Three windows: a whole document, a middle stretch (first piece context only), a document's start scored from its third piece.
     private static readonly (int Pieces, bool Starts, bool Ends, int First)[] Layout = [(5, true, true, 0), (3, false, false, 0), (4, true, false, 2)];
 
-    // The windows' pieces as SllmTrainingTask batches them: (B, S, T) ids and mask, absent pieces all PAD under mask 0.
-    private static (Tensor Ids, Tensor Mask) Batch(SentenceLlm model, List<List<int[]>> windows)
-    {
-        int b = windows.Count, s = windows.Max(w => w.Count);
-        var flat = windows.SelectMany(w => w.Concat(Enumerable.Repeat(Array.Empty<int>(), s - w.Count))).ToList();
-        var (ids, mask) = new SentenceCodec(model.Svae).Batch(flat);
-        var present = tensor(windows.SelectMany(w => Enumerable.Range(0, s).Select(i => i < w.Count ? 1L : 0L)).ToArray());
-        long t = ids.shape[1];
-        return (ids.view(b, s, t), (mask * present.unsqueeze(1)).view(b, s, t));
-    }
-
     // Ours and the twin's scores of the same batch: the largest logit difference and both token NLLs.
     private (double Logits, double Ours, double Twin) Compare(string model, List<List<int[]>> windows)
     {
         using var scope = NewDisposeScope();
         using var sllm = SentenceLlmCheckpoint.Load(model);
-        var (ids, mask) = Batch(sllm, windows);
+        var (ids, mask) = new SentenceCodec(sllm.Svae).Windows(windows);                               // as SllmTrainingTask batches them
         var layout = Layout.Select(l => new PieceWindowLayout(l.Pieces, l.Starts, l.Ends, l.First)).ToList();
         using var noGrad = no_grad();
         var ours = sllm.forward(ids, mask, layout);
