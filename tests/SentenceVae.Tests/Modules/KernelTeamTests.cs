@@ -29,13 +29,14 @@ public class KernelTeamTests
     }
 
     [Fact]
-    public void WorkersThatSleptWakeForTheNextCall()
+    public async Task WorkersThatSleptWakeForTheNextCall()
     {
         var team = KernelTeam.For(2);
         team.Run(2, _ => { });
-        Thread.Sleep(50);                                                    // past the spin: the worker sleeps
+        await Task.Delay(50);                                                // past the spin: the worker sleeps
         var ran = new int[2];
-        team.Run(2, part => Interlocked.Increment(ref ran[part]));          // returns only when the woken worker has run its part
+        var call = Task.Run(() => team.Run(2, part => Interlocked.Increment(ref ran[part])));   // returns only when the woken worker has run its part
+        await call.WaitAsync(TimeSpan.FromSeconds(30));                     // a worker that never woke would time out here, not hang the run
         Assert.Equal([1, 1], ran);
     }
 }
