@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 
 import torch
@@ -76,7 +77,8 @@ def main():
     if kind == "opt":
         model.config.raw["trained_context"] = a.seq_len                     # what evaluation and generation keep inside
         data = token_windows(a.shards, a.split, model.config.raw.get("bos_token_id", 2), a.seq_len)
-        loss_of = lambda batch, global_batch: next_token_loss(ddp, data[batch].to(device)) * len(batch) * world / len(global_batch)
+        batch_units = lambda chosen: len(chosen) * a.seq_len                 # tokens a global batch scores
+        loss_of = lambda batch, scored: next_token_loss(ddp, data[batch].to(device)) * len(batch) * a.seq_len * world / scored
     else:
         pieces = a.window_pieces or model.config.context
         if pieces + (1 if model.config.use_start_vector else 0) > model.config.backbone.max_position_embeddings:
@@ -86,8 +88,8 @@ def main():
         data = sllm.windows(documents, pieces)
         if not data:
             raise SystemExit(f"{a.shards}: no pieces to train on")
-        loss_of = lambda batch, global_batch: sentence_loss(ddp, [data[i] for i in batch], device) * world / max(
-            1, sllm.scored_tokens([data[i] for i in global_batch], model.config.use_start_vector))
+        batch_units = lambda chosen: sllm.scored_tokens([data[i] for i in chosen], model.config.use_start_vector)
+        loss_of = lambda batch, scored: sentence_loss(ddp, [data[i] for i in batch], device) * world / max(1, scored)
     model.to(device, dtype=torch.float64 if a.float64 else torch.float32).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.1)
     step = 0
@@ -107,6 +109,7 @@ def main():
         start = step * a.batch_size
         chosen = order[torch.arange(start, start + a.batch_size) % len(data)].tolist()
         mine = chosen[rank::world]                                               # this rank's windows of the global batch
+        units_now = batch_units(chosen)                                          # the whole batch's scored tokens, once a step
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for m in range(a.grad_accum):
@@ -114,7 +117,7 @@ def main():
             sync = ddp.no_sync() if distributed and m < a.grad_accum - 1 else contextlib.nullcontext()
             with sync:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    loss = loss_of(mine[m * micro:(m + 1) * micro], chosen)      # this micro-batch's share of the batch's loss
+                    loss = loss_of(mine[m * micro:(m + 1) * micro], units_now)   # this micro-batch's share of the batch's loss
                 loss.backward()
             total += loss.item()
         optimizer.step()
@@ -123,7 +126,7 @@ def main():
             clock = time.perf_counter()                                        # the first step (allocation, first calls) is not timed
         else:
             timed += 1
-            units += a.batch_size * a.seq_len if kind == "opt" else sllm.scored_tokens([data[i] for i in chosen], model.config.use_start_vector)
+            units += units_now
         reported = torch.tensor([total], dtype=torch.float64, device=device)
         if distributed:
             dist.all_reduce(reported)                                          # every rank's share: the batch's loss
@@ -139,8 +142,12 @@ def main():
                 shutil.copy(os.path.join(a.init, name), a.out)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, checkpoint)
     if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
+        dist.barrier()                                                         # rank 0 has written the directory
+        # torch 1.13's gloo teardown can hang when ranks leave at different moments (seen in tests: one rank gone, the
+        # other spinning on the closed socket in destroy_process_group); past the barrier there is nothing left to do.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def next_token_loss(model, batch):
