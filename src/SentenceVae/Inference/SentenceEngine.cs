@@ -46,8 +46,8 @@ public sealed class SentenceEngine : DecodeEngine<PieceRow>
         if (weights is { } format) kernels = new DecodeKernels(format);          // as many threads as libtorch has
 
         var svae = model.Config.Svae;
-        backbone = model.NewSlotCache(capacity, window.Context + shift, device);
-        decoder = new SlotKvCache(model.Svae.Decoder.NumLayers, capacity, svae.NumAttentionHeads, svae.MaxSeqLen, svae.HiddenSize / svae.NumAttentionHeads, ScalarType.Float32, device);
+        backbone = model.NewSlotCache(capacity, window.Context + shift, device, WeightFormats.CacheType(weights));
+        decoder = new SlotKvCache(model.Svae.Decoder.NumLayers, capacity, svae.NumAttentionHeads, svae.MaxSeqLen, svae.HiddenSize / svae.NumAttentionHeads, WeightFormats.CacheType(weights), device);
         int slots = model.Config.MemoryVectors + (model.Config.ReadPreviousPiece ? svae.MaxSeqLen : 0);
         memory = Enumerable.Range(0, model.Svae.Decoder.NumLayers).Select(_ =>
             (zeros(new long[] { capacity, svae.NumAttentionHeads, slots, svae.HiddenSize / svae.NumAttentionHeads }, device: device).DetachFromDisposeScope(),

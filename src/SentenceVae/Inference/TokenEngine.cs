@@ -35,7 +35,7 @@ public sealed class TokenEngine : DecodeEngine<TokenRow>
         head = model.NewDecodingHead();
         if (weights is { } format) kernels = new DecodeKernels(format);          // as many threads as libtorch has
 
-        cache = model.NewSlotCache(capacity, window.Context, device);
+        cache = model.NewSlotCache(capacity, window.Context, device, WeightFormats.CacheType(weights));
     }
 
     /// <summary>Bytes of the engine's cache (all slots).</summary>

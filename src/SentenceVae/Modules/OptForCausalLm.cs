@@ -70,9 +70,9 @@ public sealed class OptForCausalLm : nn.Module
     /// <summary>The LM head as a decoding loop's <see cref="DecodingHead"/> (a transposed copy of the weights).</summary>
     public DecodingHead NewDecodingHead() => new(lm_head.weight!, lm_head.bias);
 
-    /// <summary>A decoding engine's cache: <paramref name="slots"/> rows of <paramref name="positions"/> positions each.</summary>
-    public SlotKvCache NewSlotCache(int slots, int positions, Device device) =>
-        new(Decoder.NumLayers, slots, Config.NumAttentionHeads, positions, Config.HeadDim, ScalarType.Float32, device);
+    /// <summary>A decoding engine's cache: <paramref name="slots"/> rows of <paramref name="positions"/> positions each, kept in <paramref name="dtype"/> (float32 when not given).</summary>
+    public SlotKvCache NewSlotCache(int slots, int positions, Device device, ScalarType dtype = ScalarType.Float32) =>
+        new(Decoder.NumLayers, slots, Config.NumAttentionHeads, positions, Config.HeadDim, dtype, device);
 
     /// <summary>An empty KV cache for incremental decoding.</summary>
     public KvCache NewCache() => new(Decoder.NumLayers);

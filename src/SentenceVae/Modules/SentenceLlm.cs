@@ -86,9 +86,9 @@ public sealed class SentenceLlm : nn.Module
         return (final_layer_norm is null ? x : final_layer_norm.forward(x)).squeeze(1);                     // (n, C)
     }
 
-    /// <summary>A decoding engine's backbone cache: <paramref name="slots"/> rows of <paramref name="positions"/> positions each.</summary>
-    public SlotKvCache NewSlotCache(int slots, int positions, Device device) =>
-        new(llm_layers.Count, slots, Config.Backbone.NumAttentionHeads, positions, Config.Backbone.HeadDim, ScalarType.Float32, device);
+    /// <summary>A decoding engine's backbone cache: <paramref name="slots"/> rows of <paramref name="positions"/> positions each, kept in <paramref name="dtype"/> (float32 when not given).</summary>
+    public SlotKvCache NewSlotCache(int slots, int positions, Device device, ScalarType dtype = ScalarType.Float32) =>
+        new(llm_layers.Count, slots, Config.Backbone.NumAttentionHeads, positions, Config.Backbone.HeadDim, dtype, device);
 
     /// <summary>Stop-flag logits (…, 2) of backbone outputs.</summary>
     public Tensor StopLogits(Tensor hidden) => fc.forward(hidden);

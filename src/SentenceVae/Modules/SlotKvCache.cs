@@ -13,7 +13,8 @@ namespace SentenceVae.Modules;
 /// positions, hs), allocated once; a row lives in a slot, joins by loading its prefill into the slot
 /// and steps one position at a time at its own length. Slots past a row's length may hold anything
 /// finite (masked out): a slot is zeroed when a row is loaded into it and copied whole when a row
-/// moves, so a broken row's non-finite values never reach another row.
+/// moves, so a broken row's non-finite values never reach another row. The buffers are float32 or bfloat16
+/// (<see cref="Kernels.WeightFormats.CacheType"/>); the layers always receive float32.
 /// </summary>
 public sealed class SlotKvCache : IDisposable
 {
@@ -46,6 +47,9 @@ public sealed class SlotKvCache : IDisposable
     public int Positions { get; }
     /// <summary>Slots.</summary>
     public int Slots => lengths.Length;
+    /// <summary>The type the keys and values are kept in (a 16-bit cache is read at half the bytes; the layers compute in float32).</summary>
+    public ScalarType Dtype => keys[0].dtype;
+
     /// <summary>Bytes of all buffers.</summary>
     public long AllocatedBytes => keys.Concat(values).Sum(t => t.NumberOfElements * t.ElementSize);
 
@@ -161,11 +165,12 @@ public sealed class SlotKvCache : IDisposable
             var rows = contiguous ? arange(slots.Length, device: key.device) : slotIndex;
             var k = cache.keys[layer];
             var v = cache.values[layer];
-            k.index_put_(key.select(2, 0), TensorIndex.Tensor(slotIndex), TensorIndex.Colon, TensorIndex.Tensor(positions));   // (n, nh, hs) at each row's position
-            v.index_put_(value.select(2, 0), TensorIndex.Tensor(slotIndex), TensorIndex.Colon, TensorIndex.Tensor(positions));
-            return contiguous
+            k.index_put_(key.select(2, 0).to(k.dtype), TensorIndex.Tensor(slotIndex), TensorIndex.Colon, TensorIndex.Tensor(positions));   // (n, nh, hs) at each row's position
+            v.index_put_(value.select(2, 0).to(v.dtype), TensorIndex.Tensor(slotIndex), TensorIndex.Colon, TensorIndex.Tensor(positions));
+            var (pastKeys, pastValues) = contiguous
                 ? (k.narrow(0, 0, slots.Length).narrow(2, 0, width), v.narrow(0, 0, slots.Length).narrow(2, 0, width))          // (n, nh, W, hs)
                 : (k.narrow(2, 0, width).index_select(0, rows), v.narrow(2, 0, width).index_select(0, rows));
+            return (pastKeys.to(key.dtype), pastValues.to(value.dtype));                                                      // widened from a 16-bit cache
         }
 
         /// <summary>
@@ -180,8 +185,8 @@ public sealed class SlotKvCache : IDisposable
             return tensor(values, new long[] { lengths.Length, 1, 1, width }, device: device);
         }
 
-        /// <summary>Whether the buffers are float32 in host memory, which <see cref="Attend"/> reads in place.</summary>
-        public bool InHostMemory => cache.keys[0].device.type == TorchSharp.DeviceType.CPU && cache.keys[0].dtype == ScalarType.Float32;
+        /// <summary>Whether the buffers are float32 or bfloat16 in host memory, which <see cref="Attend"/> reads in place.</summary>
+        public bool InHostMemory => cache.keys[0].device.type == TorchSharp.DeviceType.CPU && cache.keys[0].dtype is ScalarType.Float32 or ScalarType.BFloat16;
 
         /// <summary>
         /// Self-attention of the stepped rows in C#, on the buffers in place (<see cref="InHostMemory"/>): each row's

@@ -238,16 +238,19 @@ public class DecodeLinearTests
     [InlineData(WeightFormat.Int8)]
     public void AnOptStepInSmallerWeightsStaysCloseToLibtorchs(WeightFormat format)
     {
-        // Logits of a trained model's token step: the kernels in bf16/int8 differ from fp32 libtorch by little, and do differ.
+        // Logits of a trained model's token step after a prefill: the kernels in bf16/int8, over the 16-bit cache an engine
+        // keeps beside them, differ from fp32 libtorch over an fp32 cache by little, and do differ.
         using var scope = NewDisposeScope();
         using var lm = SentenceVae.Checkpoints.HuggingFaceCheckpoint.LoadOpt(Path.Combine(TestPaths.RepoRoot, "models", "lm-256"));
         lm.eval();
         using var head = lm.NewDecodingHead();
+        Assert.Equal(ScalarType.BFloat16, WeightFormats.CacheType(format));
         var byLibtorch = lm.NewSlotCache(2, 64, CPU);
-        var byKernels = lm.NewSlotCache(2, 64, CPU);
+        var byKernels = lm.NewSlotCache(2, 64, CPU, WeightFormats.CacheType(format));
+        using var noGrad = no_grad();
+        Prefill(lm, [byLibtorch, byKernels], 30);
         var ids = tensor(new long[] { 2, 40 }, new long[] { 2, 1 });
         var kernels = new DecodeKernels(format, 2);
-        using var noGrad = no_grad();
         var stepA = byLibtorch.Step(2);
         var expected = lm.Step(ids, stepA, head);
         Tensor actual;
@@ -259,6 +262,71 @@ public class DecodeLinearTests
         float difference = (actual - expected).abs().max().item<float>(), spread = expected.std().item<float>();
         Assert.InRange(difference, 1e-6f, 0.1f * spread);
         Assert.Equal(expected.argmax(-1).data<long>().ToArray(), actual.argmax(-1).data<long>().ToArray());
+    }
+
+    [Fact]
+    public void ABFloat16CacheServesLibtorchStepsAndKernelStepsAlike()
+    {
+        // An engine's steps of more rows than the kernels take run on libtorch over the same 16-bit cache: they read it
+        // widened to float32, write into it rounded, and give what the kernels' attention gives over it (fp32 weights both).
+        using var scope = NewDisposeScope();
+        using var lm = SentenceVae.Checkpoints.HuggingFaceCheckpoint.LoadOpt(Path.Combine(TestPaths.RepoRoot, "models", "lm-256"));
+        lm.eval();
+        using var head = lm.NewDecodingHead();
+        using var noGrad = no_grad();
+        var caches = new[] { lm.NewSlotCache(2, 64, CPU), lm.NewSlotCache(2, 64, CPU, ScalarType.BFloat16), lm.NewSlotCache(2, 64, CPU, ScalarType.BFloat16) };
+        Assert.Equal(caches[0].AllocatedBytes, 2 * caches[1].AllocatedBytes);
+        Prefill(lm, caches, 25);
+        var ids = tensor(new long[] { 7, 40 }, new long[] { 2, 1 });
+        var logits = new List<Tensor>();
+        var kernels = new DecodeKernels(WeightFormat.Float32, 2);
+        for (int i = 0; i < 3; i++)
+        {
+            using var use = i == 2 ? kernels.Use() : null;
+            var step = caches[i].Step(2);
+            logits.Add(lm.Step(ids, step, head));
+            step.Commit();
+        }
+        float spread = logits[0].std().item<float>();
+        Assert.InRange((logits[1] - logits[0]).abs().max().item<float>(), 1e-6f, 0.05f * spread);   // the 16-bit past moves the logits a little
+        Assert.True(logits[2].allclose(logits[1], rtol: 1e-4, atol: 1e-4), $"kernels against libtorch over one cache: {(logits[2] - logits[1]).abs().max().item<float>()}");
+        Assert.True(kernels.PackedBytes > 0, "the last step went through the kernels");
+        Assert.Equal(26, caches[1].Length(0));
+    }
+
+    // The same prefill of `length` tokens in both slots of every cache.
+    private static void Prefill(OptForCausalLm lm, SlotKvCache[] caches, int length)
+    {
+        using var alone = lm.NewCache();
+        var prompt = arange(3, 3 + length, dtype: ScalarType.Int64).unsqueeze(0);                // (1, L)
+        lm.Decoder.forward(prompt, ones_like(prompt), alone);
+        foreach (var cache in caches)
+            for (int slot = 0; slot < 2; slot++) cache.Load(slot, alone);
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.Float32, true)]
+    [InlineData(WeightFormat.BFloat16, true)]
+    [InlineData(WeightFormat.Int8, true)]
+    [InlineData(WeightFormat.Float32, false)]          // the scalar fallback forced
+    public void ProjectionsOfOneInputInOneKernelGiveEachOnesOutputsSideBySide(WeightFormat format, bool vectorized)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(17);
+        var parts = Enumerable.Range(0, 3).Select(_ => (Weight: randn(40, 96), Bias: randn(40))).ToList();
+        var x = randn(5, 96);
+        bool before = DecodeLinear.Vectorized;
+        try
+        {
+            DecodeLinear.Vectorized = vectorized && before;
+            var fused = new DecodeLinear(parts.Select(p => (p.Weight, (Tensor?)p.Bias)).ToList(), format, 2);
+            Assert.Equal(120, fused.Out);
+            Assert.Equal(format == WeightFormat.Float32 ? 0 : fused.WeightBytes, fused.CopiedBytes);      // fp32 reads each matrix in place
+            var expected = cat(parts.Select(p => new DecodeLinear(p.Weight, p.Bias, format, 1).Forward(x)).ToList(), 1);
+            Assert.True(fused.Forward(x).allclose(expected, rtol: 1e-5, atol: 1e-5), $"max difference {(fused.Forward(x) - expected).abs().max().item<float>()}");
+            Assert.Throws<ArgumentException>(() => new DecodeLinear([(randn(40, 96), null), (randn(41, 96), null)], format));
+        }
+        finally { DecodeLinear.Vectorized = before; }
     }
 }
 

@@ -18,11 +18,13 @@ namespace SentenceVae.Modules.Kernels;
 /// </summary>
 public sealed unsafe class DecodeLinear
 {
-    private readonly Tensor? source;                      // fp32: the weights, read in place (kept alive here)
+    private readonly Tensor[]? sources;                   // fp32: the weights, read in place (kept alive here)
+    private readonly nint[]? parts;                       // fp32 of several matrices: each one's first weight (rows of `partOut` each)
+    private readonly int partOut;
     private readonly ushort[]? half;                      // (out·in) bf16 bits, pinned
     private readonly byte[]? blocks;                      // (out · ⌈in/32⌉ · 36) int8 blocks (scale, then 32 weights), pinned
     private readonly int rowBytes;                        // bytes of one int8 weight row
-    private readonly float* weights;                      // fp32, bf16 or int8 blocks, row after row
+    private readonly float* weights;                      // fp32 (of one matrix), bf16 or int8 blocks, row after row
     private readonly float[]? bias;                       // (out)
 
     /// <summary>Most input rows the kernel takes (a whole piece's tokens, for the Sentence Encoder); more go to libtorch.</summary>
@@ -30,43 +32,63 @@ public sealed unsafe class DecodeLinear
 
     /// <summary>Packs <paramref name="weight"/> (out, in) [and <paramref name="bias"/> (out)] in <paramref name="format"/>.</summary>
     public DecodeLinear(Tensor weight, Tensor? bias, WeightFormat format = WeightFormat.Float32, int threads = 1)
+        : this([(weight, bias)], format, threads) { }
+
+    /// <summary>
+    /// One kernel for several projections of the same input, their outputs side by side (q, k and v: one call reads
+    /// all three): <paramref name="projections"/> of (out, in) weights [and biases], all of one shape. fp32 reads each
+    /// matrix in place; bf16 and int8 copy them into one.
+    /// </summary>
+    public DecodeLinear(IReadOnlyList<(Tensor Weight, Tensor? Bias)> projections, WeightFormat format = WeightFormat.Float32, int threads = 1)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        Out = (int)weight.shape[0];
-        In = (int)weight.shape[1];
+        if (projections.Count == 0 || projections.Any(p => !p.Weight.shape.SequenceEqual(projections[0].Weight.shape)))
+            throw new ArgumentException("projections of one shape, at least one", nameof(projections));
+        partOut = (int)projections[0].Weight.shape[0];
+        Out = partOut * projections.Count;
+        In = (int)projections[0].Weight.shape[1];
         Format = format;
         Threads = Math.Max(1, threads);
         if (format == WeightFormat.Float32)
         {
-            var w = weight.detach();
-            if (w.device.type != TorchSharp.DeviceType.CPU || w.dtype != ScalarType.Float32 || !w.is_contiguous()) w = w.to(ScalarType.Float32).cpu().contiguous();
-            source = w.DetachFromDisposeScope();
-            weights = (float*)source.storage<float>().data_ptr() + source.storage_offset();
-        }
-        else if (format == WeightFormat.Int8)
-        {
-            var values = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-            rowBytes = (int)WeightFormats.Bytes(format, 1, In);
-            blocks = GC.AllocateArray<byte>(Out * rowBytes, pinned: true);                       // a short last block is padded with zeros
-            for (int o = 0; o < Out; o++)
-                for (int b = 0; b < In; b += WeightFormats.Int8Block)
-                {
-                    var block = values.AsSpan(o * In + b, Math.Min(WeightFormats.Int8Block, In - b));
-                    float scale = WeightFormats.Int8Scale(block);
-                    int at = o * rowBytes + b / WeightFormats.Int8Block * WeightFormats.Int8BlockBytes;
-                    BitConverter.TryWriteBytes(blocks.AsSpan(at, 4), scale);
-                    for (int i = 0; i < block.Length; i++) blocks[at + 4 + i] = (byte)WeightFormats.Int8Quantize(block[i], scale);
-                }
-            weights = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(blocks));  // pinned: never moves
+            sources = projections.Select(p =>
+            {
+                var w = p.Weight.detach();
+                if (w.device.type != TorchSharp.DeviceType.CPU || w.dtype != ScalarType.Float32 || !w.is_contiguous()) w = w.to(ScalarType.Float32).cpu().contiguous();
+                return w.DetachFromDisposeScope();
+            }).ToArray();
+            var first = sources.Select(w => (nint)((float*)w.storage<float>().data_ptr() + w.storage_offset())).ToArray();
+            weights = (float*)first[0];
+            if (first.Length > 1) parts = first;
         }
         else
         {
-            var values = weight.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-            half = GC.AllocateUninitializedArray<ushort>(values.Length, pinned: true);
-            for (int i = 0; i < values.Length; i++) half[i] = ToBFloat16(values[i]);
-            weights = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(half));   // pinned: never moves
+            var values = cat(projections.Select(p => p.Weight.detach().to(ScalarType.Float32).cpu()).ToList(), 0).contiguous().data<float>().ToArray();
+            if (format == WeightFormat.Int8)
+            {
+                rowBytes = (int)WeightFormats.Bytes(format, 1, In);
+                blocks = GC.AllocateArray<byte>(Out * rowBytes, pinned: true);                       // a short last block is padded with zeros
+                for (int o = 0; o < Out; o++)
+                    for (int b = 0; b < In; b += WeightFormats.Int8Block)
+                    {
+                        var block = values.AsSpan(o * In + b, Math.Min(WeightFormats.Int8Block, In - b));
+                        float scale = WeightFormats.Int8Scale(block);
+                        int at = o * rowBytes + b / WeightFormats.Int8Block * WeightFormats.Int8BlockBytes;
+                        BitConverter.TryWriteBytes(blocks.AsSpan(at, 4), scale);
+                        for (int i = 0; i < block.Length; i++) blocks[at + 4 + i] = (byte)WeightFormats.Int8Quantize(block[i], scale);
+                    }
+                weights = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(blocks));  // pinned: never moves
+            }
+            else
+            {
+                half = GC.AllocateUninitializedArray<ushort>(values.Length, pinned: true);
+                for (int i = 0; i < values.Length; i++) half[i] = ToBFloat16(values[i]);
+                weights = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(half));   // pinned: never moves
+            }
         }
-        this.bias = bias?.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        if (projections.Any(p => p.Bias is not null))
+            bias = cat(projections.Select(p => p.Bias?.detach().to(ScalarType.Float32).cpu() ?? zeros(partOut)).ToList(), 0).contiguous().data<float>().ToArray();
     }
 
     /// <summary>Output features.</summary>
@@ -81,7 +103,7 @@ public sealed unsafe class DecodeLinear
     public long WeightBytes => WeightFormats.Bytes(Format, Out, In);
 
     /// <summary>Bytes this kernel holds beside the model's own weights (fp32 reads those in place: none).</summary>
-    public long CopiedBytes => source is null ? WeightBytes : 0;
+    public long CopiedBytes => sources is null ? WeightBytes : 0;
 
     /// <summary>False forces the scalar loop (for tests of the fallback); the vector loop needs AVX2 and FMA.</summary>
     internal static bool Vectorized { get; set; } = Avx2.IsSupported && Fma.IsSupported;
@@ -331,7 +353,8 @@ public sealed unsafe class DecodeLinear
     // Weight row o, as the loops read it (bf16 rows and int8 blocks reinterpreted: Load widens and scales).
     private ref float Row<T>(int o) where T : struct, IWeights
     {
-        if (typeof(T) == typeof(Float32Weights)) return ref Unsafe.AsRef<float>(weights + (long)o * In);
+        if (typeof(T) == typeof(Float32Weights))
+            return ref Unsafe.AsRef<float>(parts is null ? weights + (long)o * In : (float*)parts[o / partOut] + (long)(o % partOut) * In);
         if (typeof(T) == typeof(BFloat16Weights)) return ref Unsafe.AsRef<float>((ushort*)weights + (long)o * In);
         return ref Unsafe.AsRef<float>((byte*)weights + (long)o * rowBytes);
     }
@@ -387,7 +410,7 @@ public sealed unsafe class DecodeLinear
 
     private float Weight(long index)
     {
-        if (Format == WeightFormat.Float32) return weights[index];
+        if (Format == WeightFormat.Float32) return Unsafe.Add(ref Row<Float32Weights>((int)(index / In)), (int)(index % In));
         if (Format == WeightFormat.BFloat16) return BitConverter.UInt32BitsToSingle((uint)half![index] << 16);
         long o = index / In, i = index % In;
         long at = o * rowBytes + i / WeightFormats.Int8Block * WeightFormats.Int8BlockBytes;

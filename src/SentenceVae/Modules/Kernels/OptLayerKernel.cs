@@ -9,7 +9,7 @@ namespace SentenceVae.Modules.Kernels;
 /// One <see cref="OptDecoderLayer"/>'s decode step for a few rows, wholly outside libtorch: its layer norms,
 /// residuals and ReLU in C# (<see cref="TensorPrimitives"/>), attention over the rows' slots of the
 /// <see cref="SlotKvCache"/> (<see cref="SlotKvCache.SlotStep.Attend"/>), its projections by
-/// <see cref="DecodeLinear"/> (q, k and v into one buffer), reading the model's weights in place in fp32. At batch 1 a step of libtorch calls costs about a
+/// <see cref="DecodeLinear"/> (q, k and v in one), reading the model's weights in place in fp32. At batch 1 a step of libtorch calls costs about a
 /// dozen dispatches per layer; here there are none, and nothing spins beside the kernels' threads.
 /// The same arithmetic as the module in eval mode, to float rounding.
 /// </summary>
@@ -32,8 +32,8 @@ internal sealed class OptLayerKernel : ILayerKernel
         selfAttnNorm = new LayerNormKernel(selfAttnLayerNorm, hidden);
         finalNorm = new LayerNormKernel(finalLayerNorm, hidden);
         var (qp, kp, vp, op) = attention;
-        DecodeLinear Kernel(Linear p) => new(p.weight!, p.bias, format, threads);
-        selfAttn = new SelfAttentionKernel(Kernel(qp), Kernel(kp), Kernel(vp), Kernel(op));
+        selfAttn = new SelfAttentionKernel(new DecodeLinear([(qp.weight!, qp.bias), (kp.weight!, kp.bias), (vp.weight!, vp.bias)], format, threads),
+            new DecodeLinear(op.weight!, op.bias, format, threads));
         this.fc1 = new DecodeLinear(fc1.weight!, fc1.bias, format, threads);
         this.fc2 = new DecodeLinear(fc2.weight!, fc2.bias, format, threads);
     }

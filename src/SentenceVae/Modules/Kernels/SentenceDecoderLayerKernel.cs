@@ -32,7 +32,7 @@ internal sealed class SentenceDecoderLayerKernel : ILayerKernel
         this.norm2 = new LayerNormKernel(norm2, hidden);
         this.norm3 = new LayerNormKernel(norm3, hidden);
         DecodeLinear Part((Tensor W, Tensor B, Linear _) p, int part) => new(p.W.chunk(3, 0)[part], p.B.chunk(3, 0)[part], format, threads);
-        selfAttn = new SelfAttentionKernel(Part(self, 0), Part(self, 1), Part(self, 2), new DecodeLinear(self.OutProj.weight!, self.OutProj.bias, format, threads));
+        selfAttn = new SelfAttentionKernel(new DecodeLinear(self.InProjWeight, self.InProjBias, format, threads), new DecodeLinear(self.OutProj.weight!, self.OutProj.bias, format, threads));
         crossQ = Part(cross, 0);
         crossOut = new DecodeLinear(cross.OutProj.weight!, cross.OutProj.bias, format, threads);
         this.linear1 = new DecodeLinear(linear1.weight!, linear1.bias, format, threads);
