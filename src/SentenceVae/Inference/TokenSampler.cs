@@ -48,10 +48,32 @@ public static class TokenSampler
         using var scope = NewDisposeScope();
         // The repetition controls first (on a copy, in place, row by row, only rows that ask; a row's bad logits
         // stay its own), then the check on exactly what is sampled.
+        if (!rows.Any(r => r.Penalizes) && rows.All(r => r.Options.Greedy) && logits.device.type == DeviceType.CPU && logits.dtype == ScalarType.Float32)
+            return GreedyOnHost(logits.contiguous()).MoveToOuterDisposeScope();
         var penalized = rows.Any(r => r.Penalizes) ? logits.clone() : logits;
         for (int r = 0; r < rows.Count; r++)
             if (rows[r].Penalizes) rows[r].Penalize(penalized.narrow(0, r, 1));
         return Guarded(penalized, usable => SampleRows(usable, rows)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Greedy ids (n) of contiguous host logits (n, V) in one vectorised pass per row, read in place: the first
+    /// largest logit (libtorch's argmax), or <see cref="Broken"/> where it is NaN (the first NaN wins the search),
+    /// +inf, or −inf (every token banned) — what the libtorch path decides in a dozen calls (0.5 ms a step at
+    /// OPT's 50,272 tokens, against 20 µs here).
+    /// </summary>
+    private static Tensor GreedyOnHost(Tensor logits)
+    {
+        int n = (int)logits.shape[0], vocabulary = (int)logits.shape[1];
+        var values = MemoryMarshal.Cast<byte, float>(logits.bytes);
+        var ids = new long[n];
+        for (int r = 0; r < n; r++)
+        {
+            var row = values.Slice(r * vocabulary, vocabulary);
+            int best = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
+            ids[r] = float.IsFinite(row[best]) ? best : Broken;
+        }
+        return tensor(ids);
     }
 
     private static Tensor SampleRows(Tensor logits, IReadOnlyList<RowSampling> rows)

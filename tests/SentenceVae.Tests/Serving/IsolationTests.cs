@@ -322,6 +322,28 @@ public class IsolationTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void GreedyRowsOnTheHostPickLibtorchsArgmaxAndBreakAloneOnWhatIsNotUsable()
+    {
+        // Rows: ties (the first wins, as libtorch's argmax), some banned tokens (usable), a NaN after the best, +inf, every token banned, random.
+        float ninf = float.NegativeInfinity;
+        var special = new float[,]
+        {
+            { 1f, 3f, 3f, 2f, -1f }, { ninf, ninf, 0.5f, ninf, 0.25f }, { 5f, 1f, float.NaN, 2f, 0f },
+            { 0f, float.PositiveInfinity, 1f, 2f, 3f }, { ninf, ninf, ninf, ninf, ninf },
+        };
+        var logits = cat([tensor(special), randn(3, 5)], 0);
+        var rows = Enumerable.Range(0, 8).Select(_ => new RowSampling(new GenerationOptions(), CPU)).ToList();
+        try
+        {
+            var ids = TokenSampler.Sample(logits, rows).data<long>().ToArray();
+            var argmax = logits.argmax(-1).data<long>().ToArray();
+            Assert.Equal([1L, 2L, TokenSampler.Broken, TokenSampler.Broken, TokenSampler.Broken, argmax[5], argmax[6], argmax[7]], ids);
+            Assert.Equal(argmax[..2], ids[..2]);
+        }
+        finally { foreach (var r in rows) r.Dispose(); }
+    }
+
+    [Fact]
     public void APenaltyThatWouldOverflowFloat32BreaksItsRowAloneAfterTheCheck()
     {
         var rows = new[] { new RowSampling(new GenerationOptions(), CPU), new RowSampling(new GenerationOptions { Temperature = 1, Seed = 3, RepetitionPenalty = GenerationOptions.MinRepetitionPenalty }, CPU) };
