@@ -82,6 +82,28 @@ public class DecodeLinearTests
         finally { DecodeLinear.FourByFour = before; }
     }
 
+    [Theory]
+    [InlineData(WeightFormat.Float32)]
+    [InlineData(WeightFormat.BFloat16)]
+    [InlineData(WeightFormat.Int8)]
+    public void ChunksTakenAsThreadsComeFreeGiveWhatFixedHalvesGive(WeightFormat format)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(14);
+        var weight = randn(301, 64);                                      // 19 chunks of 16 rows, the last of 13
+        var x = randn(3, 64);
+        bool before = DecodeLinear.Chunked;
+        try
+        {
+            var kernel = new DecodeLinear(weight, randn(301), format, 2);
+            DecodeLinear.Chunked = false;
+            var halves = kernel.Forward(x);
+            DecodeLinear.Chunked = true;
+            Assert.True(kernel.Forward(x).allclose(halves, 0, 0), "each output row is computed the same way, whichever thread takes it");
+        }
+        finally { DecodeLinear.Chunked = before; }
+    }
+
     [Fact]
     public void Fp32ReadsTheWeightsInPlaceAndProjectionsShareAnOutputBuffer()
     {

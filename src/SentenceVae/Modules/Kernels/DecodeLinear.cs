@@ -140,12 +140,28 @@ public sealed unsafe class DecodeLinear
         using var inputs = Format == WeightFormat.Int8 && Vectorized && SixteenBitInputs && In % WeightFormats.Int8Block == 0 ? new Int16Inputs(x, rows, In) : null;
         Action<int, int> part = inputs is not null ? inputs.Rows(this, y, offset, stride) : (from, to) => Rows(x, rows, y, offset, stride, from, to);
         if (threads == 1) part(0, Out);
-        else
+        else if (!Chunked)
         {
             int block = (Out + threads - 1) / threads;
             KernelTeam.For(threads).Run(threads, t => part(t * block, Math.Min(Out, (t + 1) * block)));
         }
+        else
+        {
+            // Chunks of whole blocks of four output rows, taken in turn by whichever thread is free: on a shared host one
+            // thread is often slowed, and with halves fixed in advance the call waits for the slower one.
+            int chunk = Math.Max(16, (Out / (threads * ChunksPerThread) + 3) / 4 * 4), chunks = (Out + chunk - 1) / chunk, next = -1;
+            KernelTeam.For(threads).Run(threads, _ =>
+            {
+                for (int c; (c = Interlocked.Increment(ref next)) < chunks;) part(c * chunk, Math.Min(Out, (c + 1) * chunk));
+            });
+        }
     }
+
+    /// <summary>Whether threads take the output rows in chunks as they come free (false: fixed halves, for measuring).</summary>
+    internal static bool Chunked { get; set; } = true;
+
+    /// <summary>Chunks per thread when <see cref="Chunked"/>.</summary>
+    internal static int ChunksPerThread { get; set; } = 8;
 
     /// <summary>
     /// Whether int8 weights multiply 16-bit inputs (AVX-512BW: 32 products a block in one multiply-add of 16-bit
