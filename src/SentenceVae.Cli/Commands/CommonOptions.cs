@@ -44,7 +44,7 @@ internal static class CommonOptions
     {
         var option = new Option<string>("--weights")
         {
-            Description = "decode steps on libtorch (default), or on the decode kernels with fp32, bf16 (half the bytes) or int8 (blocks of 32 with a scale: 1.125 bytes a weight) weights", DefaultValueFactory = _ => "libtorch",
+            Description = "decode steps on libtorch (default), or on the decode kernels with fp32, bf16 (half the bytes) or int8 (blocks of 32 with a scale: 1.125 bytes a weight) weights; beside bf16 and int8 the KV cache is bf16 too", DefaultValueFactory = _ => "libtorch",
         };
         // Checked while parsing: a wrong name is bad usage (exit 2), said before anything loads.
         option.Validators.Add(result =>
