@@ -34,25 +34,17 @@ public class SteppedScoringTests
         Assert.InRange(Math.Abs(bf16 / fp32 - 1), 0, 1e-3);
     }
 
-    // LmEvaluator's windows (stride half a window, each token scored once), each stepped token by token from an empty slot.
+    // LmEvaluator's documents and windows, each window stepped token by token from an empty slot.
     private static (double BitsPerByte, long Tokens, long Bytes) Stepped(OptForCausalLm lm, ITextTokenizer tokenizer, List<string> docs, int window, ScalarType dtype)
     {
         double nll = 0;
-        long tokens = 0, bytes = 0, textTokens = 0;
+        long tokens = 0, bytes = 0;
         using var head = lm.NewDecodingHead();
         using var noGrad = no_grad();
-        foreach (var document in docs)
+        foreach (var (ids, text) in LmEvaluator.Documents(tokenizer, docs, Tokens))
         {
-            if (textTokens >= Tokens) break;
-            var (doc, complete) = EvaluationLimit.Prefix(document, tokenizer, Tokens - textTokens);
-            var body = tokenizer.Encode(doc);
-            textTokens += body.Count;
-            int[] ids = complete ? [tokenizer.BosId, .. body, tokenizer.EosId] : [tokenizer.BosId, .. body];
-            if (ids.Length < 2) continue;
-            int scoredUpTo = 1;
-            for (int begin = 0; scoredUpTo < ids.Length; begin += window / 2)
+            foreach (var (begin, end, from) in LmEvaluator.Windows(ids.Length, window))
             {
-                int end = Math.Min(begin + window, ids.Length - 1);
                 using var cache = lm.NewSlotCache(1, window, CPU, dtype);
                 for (int t = begin; t < end; t++)
                 {
@@ -60,13 +52,12 @@ public class SteppedScoringTests
                     var step = cache.Step(1);
                     var logits = lm.Step(tensor(new long[] { ids[t] }, new long[] { 1, 1 }), step, head);   // (1, V)
                     step.Commit();
-                    if (t + 1 < scoredUpTo) continue;
+                    if (t < from) continue;                                                              // context only
                     nll -= logits.log_softmax(-1)[0, ids[t + 1]].item<float>();
                     tokens++;
                 }
-                scoredUpTo = end + 1;
             }
-            bytes += Encoding.UTF8.GetByteCount(doc);
+            bytes += Encoding.UTF8.GetByteCount(text);
         }
         return (nll / Math.Log(2) / bytes, tokens, bytes);
     }
