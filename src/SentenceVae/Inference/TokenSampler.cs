@@ -46,10 +46,10 @@ public static class TokenSampler
     {
         if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} rows of options");
         using var scope = NewDisposeScope();
-        // The repetition controls first (on a copy, in place, row by row, only rows that ask; a row's bad logits
-        // stay its own), then the check on exactly what is sampled.
         if (!rows.Any(r => r.Penalizes) && rows.All(r => r.Options.Greedy) && logits.device.type == DeviceType.CPU && logits.dtype == ScalarType.Float32)
             return GreedyOnHost(logits.contiguous()).MoveToOuterDisposeScope();
+        // The repetition controls first (on a copy, in place, row by row, only rows that ask; a row's bad logits
+        // stay its own), then the check on exactly what is sampled.
         var penalized = rows.Any(r => r.Penalizes) ? logits.clone() : logits;
         for (int r = 0; r < rows.Count; r++)
             if (rows[r].Penalizes) rows[r].Penalize(penalized.narrow(0, r, 1));
@@ -59,8 +59,8 @@ public static class TokenSampler
     /// <summary>
     /// Greedy ids (n) of contiguous host logits (n, V) in one vectorised pass per row, read in place: the first
     /// largest logit (libtorch's argmax), or <see cref="Broken"/> where it is NaN (the first NaN wins the search),
-    /// +inf, or −inf (every token banned) — what the libtorch path decides in a dozen calls (0.5 ms a step at
-    /// OPT's 50,272 tokens, against 20 µs here).
+    /// +inf, or −inf (every token banned) — what the libtorch path decides in a dozen calls (measured at OPT's
+    /// 50,272 tokens: 0.35 ms for one row and 2.7 ms for eight there, 0.05 and 0.17 ms here).
     /// </summary>
     private static Tensor GreedyOnHost(Tensor logits)
     {

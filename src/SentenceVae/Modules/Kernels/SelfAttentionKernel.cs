@@ -4,10 +4,10 @@ namespace SentenceVae.Modules.Kernels;
 
 /// <summary>
 /// Causal self-attention of a decode step for the layer kernels (<see cref="OptLayerKernel"/>,
-/// <see cref="SentenceDecoderLayerKernel"/>): q, k and v projected into one buffer by one kernel (one pass over
-/// the three matrices: OPT-125M's, a quarter of a layer's bytes each, measured 20 % below the bandwidth of the
-/// larger projections as three calls), attention over the rows' slots (<see cref="SlotKvCache.SlotStep.Attend"/>,
-/// which also appends k and v), then the output projection.
+/// <see cref="SentenceDecoderLayerKernel"/>): q, k and v projected into one buffer by one kernel call (int8
+/// quantizes the input once instead of three times: OPT-125M's twelve layers of q, k, v at one row measured
+/// 1.3 → 1.0 ms; fp32 and bf16 the same within noise), attention over the rows' slots
+/// (<see cref="SlotKvCache.SlotStep.Attend"/>, which also appends k and v), then the output projection.
 /// </summary>
 internal sealed class SelfAttentionKernel(DecodeLinear qkvProjection, DecodeLinear output)
 {

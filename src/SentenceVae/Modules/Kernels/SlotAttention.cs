@@ -9,9 +9,10 @@ namespace SentenceVae.Modules.Kernels;
 
 /// <summary>
 /// Self-attention of a decode step's rows over a <see cref="SlotKvCache"/>'s keys and values, in C# on the
-/// cache's buffers in place (float32, or bfloat16: widened as they are read): each row's new key and value (from
-/// qkv, rows × [q | k | v], heads side by side) are written at its position; then y (rows × C) = softmax(q·kᵀ / √hs) · v over its past and itself, per head
-/// — what the cache's update and scaled_dot_product_attention compute. Rows × heads are split over threads
+/// cache's buffers in place (float32, or bfloat16: widened as they are read): each row's new key and value
+/// (from qkv, rows × [q | k | v], heads side by side) are written at its position; then y (rows × C) =
+/// softmax(q·kᵀ / √hs) · v over its past and itself, per head — what the cache's update and
+/// scaled_dot_product_attention compute. Rows × heads are split over threads
 /// when the past is long enough to pay for it; a head of width 64 (every OPT size) keeps its query and output in
 /// registers (12 OPT-125M layers at 1,022 positions, one row: 5.9 ms on one thread, against 13.3 for the general loop).
 /// </summary>
