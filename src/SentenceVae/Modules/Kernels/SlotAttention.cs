@@ -55,16 +55,15 @@ internal static unsafe class SlotAttention
             int length = lengths[slots[r]] + 1;                                  // its past and the new position
             long first = ((long)slots[r] * nh + h) * positions * hs;
             var scores = ArrayPool<float>.Shared.Rent(length);
-            var row = ArrayPool<float>.Shared.Rent(hs);
             fixed (float* q = &qkv[r * 3 * c + h * hs])
             fixed (float* output = &y[r * c + h * hs])
             fixed (float* s = scores)
-            fixed (float* kv = row)
             {
                 if (hs == 64 && Vector512.IsHardwareAccelerated && DecodeLinear.Vectorized && DecodeLinear.Wide)
                     Head64<T>(q, keys, values, first, length, scale, s, output);
                 else
                 {
+                    float* kv = stackalloc float[hs];                              // a 16-bit cache's position, widened
                     for (int j = 0; j < length; j++) scores[j] = Dot(q, T.Row(keys, first + (long)j * hs, hs, kv), hs) * scale;
                     var p = scores.AsSpan(0, length);
                     TensorPrimitives.SoftMax(p, p);
@@ -72,7 +71,6 @@ internal static unsafe class SlotAttention
                     for (int j = 0; j < length; j++) AddScaled(p[j], T.Row(values, first + (long)j * hs, hs, kv), output, hs);
                 }
             }
-            ArrayPool<float>.Shared.Return(row);
             ArrayPool<float>.Shared.Return(scores);
         }
     }
