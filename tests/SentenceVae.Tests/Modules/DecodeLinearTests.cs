@@ -92,16 +92,33 @@ public class DecodeLinearTests
         manual_seed(14);
         var weight = randn(301, 64);                                      // 19 chunks of 16 rows, the last of 13
         var x = randn(3, 64);
+        var bias = randn(301);
         bool before = DecodeLinear.Chunked;
         try
         {
-            var kernel = new DecodeLinear(weight, randn(301), format, 2);
+            var kernel = new DecodeLinear(weight, bias, format, 2);
             DecodeLinear.Chunked = false;
             var halves = kernel.Forward(x);
             DecodeLinear.Chunked = true;
-            Assert.True(kernel.Forward(x).allclose(halves, 0, 0), "each output row is computed the same way, whichever thread takes it");
+            var chunks = kernel.Forward(x);
+            Assert.True(chunks.allclose(halves, 0, 0), "each output row is computed the same way, whichever thread takes it");
+            var rounded = format switch
+            {
+                WeightFormat.BFloat16 => weight.to(ScalarType.BFloat16).to(ScalarType.Float32),
+                WeightFormat.Int8 => RoundedInt8(weight),
+                _ => weight,
+            };
+            Assert.True(chunks.allclose(nn.functional.linear(x, rounded, bias), rtol: 1e-4, atol: 1e-3), "every row of all 301 computed, the last chunk's too");
         }
         finally { DecodeLinear.Chunked = before; }
+
+        static Tensor RoundedInt8(Tensor weight)
+        {
+            using var linear = nn.Linear(weight.shape[1], weight.shape[0]);
+            using (no_grad()) linear.weight!.copy_(weight);
+            WeightFormats.Round(linear, WeightFormat.Int8);
+            return linear.weight!.detach().clone();
+        }
     }
 
     [Fact]
